@@ -1,0 +1,259 @@
+// The C ABI entry points: argument checks, C++ exceptions -> xpu_status + thread-local message.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <cstdarg>
+#include <cstdio>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "cpu_device.h"
+#include "kernels.h"
+#include "xpuflow/xpuflow.h"
+
+namespace xpu {
+
+namespace {
+thread_local std::string g_last_error;
+}
+
+void fail(int status, const char* fmt, ...) {
+    char buf[1024];
+    va_list args;
+    va_start(args, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, args);
+    va_end(args);
+    throw Error(status, buf);
+}
+
+template <typename F>
+xpu_status guarded(const char* op, F&& body) {
+    try {
+        g_last_error.clear();
+        body();
+        return XPU_OK;
+    } catch (const Error& e) {
+        g_last_error = std::string(op) + ": " + e.what();
+        return static_cast<xpu_status>(e.status());
+    } catch (const std::bad_alloc&) {
+        g_last_error = std::string(op) + ": out of memory";
+        return XPU_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception& e) {
+        g_last_error = std::string(op) + ": " + e.what();
+        return XPU_ERR_INTERNAL;
+    } catch (...) {
+        g_last_error = std::string(op) + ": unknown error";
+        return XPU_ERR_INTERNAL;
+    }
+}
+
+}  // namespace xpu
+
+using xpu::fail;
+using xpu::guarded;
+
+extern "C" {
+
+const char* xpu_last_error(void) { return xpu::g_last_error.c_str(); }
+
+const char* xpu_cpu_isa(void) { return xpu::kernels().isa; }
+
+xpu_status xpu_cpu_force_isa(const char* isa) {
+    return guarded("xpu_cpu_force_isa", [&] {
+        if (isa == nullptr || !xpu::force_isa(isa)) {
+            fail(XPU_ERR_UNSUPPORTED, "instruction set '%s' is unknown or not supported by this CPU", isa ? isa : "(null)");
+        }
+    });
+}
+
+xpu_status xpu_map_file(const char* path, int64_t* out_addr, int64_t* out_size) {
+    return guarded("xpu_map_file", [&] {
+        XPU_CHECK_ARG(path != nullptr && out_addr != nullptr && out_size != nullptr, "null argument");
+        const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) fail(XPU_ERR_IO, "cannot open %s: %s", path, std::strerror(errno));
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) {
+            const int err = errno;
+            ::close(fd);
+            fail(XPU_ERR_IO, "cannot stat %s: %s", path, std::strerror(err));
+        }
+        if (st.st_size == 0) {
+            ::close(fd);
+            fail(XPU_ERR_IO, "%s is empty", path);
+        }
+        void* addr = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+        const int err = errno;
+        ::close(fd);
+        if (addr == MAP_FAILED) fail(XPU_ERR_IO, "cannot map %s: %s", path, std::strerror(err));
+        ::madvise(addr, static_cast<size_t>(st.st_size), MADV_WILLNEED);
+        *out_addr = reinterpret_cast<int64_t>(addr);
+        *out_size = static_cast<int64_t>(st.st_size);
+    });
+}
+
+xpu_status xpu_unmap_file(int64_t addr, int64_t size) {
+    return guarded("xpu_unmap_file", [&] {
+        if (::munmap(reinterpret_cast<void*>(addr), static_cast<size_t>(size)) != 0) {
+            fail(XPU_ERR_IO, "munmap failed: %s", std::strerror(errno));
+        }
+    });
+}
+
+xpu_status xpu_device_open(const char* kind, int64_t num_threads, xpu_device** out) {
+    return guarded("xpu_device_open", [&] {
+        XPU_CHECK_ARG(out != nullptr, "null output");
+        if (kind == nullptr || std::strcmp(kind, "cpu") != 0) {
+            fail(XPU_ERR_UNSUPPORTED, "unknown device kind '%s' (available: cpu)", kind ? kind : "(null)");
+        }
+        int threads = static_cast<int>(num_threads);
+        if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        *out = new xpu_device(threads);
+    });
+}
+
+xpu_status xpu_device_close(xpu_device* dev) {
+    return guarded("xpu_device_close", [&] { delete dev; });
+}
+
+xpu_status xpu_model_create(xpu_device* dev, const xpu_model_params* params, xpu_model** out) {
+    return guarded("xpu_model_create", [&] {
+        XPU_CHECK_ARG(dev != nullptr && params != nullptr && out != nullptr, "null argument");
+        XPU_CHECK_ARG(params->api_version == XPU_API_VERSION, "API version %ld, this library implements %d",
+                      (long)params->api_version, XPU_API_VERSION);
+        XPU_CHECK_ARG(params->vocab_size > 0 && params->hidden_size > 0 && params->num_layers > 0,
+                      "vocab_size, hidden_size and num_layers must be positive");
+        XPU_CHECK_ARG(params->num_mtp_layers >= 0 && params->num_kv_groups > 0, "bad num_mtp_layers or num_kv_groups");
+        XPU_CHECK_ARG(params->max_tokens_per_step > 0 && params->max_seqs_per_step > 0,
+                      "max_tokens_per_step and max_seqs_per_step must be positive");
+        XPU_CHECK_ARG(std::isfinite(params->norm_eps) && params->norm_eps > 0, "norm_eps must be positive and finite");
+        auto* m = new xpu_model();
+        m->dev = dev;
+        m->p = *params;
+        m->layers.resize(static_cast<size_t>(params->num_layers + params->num_mtp_layers));
+        *out = m;
+    });
+}
+
+xpu_status xpu_model_set_layer(xpu_model* m, int64_t layer, const xpu_layer_params* params) {
+    return guarded("xpu_model_set_layer", [&] {
+        XPU_CHECK_ARG(m != nullptr && params != nullptr, "null argument");
+        XPU_CHECK_ARG(!m->finalized, "model is already finalized");
+        XPU_CHECK_ARG(layer >= 0 && layer < static_cast<int64_t>(m->layers.size()), "layer %ld outside [0, %zu)", (long)layer, m->layers.size());
+        m->layers[layer].p = *params;
+        m->layers[layer].params_set = true;
+    });
+}
+
+xpu_status xpu_model_set_tensor(xpu_model* m, int64_t role, int64_t layer, int64_t expert, const void* data,
+                                int64_t dtype, int64_t rows, int64_t cols, const float* scale, int64_t scale_rows,
+                                int64_t scale_cols, int64_t block_rows, int64_t block_cols) {
+    return guarded("xpu_model_set_tensor", [&] {
+        XPU_CHECK_ARG(m != nullptr && data != nullptr, "null argument");
+        XPU_CHECK_ARG(!m->finalized, "model is already finalized");
+        XPU_CHECK_ARG(role >= 0 && role < XPU_T_ROLE_COUNT, "unknown role %ld", (long)role);
+        XPU_CHECK_ARG(dtype >= XPU_DTYPE_F32 && dtype <= XPU_DTYPE_F8_E4M3, "unknown dtype %ld", (long)dtype);
+        XPU_CHECK_ARG(rows > 0 && cols > 0, "role %ld: shape [%ld, %ld] must be positive", (long)role, (long)rows, (long)cols);
+        xpu::Tensor t;
+        t.data = data;
+        t.dtype = static_cast<int>(dtype);
+        t.rows = rows;
+        t.cols = cols;
+        if (dtype == XPU_DTYPE_F8_E4M3) {
+            XPU_CHECK_ARG(scale != nullptr && block_rows > 0 && block_cols > 0, "role %ld: FP8 needs a scale and a block shape", (long)role);
+            XPU_CHECK_ARG(scale_rows == (rows + block_rows - 1) / block_rows && scale_cols == (cols + block_cols - 1) / block_cols,
+                          "role %ld: scale shape [%ld, %ld] does not cover [%ld, %ld] in blocks of [%ld, %ld]",
+                          (long)role, (long)scale_rows, (long)scale_cols, (long)rows, (long)cols, (long)block_rows, (long)block_cols);
+            t.scale = scale;
+            t.scale_rows = scale_rows;
+            t.scale_cols = scale_cols;
+            t.block_rows = block_rows;
+            t.block_cols = block_cols;
+        }
+        if (role == XPU_T_EMBED) { m->embed = t; return; }
+        if (role == XPU_T_LM_HEAD) { m->lm_head = t; return; }
+        if (role == XPU_T_FINAL_NORM) { m->final_norm_t = t; return; }
+        XPU_CHECK_ARG(layer >= 0 && layer < static_cast<int64_t>(m->layers.size()), "role %ld: layer %ld outside [0, %zu)", (long)role, (long)layer, m->layers.size());
+        xpu::Layer& L = m->layers[layer];
+        if (role == XPU_T_EXPERT_GATE || role == XPU_T_EXPERT_UP || role == XPU_T_EXPERT_DOWN) {
+            XPU_CHECK_ARG(L.params_set, "layer %ld: set the layer parameters before its experts", (long)layer);
+            XPU_CHECK_ARG(expert >= 0 && expert < L.p.num_experts, "layer %ld: expert %ld outside [0, %ld)", (long)layer, (long)expert, (long)L.p.num_experts);
+            if (static_cast<int64_t>(L.expert_gate.size()) != L.p.num_experts) {
+                L.expert_gate.resize(L.p.num_experts);
+                L.expert_up.resize(L.p.num_experts);
+                L.expert_down.resize(L.p.num_experts);
+            }
+            auto& slot = role == XPU_T_EXPERT_GATE ? L.expert_gate : role == XPU_T_EXPERT_UP ? L.expert_up : L.expert_down;
+            slot[expert] = t;
+            return;
+        }
+        L.t[role] = t;
+    });
+}
+
+xpu_status xpu_model_set_rope(xpu_model* m, int64_t layer, const float* inv_freq, int64_t n) {
+    return guarded("xpu_model_set_rope", [&] {
+        XPU_CHECK_ARG(m != nullptr && (n == 0 || inv_freq != nullptr) && n >= 0, "bad argument");
+        XPU_CHECK_ARG(layer >= 0 && layer < static_cast<int64_t>(m->layers.size()), "layer %ld outside [0, %zu)", (long)layer, m->layers.size());
+        m->layers[layer].inv_freq.assign(inv_freq, inv_freq + n);
+    });
+}
+
+xpu_status xpu_model_finalize(xpu_model* m) {
+    return guarded("xpu_model_finalize", [&] {
+        XPU_CHECK_ARG(m != nullptr, "null model");
+        xpu::model_finalize(m);
+    });
+}
+
+xpu_status xpu_model_free(xpu_model* m) {
+    return guarded("xpu_model_free", [&] { delete m; });
+}
+
+xpu_status xpu_kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_group, xpu_kv_cache** out) {
+    return guarded("xpu_kv_create", [&] {
+        XPU_CHECK_ARG(m != nullptr && num_blocks_per_group != nullptr && out != nullptr, "null argument");
+        auto* kv = new xpu_kv_cache();
+        try {
+            xpu::kv_create(m, block_size, num_blocks_per_group, kv);
+        } catch (...) {
+            delete kv;
+            throw;
+        }
+        *out = kv;
+    });
+}
+
+xpu_status xpu_kv_block_bytes(xpu_model* m, int64_t group, int64_t block_size, int64_t* out_bytes) {
+    return guarded("xpu_kv_block_bytes", [&] {
+        XPU_CHECK_ARG(m != nullptr && out_bytes != nullptr, "null argument");
+        XPU_CHECK_ARG(group >= 0 && group < m->p.num_kv_groups, "group %ld outside [0, %ld)", (long)group, (long)m->p.num_kv_groups);
+        *out_bytes = xpu::kv_block_bytes(m, group, block_size);
+    });
+}
+
+xpu_status xpu_kv_free(xpu_kv_cache* kv) {
+    return guarded("xpu_kv_free", [&] { delete kv; });
+}
+
+xpu_status xpu_step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* batch) {
+    return guarded("xpu_step", [&] {
+        XPU_CHECK_ARG(m != nullptr && kv != nullptr && batch != nullptr, "null argument");
+        xpu::step(m, kv, batch);
+    });
+}
+
+int64_t xpu_abi_struct_size(const char* name) {
+    if (name == nullptr) return -1;
+    if (std::strcmp(name, "model_params") == 0) return sizeof(xpu_model_params);
+    if (std::strcmp(name, "layer_params") == 0) return sizeof(xpu_layer_params);
+    if (std::strcmp(name, "batch") == 0) return sizeof(xpu_batch);
+    return -1;
+}
+
+}  // extern "C"

@@ -1,0 +1,84 @@
+// The CPU implementation of the device ABI: the model (weights by reference into mappings), the
+// paged KV cache and the forward step. All computation is FP32 ("exact mode"): weights are decoded
+// row by row from their stored dtype, activations and accumulation stay in FP32.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "common.h"
+#include "thread_pool.h"
+#include "xpuflow/xpuflow.h"
+
+struct xpu_device {
+    explicit xpu_device(int threads) : pool(threads) {}
+    xpu::ThreadPool pool;
+};
+
+namespace xpu {
+
+// A weight as registered by the caller: row-major [rows, cols] in its stored dtype.
+struct Tensor {
+    const void* data = nullptr;
+    int dtype = XPU_DTYPE_F32;
+    int64_t rows = 0, cols = 0;
+    const float* scale = nullptr;  // FP8 only: [scale_rows, scale_cols]
+    int64_t scale_rows = 0, scale_cols = 0, block_rows = 0, block_cols = 0;
+
+    bool present() const { return data != nullptr; }
+    // row r (cols floats) -> dst; returns dst, or the row itself when it is stored as F32
+    const float* row(int64_t r, float* dst) const;
+};
+
+struct Layer {
+    xpu_layer_params p{};
+    bool params_set = false;
+    Tensor t[XPU_T_ROLE_COUNT];
+    std::vector<Tensor> expert_gate, expert_up, expert_down;  // [num_experts]
+    std::vector<float> inv_freq;                             // [rotary_dim / 2]
+    // 1-D weights decoded to FP32 at finalize (norms, biases, sinks, router bias)
+    std::vector<float> attn_norm, ffn_norm, q_bias, k_bias, v_bias, q_norm, k_norm, sink, router_bias;
+    std::vector<float> mtp_enorm, mtp_hnorm, mtp_final_norm;
+    int moe_index = -1;  // position among MoE layers (routing trace), -1 for dense
+};
+
+}  // namespace xpu
+
+struct xpu_model {
+    xpu_device* dev = nullptr;
+    xpu_model_params p{};
+    xpu::Tensor embed, final_norm_t, lm_head;
+    std::vector<float> final_norm;
+    std::vector<xpu::Layer> layers;  // num_layers decoder layers, then num_mtp_layers MTP layers
+    bool finalized = false;
+    int64_t num_moe_layers = 0;
+    int64_t max_top_k = 0;
+
+    // step scratch, sized once at finalize from max_tokens_per_step (no allocation per step)
+    struct Scratch {
+        std::vector<float> x, h, q, k, v, attn, tmp, gate, up, act, router, moe_out, moe_in, moe_y;
+        std::vector<float> normed, mtp_x, mtp_h, mtp_in, logits_in;
+        std::vector<int32_t> row_seq, row_pos, topk_ids;
+        std::vector<float> topk_w;
+        std::vector<int32_t> expert_rows;   // rows routed to each expert, grouped
+        std::vector<int32_t> expert_offsets, expert_cursor;
+        std::vector<float> expert_row_w;
+    } s;
+};
+
+struct xpu_kv_cache {
+    xpu_model* model = nullptr;
+    int64_t block_size = 0;
+    std::vector<int64_t> num_blocks;  // per group
+    // per layer (decoder + MTP): K [blocks, block_size, kv_heads, dqk], V [blocks, block_size, kv_heads, dv]
+    std::vector<float*> k, v;
+    std::vector<void*> allocations;
+    ~xpu_kv_cache();
+};
+
+namespace xpu {
+void model_finalize(xpu_model* m);
+void kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_group, xpu_kv_cache* kv);
+int64_t kv_block_bytes(const xpu_model* m, int64_t group, int64_t block_size);
+void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b);
+}  // namespace xpu

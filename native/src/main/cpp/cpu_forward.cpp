@@ -1,0 +1,488 @@
+// The forward step of the CPU device: one call computes every layer for a batch of token rows that
+// belong to several sequences, reading and writing the paged KV cache.
+//
+// Shapes (T = rows in the step, H = hidden size):
+//   x      (T, H)        residual stream
+//   h      (T, H)        normed input of the current sub-layer
+//   q      (T, heads*dqk), k (T, kv_heads*dqk), v (T, kv_heads*dv)
+//   attn   (T, heads*dv) attention output before o_proj
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "cpu_device.h"
+#include "kernels.h"
+
+namespace xpu {
+namespace {
+
+constexpr int64_t kRowGrain = 8;  // weight rows per parallel chunk, at least
+
+// x (T, K) @ W (N, K)^T -> y (T, N), y rows ldy apart. Each thread decodes four weight rows at a
+// time to FP32 and runs them against every input row, so a weight is read once per step.
+void matmul(ThreadPool& pool, const float* x, int64_t T, const Tensor& W, float* y, int64_t ldy) {
+    const int64_t N = W.rows, K = W.cols;
+    pool.parallel_for(N, kRowGrain, [&](int64_t begin, int64_t end) {
+        thread_local std::vector<float> buf;
+        if (static_cast<int64_t>(buf.size()) < 4 * K) buf.resize(static_cast<size_t>(4 * K));
+        const KernelTable& kt = kernels();
+        int64_t n = begin;
+        for (; n + 4 <= end; n += 4) {
+            const float* w0 = W.row(n, buf.data());
+            const float* w1 = W.row(n + 1, buf.data() + K);
+            const float* w2 = W.row(n + 2, buf.data() + 2 * K);
+            const float* w3 = W.row(n + 3, buf.data() + 3 * K);
+            float out[4];
+            for (int64_t t = 0; t < T; ++t) {
+                kt.dot4_f32(x + t * K, w0, w1, w2, w3, K, out);
+                float* yr = y + t * ldy + n;
+                yr[0] = out[0]; yr[1] = out[1]; yr[2] = out[2]; yr[3] = out[3];
+            }
+        }
+        for (; n < end; ++n) {
+            const float* w = W.row(n, buf.data());
+            for (int64_t t = 0; t < T; ++t) y[t * ldy + n] = kt.dot_f32(x + t * K, w, K);
+        }
+    });
+}
+
+// y = w * x / sqrt(mean(x^2) + eps), sum of squares in double
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, double eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * double(x[i]);
+    const float inv = float(1.0 / std::sqrt(ss / double(n) + eps));
+    for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * inv);
+}
+
+void rmsnorm_rows(ThreadPool& pool, const float* x, const float* w, float* y, int64_t rows, int64_t n, double eps) {
+    pool.parallel_for(rows, 16, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) rmsnorm(x + r * n, w, y + r * n, n, eps);
+    });
+}
+
+inline float silu(float g) { return g / (1.0f + std::exp(-g)); }
+
+// NeoX rotate-half on the first rotary_dim dims of one head vector
+void rope(float* v, const float* inv_freq, int64_t rotary_dim, int32_t pos) {
+    const int64_t half = rotary_dim / 2;
+    for (int64_t i = 0; i < half; ++i) {
+        // the angle is formed in FP32 as the reference does; cos/sin are then evaluated exactly
+        const float angle = float(pos) * inv_freq[i];
+        const float c = float(std::cos(double(angle)));
+        const float s = float(std::sin(double(angle)));
+        const float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * c - x2 * s;
+        v[i + half] = x2 * c + x1 * s;
+    }
+}
+
+// Rows of one sub-batch (the decoder rows, or the MTP rows) with their sequence and position.
+struct Rows {
+    int64_t n;
+    const int32_t* seq;  // [n] sequence index into the batch's block tables
+    const int32_t* pos;  // [n] absolute position
+};
+
+struct StepContext {
+    xpu_model* m;
+    xpu_kv_cache* kv;
+    const xpu_batch* b;
+    ThreadPool& pool;
+};
+
+inline const int32_t* block_table(const StepContext& c, int64_t group, int64_t seq) {
+    return c.b->block_tables + (group * c.b->num_seqs + seq) * c.b->max_blocks_per_seq;
+}
+
+// Self-attention of layer li over the rows; h (n, H) -> out (n, H) (o_proj applied).
+void attention(const StepContext& c, int64_t li, const float* h, const Rows& rows, float* out) {
+    xpu_model* m = c.m;
+    const Layer& L = m->layers[li];
+    const xpu_layer_params& P = L.p;
+    auto& s = m->s;
+    const int64_t n = rows.n, H = m->p.hidden_size;
+    const int64_t Hq = P.num_heads, Hkv = P.num_kv_heads, dqk = P.head_dim_qk, dv = P.head_dim_v;
+    const int64_t nq = Hq * dqk, nk = Hkv * dqk, nv = Hkv * dv;
+    const int64_t group_size = Hq / Hkv;
+
+    matmul(c.pool, h, n, L.t[XPU_T_Q], s.q.data(), nq);
+    matmul(c.pool, h, n, L.t[XPU_T_K], s.k.data(), nk);
+    matmul(c.pool, h, n, L.t[XPU_T_V], s.v.data(), nv);
+
+    const float value_scale = float(P.value_scale);
+    const double eps = m->p.norm_eps;
+    c.pool.parallel_for(n, 4, [&](int64_t b, int64_t e) {
+        const KernelTable& kt = kernels();
+        for (int64_t r = b; r < e; ++r) {
+            float* q = s.q.data() + r * nq;
+            float* k = s.k.data() + r * nk;
+            float* v = s.v.data() + r * nv;
+            if (P.has_qkv_bias) {
+                kt.axpy_f32(1.0f, L.q_bias.data(), q, nq);
+                kt.axpy_f32(1.0f, L.k_bias.data(), k, nk);
+                kt.axpy_f32(1.0f, L.v_bias.data(), v, nv);
+            }
+            if (P.has_qk_norm) {
+                for (int64_t hh = 0; hh < Hq; ++hh) rmsnorm(q + hh * dqk, L.q_norm.data(), q + hh * dqk, dqk, eps);
+                for (int64_t hh = 0; hh < Hkv; ++hh) rmsnorm(k + hh * dqk, L.k_norm.data(), k + hh * dqk, dqk, eps);
+            }
+            if (P.rotary_dim > 0) {
+                for (int64_t hh = 0; hh < Hq; ++hh) rope(q + hh * dqk, L.inv_freq.data(), P.rotary_dim, rows.pos[r]);
+                for (int64_t hh = 0; hh < Hkv; ++hh) rope(k + hh * dqk, L.inv_freq.data(), P.rotary_dim, rows.pos[r]);
+            }
+            if (value_scale != 1.0f) {
+                for (int64_t i = 0; i < nv; ++i) v[i] *= value_scale;
+            }
+        }
+    });
+
+    // write this step's K/V first: a row attends to the rows before it in the same step
+    const int64_t bs = c.kv->block_size;
+    float* kcache = c.kv->k[li];
+    float* vcache = c.kv->v[li];
+    for (int64_t r = 0; r < n; ++r) {
+        const int32_t p = rows.pos[r];
+        const int64_t block = block_table(c, P.kv_group, rows.seq[r])[p / bs];
+        const int64_t slot = block * bs + p % bs;
+        std::copy(s.k.data() + r * nk, s.k.data() + (r + 1) * nk, kcache + slot * nk);
+        std::copy(s.v.data() + r * nv, s.v.data() + (r + 1) * nv, vcache + slot * nv);
+    }
+
+    const float scale = float(P.attn_scale);
+    const bool sliding = P.attn_kind == XPU_ATTN_SLIDING;
+    c.pool.parallel_for(n * Hq, 1, [&](int64_t b, int64_t e) {
+        const KernelTable& kt = kernels();
+        thread_local std::vector<float> scores;
+        for (int64_t item = b; item < e; ++item) {
+            const int64_t r = item / Hq, hq = item % Hq, hk = hq / group_size;
+            const int32_t p = rows.pos[r];
+            const int64_t lo = sliding ? std::max<int64_t>(0, int64_t(p) - P.window + 1) : 0;
+            const int64_t count = int64_t(p) - lo + 1;
+            if (static_cast<int64_t>(scores.size()) < count) scores.resize(static_cast<size_t>(count));
+            const int32_t* table = block_table(c, P.kv_group, rows.seq[r]);
+            const float* q = s.q.data() + r * nq + hq * dqk;
+
+            float mx = -std::numeric_limits<float>::infinity();
+            for (int64_t j = 0; j < count; ++j) {
+                const int64_t pos = lo + j;
+                const float* kp = kcache + (table[pos / bs] * bs + pos % bs) * nk + hk * dqk;
+                const float sc = kt.dot_f32(q, kp, dqk) * scale;
+                scores[j] = sc;
+                mx = std::max(mx, sc);
+            }
+            // the sink is one more logit in the softmax that carries no value
+            float den = 0.f;
+            if (P.has_sink) {
+                const float sink = L.sink[hq];
+                mx = std::max(mx, sink);
+                den = std::exp(sink - mx);
+            }
+            for (int64_t j = 0; j < count; ++j) {
+                scores[j] = std::exp(scores[j] - mx);
+                den += scores[j];
+            }
+            const float inv = 1.0f / den;
+            float* o = s.attn.data() + r * (Hq * dv) + hq * dv;
+            std::fill(o, o + dv, 0.f);
+            for (int64_t j = 0; j < count; ++j) {
+                const int64_t pos = lo + j;
+                const float* vp = vcache + (table[pos / bs] * bs + pos % bs) * nv + hk * dv;
+                kt.axpy_f32(scores[j] * inv, vp, o, dv);
+            }
+        }
+    });
+
+    matmul(c.pool, s.attn.data(), n, L.t[XPU_T_O], out, H);
+}
+
+// SwiGLU: down(silu(gate h) * up h) for rows h (n, H) -> out (n, H)
+void swiglu(ThreadPool& pool, xpu_model* m, const float* h, int64_t n, const Tensor& gate, const Tensor& up,
+            const Tensor& down, float* out) {
+    auto& s = m->s;
+    const int64_t I = gate.rows, H = m->p.hidden_size;
+    matmul(pool, h, n, gate, s.gate.data(), I);
+    matmul(pool, h, n, up, s.up.data(), I);
+    float* g = s.gate.data();
+    const float* u = s.up.data();
+    pool.parallel_for(n * I, 4096, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) g[i] = silu(g[i]) * u[i];
+    });
+    matmul(pool, g, n, down, out, H);
+}
+
+// Selects top_k experts for one row. scores: routing scores; choice: scores used for selection.
+void route_row(const xpu_layer_params& P, const float* logits, const float* bias, float* scores,
+               float* choice, int32_t* ids, float* weights) {
+    const int64_t E = P.num_experts, K = P.top_k;
+    if (P.scoring == XPU_SCORING_SIGMOID) {
+        for (int64_t e = 0; e < E; ++e) scores[e] = 1.0f / (1.0f + std::exp(-logits[e]));
+    } else {
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t e = 0; e < E; ++e) mx = std::max(mx, logits[e]);
+        double sum = 0;
+        for (int64_t e = 0; e < E; ++e) { scores[e] = std::exp(logits[e] - mx); sum += scores[e]; }
+        for (int64_t e = 0; e < E; ++e) scores[e] = float(scores[e] / sum);
+    }
+    for (int64_t e = 0; e < E; ++e) choice[e] = bias != nullptr ? scores[e] + bias[e] : scores[e];
+
+    const int64_t G = std::max<int64_t>(1, P.num_expert_groups);
+    if (G > 1 && P.topk_groups < G) {
+        // group-limited routing: a group's score is the sum of its two best choices when a
+        // correction bias is used (DeepSeek-V3 noaux_tc), else its best choice
+        const int64_t per = E / G;
+        float gscore[1024];
+        bool keep[1024];
+        for (int64_t g = 0; g < G; ++g) {
+            float best = -std::numeric_limits<float>::infinity(), second = best;
+            for (int64_t e = g * per; e < (g + 1) * per; ++e) {
+                if (choice[e] > best) { second = best; best = choice[e]; }
+                else if (choice[e] > second) second = choice[e];
+            }
+            gscore[g] = bias != nullptr && per >= 2 ? best + second : best;
+            keep[g] = false;
+        }
+        for (int64_t kept = 0; kept < P.topk_groups; ++kept) {
+            int64_t arg = -1;
+            for (int64_t g = 0; g < G; ++g) {
+                if (!keep[g] && (arg < 0 || gscore[g] > gscore[arg])) arg = g;
+            }
+            keep[arg] = true;
+        }
+        for (int64_t g = 0; g < G; ++g) {
+            if (!keep[g]) {
+                for (int64_t e = g * per; e < (g + 1) * per; ++e) choice[e] = -std::numeric_limits<float>::infinity();
+            }
+        }
+    }
+    // top-k by choice, best first, ties to the lower expert id
+    for (int64_t k = 0; k < K; ++k) {
+        int64_t arg = -1;
+        for (int64_t e = 0; e < E; ++e) {
+            bool taken = false;
+            for (int64_t j = 0; j < k; ++j) taken |= ids[j] == e;
+            if (taken) continue;
+            if (arg < 0 || choice[e] > choice[arg]) arg = e;
+        }
+        ids[k] = int32_t(arg);
+        weights[k] = scores[arg];
+    }
+    if (P.norm_topk_prob) {
+        float sum = 0.f;
+        for (int64_t k = 0; k < K; ++k) sum += weights[k];
+        for (int64_t k = 0; k < K; ++k) weights[k] /= sum;
+    }
+    const float rs = float(P.routed_scaling);
+    if (rs != 1.0f) {
+        for (int64_t k = 0; k < K; ++k) weights[k] *= rs;
+    }
+}
+
+// Mixture of experts for rows h (n, H) -> out (n, H). trace: optional (n, top_k) expert ids.
+void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out, int32_t* trace) {
+    xpu_model* m = c.m;
+    const Layer& L = m->layers[li];
+    const xpu_layer_params& P = L.p;
+    auto& s = m->s;
+    const int64_t E = P.num_experts, K = P.top_k, H = m->p.hidden_size;
+
+    matmul(c.pool, h, n, L.t[XPU_T_ROUTER], s.router.data(), E);
+    const float* bias = P.has_correction_bias ? L.router_bias.data() : nullptr;
+    c.pool.parallel_for(n, 8, [&](int64_t b, int64_t e) {
+        thread_local std::vector<float> scores, choice;
+        scores.resize(static_cast<size_t>(E));
+        choice.resize(static_cast<size_t>(E));
+        for (int64_t r = b; r < e; ++r) {
+            route_row(P, s.router.data() + r * E, bias, scores.data(), choice.data(),
+                      s.topk_ids.data() + r * K, s.topk_w.data() + r * K);
+        }
+    });
+    if (trace != nullptr) std::copy(s.topk_ids.data(), s.topk_ids.data() + n * K, trace);
+
+    // group the (row, weight) pairs by expert: counting sort on expert id
+    int32_t* offsets = s.expert_offsets.data();
+    std::fill(offsets, offsets + E + 1, 0);
+    for (int64_t i = 0; i < n * K; ++i) offsets[s.topk_ids[i] + 1]++;
+    for (int64_t e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
+    int32_t* cursor = s.expert_cursor.data();
+    std::copy(offsets, offsets + E, cursor);
+    for (int64_t r = 0; r < n; ++r) {
+        for (int64_t k = 0; k < K; ++k) {
+            const int32_t e = s.topk_ids[r * K + k];
+            const int32_t at = cursor[e]++;
+            s.expert_rows[at] = int32_t(r);
+            s.expert_row_w[at] = s.topk_w[r * K + k];
+        }
+    }
+
+    std::fill(out, out + n * H, 0.f);
+    const KernelTable& kt = kernels();
+    for (int64_t e = 0; e < E; ++e) {
+        const int64_t begin = offsets[e], cnt = offsets[e + 1] - begin;
+        if (cnt == 0) continue;
+        for (int64_t i = 0; i < cnt; ++i) {
+            const float* src = h + int64_t(s.expert_rows[begin + i]) * H;
+            std::copy(src, src + H, s.moe_in.data() + i * H);
+        }
+        swiglu(c.pool, m, s.moe_in.data(), cnt, L.expert_gate[e], L.expert_up[e], L.expert_down[e], s.moe_y.data());
+        for (int64_t i = 0; i < cnt; ++i) {
+            kt.axpy_f32(s.expert_row_w[begin + i], s.moe_y.data() + i * H, out + int64_t(s.expert_rows[begin + i]) * H, H);
+        }
+    }
+
+    if (P.shared_intermediate_size > 0) {
+        swiglu(c.pool, m, h, n, L.t[XPU_T_SHARED_GATE], L.t[XPU_T_SHARED_UP], L.t[XPU_T_SHARED_DOWN], s.moe_y.data());
+        // the router logits are consumed: reuse their buffer for the shared expert's gate (n, 1)
+        if (P.has_shared_expert_gate) matmul(c.pool, h, n, L.t[XPU_T_SHARED_EXPERT_GATE], s.router.data(), 1);
+        for (int64_t r = 0; r < n; ++r) {
+            const float g = P.has_shared_expert_gate ? 1.0f / (1.0f + std::exp(-s.router[r])) : 1.0f;
+            kt.axpy_f32(g, s.moe_y.data() + r * H, out + r * H, H);
+        }
+    }
+}
+
+// One pre-norm decoder layer on the residual x (n, H), in place.
+void decoder_layer(const StepContext& c, int64_t li, float* x, const Rows& rows, int32_t* trace) {
+    xpu_model* m = c.m;
+    const Layer& L = m->layers[li];
+    auto& s = m->s;
+    const int64_t n = rows.n, H = m->p.hidden_size;
+    const KernelTable& kt = kernels();
+
+    rmsnorm_rows(c.pool, x, L.attn_norm.data(), s.h.data(), n, H, m->p.norm_eps);
+    attention(c, li, s.h.data(), rows, s.tmp.data());
+    for (int64_t r = 0; r < n; ++r) kt.axpy_f32(1.0f, s.tmp.data() + r * H, x + r * H, H);
+
+    rmsnorm_rows(c.pool, x, L.ffn_norm.data(), s.h.data(), n, H, m->p.norm_eps);
+    if (L.p.ffn_kind == XPU_FFN_DENSE) {
+        swiglu(c.pool, m, s.h.data(), n, L.t[XPU_T_GATE], L.t[XPU_T_UP], L.t[XPU_T_DOWN], s.tmp.data());
+    } else {
+        moe(c, li, s.h.data(), n, s.tmp.data(), trace);
+    }
+    for (int64_t r = 0; r < n; ++r) kt.axpy_f32(1.0f, s.tmp.data() + r * H, x + r * H, H);
+}
+
+// rows (n, H) of normed hidden states -> logits (n, vocab)
+void lm_head(const StepContext& c, const float* hn, int64_t n, float* logits) {
+    matmul(c.pool, hn, n, c.m->lm_head, logits, c.m->p.vocab_size);
+}
+
+void validate(const xpu_model* m, const xpu_kv_cache* kv, const xpu_batch* b) {
+    XPU_CHECK_ARG(m->finalized, "step: model is not finalized");
+    XPU_CHECK_ARG(kv->model == m, "step: the KV cache belongs to another model");
+    const int64_t T = b->num_tokens, S = b->num_seqs;
+    XPU_CHECK_ARG(T >= 1 && T <= m->p.max_tokens_per_step, "step: num_tokens %ld outside [1, %ld]", (long)T, (long)m->p.max_tokens_per_step);
+    XPU_CHECK_ARG(S >= 1 && S <= m->p.max_seqs_per_step, "step: num_seqs %ld outside [1, %ld]", (long)S, (long)m->p.max_seqs_per_step);
+    XPU_CHECK_ARG(b->token_ids && b->positions && b->seq_starts && b->block_tables, "step: a required batch array is null");
+    XPU_CHECK_ARG(b->seq_starts[0] == 0 && b->seq_starts[S] == T, "step: seq_starts must run from 0 to num_tokens %ld", (long)T);
+    const int64_t bs = kv->block_size, maxb = b->max_blocks_per_seq;
+    for (int64_t sq = 0; sq < S; ++sq) {
+        const int32_t b0 = b->seq_starts[sq], b1 = b->seq_starts[sq + 1];
+        XPU_CHECK_ARG(b0 < b1, "step: sequence %ld has no tokens", (long)sq);
+        const int32_t first = b->positions[b0];
+        XPU_CHECK_ARG(first >= 0, "step: sequence %ld starts at negative position %d", (long)sq, first);
+        for (int32_t r = b0; r < b1; ++r) {
+            XPU_CHECK_ARG(b->token_ids[r] >= 0 && b->token_ids[r] < m->p.vocab_size, "step: row %d token id %d outside [0, %ld)", r, b->token_ids[r], (long)m->p.vocab_size);
+            XPU_CHECK_ARG(b->positions[r] == first + (r - b0), "step: sequence %ld positions are not consecutive at row %d", (long)sq, r);
+        }
+        const int64_t last = first + (b1 - b0) - 1;
+        XPU_CHECK_ARG(last / bs < maxb, "step: sequence %ld reaches position %ld beyond its %ld blocks", (long)sq, (long)last, (long)maxb);
+        // every block a layer will touch must exist: full layers read 0..last, sliding layers the window
+        for (const auto& L : m->layers) {
+            const int64_t g = L.p.kv_group;
+            const int64_t lo = L.p.attn_kind == XPU_ATTN_SLIDING ? std::max<int64_t>(0, first - L.p.window + 1) : 0;
+            const int32_t* table = b->block_tables + (g * S + sq) * maxb;
+            for (int64_t blk = lo / bs; blk <= last / bs; ++blk) {
+                XPU_CHECK_ARG(table[blk] >= 0 && table[blk] < kv->num_blocks[g],
+                              "step: sequence %ld group %ld block slot %ld holds block %d, outside [0, %ld)",
+                              (long)sq, (long)g, (long)blk, table[blk], (long)kv->num_blocks[g]);
+            }
+        }
+    }
+    XPU_CHECK_ARG(b->num_logit_rows >= 0 && b->num_logit_rows <= T, "step: num_logit_rows %ld outside [0, %ld]", (long)b->num_logit_rows, (long)T);
+    XPU_CHECK_ARG(b->num_logit_rows == 0 || (b->logit_rows && b->logits), "step: logit rows requested without buffers");
+    for (int64_t i = 0; i < b->num_logit_rows; ++i) {
+        XPU_CHECK_ARG(b->logit_rows[i] >= 0 && b->logit_rows[i] < T, "step: logit row %d outside [0, %ld)", b->logit_rows[i], (long)T);
+    }
+    if (b->num_mtp_rows > 0) {
+        XPU_CHECK_ARG(b->mtp_layer >= 0 && b->mtp_layer < m->p.num_mtp_layers, "step: MTP layer %ld requested, the model has %ld", (long)b->mtp_layer, (long)m->p.num_mtp_layers);
+        XPU_CHECK_ARG(b->num_mtp_rows <= T, "step: %ld MTP rows for %ld tokens", (long)b->num_mtp_rows, (long)T);
+        XPU_CHECK_ARG(b->mtp_rows && b->mtp_next_tokens && b->mtp_logits, "step: MTP rows requested without buffers");
+        for (int64_t i = 0; i < b->num_mtp_rows; ++i) {
+            XPU_CHECK_ARG(b->mtp_rows[i] >= 0 && b->mtp_rows[i] < T, "step: MTP row %d outside [0, %ld)", b->mtp_rows[i], (long)T);
+            XPU_CHECK_ARG(b->mtp_next_tokens[i] >= 0 && b->mtp_next_tokens[i] < m->p.vocab_size, "step: MTP next token %d outside the vocabulary", b->mtp_next_tokens[i]);
+        }
+    } else {
+        XPU_CHECK_ARG(b->num_mtp_rows == 0, "step: negative num_mtp_rows");
+    }
+}
+
+}  // namespace
+
+void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
+    validate(m, kv, b);
+    StepContext c{m, kv, b, m->dev->pool};
+    auto& s = m->s;
+    const int64_t T = b->num_tokens, H = m->p.hidden_size;
+
+    for (int64_t sq = 0; sq < b->num_seqs; ++sq) {
+        for (int32_t r = b->seq_starts[sq]; r < b->seq_starts[sq + 1]; ++r) s.row_seq[r] = int32_t(sq);
+    }
+    Rows rows{T, s.row_seq.data(), b->positions};
+
+    c.pool.parallel_for(T, 16, [&](int64_t b0, int64_t e0) {
+        for (int64_t r = b0; r < e0; ++r) {
+            float* dst = s.x.data() + r * H;
+            const float* src = m->embed.row(b->token_ids[r], dst);
+            if (src != dst) std::copy(src, src + H, dst);
+        }
+    });
+
+    for (int64_t li = 0; li < m->p.num_layers; ++li) {
+        const Layer& L = m->layers[li];
+        int32_t* trace = nullptr;
+        if (b->expert_ids_out != nullptr && L.moe_index >= 0) trace = b->expert_ids_out + int64_t(L.moe_index) * T * m->max_top_k;
+        decoder_layer(c, li, s.x.data(), rows, trace);
+    }
+
+    rmsnorm_rows(c.pool, s.x.data(), m->final_norm.data(), s.normed.data(), T, H, m->p.norm_eps);
+    if (b->hidden_out != nullptr) std::copy(s.normed.data(), s.normed.data() + T * H, b->hidden_out);
+
+    if (b->num_logit_rows > 0) {
+        for (int64_t i = 0; i < b->num_logit_rows; ++i) {
+            const float* src = s.normed.data() + int64_t(b->logit_rows[i]) * H;
+            std::copy(src, src + H, s.logits_in.data() + i * H);
+        }
+        lm_head(c, s.logits_in.data(), b->num_logit_rows, b->logits);
+    }
+
+    if (b->num_mtp_rows > 0) {
+        // MTP: e = enorm(embed(next token)), g = hnorm(normed hidden), x = eh_proj([e, g]),
+        // then one decoder layer, its own final norm and the shared LM head
+        const int64_t li = m->p.num_layers + b->mtp_layer;
+        const Layer& L = m->layers[li];
+        const int64_t nm = b->num_mtp_rows;
+        thread_local std::vector<float> row;
+        row.resize(static_cast<size_t>(H));
+        for (int64_t i = 0; i < nm; ++i) {
+            float* in = s.mtp_in.data() + i * 2 * H;
+            const float* e = m->embed.row(b->mtp_next_tokens[i], row.data());
+            rmsnorm(e, L.mtp_enorm.data(), in, H, m->p.norm_eps);
+            rmsnorm(s.normed.data() + int64_t(b->mtp_rows[i]) * H, L.mtp_hnorm.data(), in + H, H, m->p.norm_eps);
+        }
+        matmul(c.pool, s.mtp_in.data(), nm, L.t[XPU_T_MTP_EH_PROJ], s.mtp_x.data(), H);
+        // MTP rows reuse the decoder's row arrays: gather their sequences and positions
+        thread_local std::vector<int32_t> mseq, mpos;
+        mseq.resize(static_cast<size_t>(nm));
+        mpos.resize(static_cast<size_t>(nm));
+        for (int64_t i = 0; i < nm; ++i) {
+            mseq[i] = s.row_seq[b->mtp_rows[i]];
+            mpos[i] = b->positions[b->mtp_rows[i]];
+        }
+        Rows mrows{nm, mseq.data(), mpos.data()};
+        decoder_layer(c, li, s.mtp_x.data(), mrows, nullptr);
+        rmsnorm_rows(c.pool, s.mtp_x.data(), L.mtp_final_norm.data(), s.mtp_h.data(), nm, H, m->p.norm_eps);
+        lm_head(c, s.mtp_h.data(), nm, b->mtp_logits);
+    }
+}
+
+}  // namespace xpu

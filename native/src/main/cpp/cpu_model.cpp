@@ -1,0 +1,278 @@
+// Model assembly (finalize) and the paged KV cache of the CPU device.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "cpu_device.h"
+#include "kernels.h"
+
+xpu_kv_cache::~xpu_kv_cache() {
+    for (size_t i = 0; i < allocations.size(); ++i) {
+        if (allocations[i] != nullptr) std::free(allocations[i]);
+    }
+}
+
+namespace xpu {
+
+const float* Tensor::row(int64_t r, float* dst) const {
+    const KernelTable& k = kernels();
+    switch (dtype) {
+        case XPU_DTYPE_F32:
+            return static_cast<const float*>(data) + r * cols;
+        case XPU_DTYPE_BF16:
+            k.bf16_to_f32(static_cast<const uint16_t*>(data) + r * cols, dst, cols);
+            return dst;
+        case XPU_DTYPE_F16:
+            k.f16_to_f32(static_cast<const uint16_t*>(data) + r * cols, dst, cols);
+            return dst;
+        case XPU_DTYPE_F8_E4M3:
+            k.fp8_to_f32(static_cast<const uint8_t*>(data) + r * cols, dst, cols,
+                         scale + (r / block_rows) * scale_cols, block_cols);
+            return dst;
+        default:
+            fail(XPU_ERR_INTERNAL, "Tensor::row: unsupported dtype %d", dtype);
+    }
+}
+
+namespace {
+
+const char* role_name(int role) {
+    static const char* names[XPU_T_ROLE_COUNT] = {
+        "embed", "final_norm", "lm_head", "attn_norm", "q", "k", "v", "o", "q_bias", "k_bias",
+        "v_bias", "q_norm", "k_norm", "sink", "ffn_norm", "gate", "up", "down", "router",
+        "router_bias", "expert_gate", "expert_up", "expert_down", "shared_gate", "shared_up",
+        "shared_down", "shared_expert_gate", "mtp_enorm", "mtp_hnorm", "mtp_eh_proj", "mtp_final_norm"};
+    return role >= 0 && role < XPU_T_ROLE_COUNT ? names[role] : "?";
+}
+
+void require(const Tensor& t, int64_t layer, int role, int64_t rows, int64_t cols, int64_t expert = -1) {
+    if (!t.present()) {
+        if (expert >= 0) fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld expert %ld: tensor '%s' was not set", (long)layer, (long)expert, role_name(role));
+        fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: tensor '%s' was not set", (long)layer, role_name(role));
+    }
+    // 1-D weights may be registered as [1, n] or [n, 1]
+    const bool vector_ok = rows == 1 && t.rows * t.cols == cols;
+    if (!(t.rows == rows && t.cols == cols) && !vector_ok) {
+        fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: tensor '%s' has shape [%ld, %ld], expected [%ld, %ld]",
+             (long)layer, role_name(role), (long)t.rows, (long)t.cols, (long)rows, (long)cols);
+    }
+}
+
+std::vector<float> decode_vector(const Tensor& t) {
+    const int64_t n = t.rows * t.cols;
+    std::vector<float> out(static_cast<size_t>(n));
+    if (t.dtype == XPU_DTYPE_F8_E4M3) fail(XPU_ERR_UNSUPPORTED, "1-D tensors cannot be FP8");
+    Tensor flat = t;
+    flat.rows = 1;
+    flat.cols = n;
+    const float* src = flat.row(0, out.data());
+    if (src != out.data()) std::copy(src, src + n, out.begin());
+    return out;
+}
+
+void check_positive(int64_t v, int64_t layer, const char* what) {
+    if (v <= 0) fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: %s must be positive, was %ld", (long)layer, what, (long)v);
+}
+
+}  // namespace
+
+void model_finalize(xpu_model* m) {
+    const auto& p = m->p;
+    const int64_t H = p.hidden_size;
+    require(m->embed, -1, XPU_T_EMBED, p.vocab_size, H);
+    require(m->lm_head, -1, XPU_T_LM_HEAD, p.vocab_size, H);
+    require(m->final_norm_t, -1, XPU_T_FINAL_NORM, 1, H);
+    m->final_norm = decode_vector(m->final_norm_t);
+
+    int64_t max_q = 0, max_k = 0, max_v = 0, max_attn = 0, max_inter = 0, max_experts = 0;
+    m->num_moe_layers = 0;
+    m->max_top_k = 0;
+    for (int64_t li = 0; li < static_cast<int64_t>(m->layers.size()); ++li) {
+        auto& L = m->layers[li];
+        auto& lp = L.p;
+        const bool mtp = li >= p.num_layers;
+        if (!L.params_set) fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: parameters were not set", (long)li);
+        check_positive(lp.num_heads, li, "num_heads");
+        check_positive(lp.num_kv_heads, li, "num_kv_heads");
+        check_positive(lp.head_dim_qk, li, "head_dim_qk");
+        check_positive(lp.head_dim_v, li, "head_dim_v");
+        if (lp.num_heads % lp.num_kv_heads != 0) {
+            fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: num_heads %ld is not a multiple of num_kv_heads %ld",
+                 (long)li, (long)lp.num_heads, (long)lp.num_kv_heads);
+        }
+        if (lp.rotary_dim < 0 || lp.rotary_dim > lp.head_dim_qk || lp.rotary_dim % 2 != 0) {
+            fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: rotary_dim %ld must be even and within head_dim_qk %ld",
+                 (long)li, (long)lp.rotary_dim, (long)lp.head_dim_qk);
+        }
+        if (static_cast<int64_t>(L.inv_freq.size()) != lp.rotary_dim / 2) {
+            fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: %zu RoPE frequencies set, expected %ld",
+                 (long)li, L.inv_freq.size(), (long)(lp.rotary_dim / 2));
+        }
+        if (lp.attn_kind == XPU_ATTN_SLIDING) check_positive(lp.window, li, "window");
+        if (lp.kv_group < 0 || lp.kv_group >= p.num_kv_groups) {
+            fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: kv_group %ld outside [0, %ld)", (long)li, (long)lp.kv_group, (long)p.num_kv_groups);
+        }
+        const int64_t nq = lp.num_heads * lp.head_dim_qk, nk = lp.num_kv_heads * lp.head_dim_qk;
+        const int64_t nv = lp.num_kv_heads * lp.head_dim_v, no = lp.num_heads * lp.head_dim_v;
+        require(L.t[XPU_T_ATTN_NORM], li, XPU_T_ATTN_NORM, 1, H);
+        require(L.t[XPU_T_Q], li, XPU_T_Q, nq, H);
+        require(L.t[XPU_T_K], li, XPU_T_K, nk, H);
+        require(L.t[XPU_T_V], li, XPU_T_V, nv, H);
+        require(L.t[XPU_T_O], li, XPU_T_O, H, no);
+        require(L.t[XPU_T_FFN_NORM], li, XPU_T_FFN_NORM, 1, H);
+        L.attn_norm = decode_vector(L.t[XPU_T_ATTN_NORM]);
+        L.ffn_norm = decode_vector(L.t[XPU_T_FFN_NORM]);
+        if (lp.has_qkv_bias) {
+            require(L.t[XPU_T_Q_BIAS], li, XPU_T_Q_BIAS, 1, nq);
+            require(L.t[XPU_T_K_BIAS], li, XPU_T_K_BIAS, 1, nk);
+            require(L.t[XPU_T_V_BIAS], li, XPU_T_V_BIAS, 1, nv);
+            L.q_bias = decode_vector(L.t[XPU_T_Q_BIAS]);
+            L.k_bias = decode_vector(L.t[XPU_T_K_BIAS]);
+            L.v_bias = decode_vector(L.t[XPU_T_V_BIAS]);
+        }
+        if (lp.has_qk_norm) {
+            require(L.t[XPU_T_Q_NORM], li, XPU_T_Q_NORM, 1, lp.head_dim_qk);
+            require(L.t[XPU_T_K_NORM], li, XPU_T_K_NORM, 1, lp.head_dim_qk);
+            L.q_norm = decode_vector(L.t[XPU_T_Q_NORM]);
+            L.k_norm = decode_vector(L.t[XPU_T_K_NORM]);
+        }
+        if (lp.has_sink) {
+            require(L.t[XPU_T_SINK], li, XPU_T_SINK, 1, lp.num_heads);
+            L.sink = decode_vector(L.t[XPU_T_SINK]);
+        }
+        if (mtp) {
+            require(L.t[XPU_T_MTP_ENORM], li, XPU_T_MTP_ENORM, 1, H);
+            require(L.t[XPU_T_MTP_HNORM], li, XPU_T_MTP_HNORM, 1, H);
+            require(L.t[XPU_T_MTP_EH_PROJ], li, XPU_T_MTP_EH_PROJ, H, 2 * H);
+            require(L.t[XPU_T_MTP_FINAL_NORM], li, XPU_T_MTP_FINAL_NORM, 1, H);
+            L.mtp_enorm = decode_vector(L.t[XPU_T_MTP_ENORM]);
+            L.mtp_hnorm = decode_vector(L.t[XPU_T_MTP_HNORM]);
+            L.mtp_final_norm = decode_vector(L.t[XPU_T_MTP_FINAL_NORM]);
+        }
+        max_q = std::max(max_q, nq);
+        max_k = std::max(max_k, nk);
+        max_v = std::max(max_v, nv);
+        max_attn = std::max(max_attn, no);
+        if (lp.ffn_kind == XPU_FFN_DENSE) {
+            check_positive(lp.intermediate_size, li, "intermediate_size");
+            require(L.t[XPU_T_GATE], li, XPU_T_GATE, lp.intermediate_size, H);
+            require(L.t[XPU_T_UP], li, XPU_T_UP, lp.intermediate_size, H);
+            require(L.t[XPU_T_DOWN], li, XPU_T_DOWN, H, lp.intermediate_size);
+            max_inter = std::max(max_inter, lp.intermediate_size);
+        } else if (lp.ffn_kind == XPU_FFN_MOE) {
+            if (mtp) fail(XPU_ERR_UNSUPPORTED, "layer %ld: MTP layers must have a dense FFN", (long)li);
+            check_positive(lp.num_experts, li, "num_experts");
+            check_positive(lp.moe_intermediate_size, li, "moe_intermediate_size");
+            if (lp.top_k <= 0 || lp.top_k > lp.num_experts) {
+                fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: top_k %ld outside [1, %ld]", (long)li, (long)lp.top_k, (long)lp.num_experts);
+            }
+            const int64_t groups = std::max<int64_t>(1, lp.num_expert_groups);
+            if (lp.num_experts % groups != 0 || lp.topk_groups > groups ||
+                (groups > 1 && (lp.topk_groups <= 0 || lp.topk_groups * (lp.num_experts / groups) < lp.top_k))) {
+                fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: %ld experts cannot be routed in %ld groups keeping %ld for top-%ld",
+                     (long)li, (long)lp.num_experts, (long)groups, (long)lp.topk_groups, (long)lp.top_k);
+            }
+            require(L.t[XPU_T_ROUTER], li, XPU_T_ROUTER, lp.num_experts, H);
+            if (lp.has_correction_bias) {
+                require(L.t[XPU_T_ROUTER_BIAS], li, XPU_T_ROUTER_BIAS, 1, lp.num_experts);
+                L.router_bias = decode_vector(L.t[XPU_T_ROUTER_BIAS]);
+            }
+            if (static_cast<int64_t>(L.expert_gate.size()) != lp.num_experts) {
+                L.expert_gate.resize(lp.num_experts);
+                L.expert_up.resize(lp.num_experts);
+                L.expert_down.resize(lp.num_experts);
+            }
+            for (int64_t e = 0; e < lp.num_experts; ++e) {
+                require(L.expert_gate[e], li, XPU_T_EXPERT_GATE, lp.moe_intermediate_size, H, e);
+                require(L.expert_up[e], li, XPU_T_EXPERT_UP, lp.moe_intermediate_size, H, e);
+                require(L.expert_down[e], li, XPU_T_EXPERT_DOWN, H, lp.moe_intermediate_size, e);
+            }
+            if (lp.shared_intermediate_size > 0) {
+                require(L.t[XPU_T_SHARED_GATE], li, XPU_T_SHARED_GATE, lp.shared_intermediate_size, H);
+                require(L.t[XPU_T_SHARED_UP], li, XPU_T_SHARED_UP, lp.shared_intermediate_size, H);
+                require(L.t[XPU_T_SHARED_DOWN], li, XPU_T_SHARED_DOWN, H, lp.shared_intermediate_size);
+                if (lp.has_shared_expert_gate) require(L.t[XPU_T_SHARED_EXPERT_GATE], li, XPU_T_SHARED_EXPERT_GATE, 1, H);
+                max_inter = std::max(max_inter, lp.shared_intermediate_size);
+            }
+            max_inter = std::max(max_inter, lp.moe_intermediate_size);
+            max_experts = std::max(max_experts, lp.num_experts);
+            m->max_top_k = std::max(m->max_top_k, lp.top_k);
+            if (!mtp) L.moe_index = static_cast<int>(m->num_moe_layers++);
+        } else {
+            fail(XPU_ERR_INVALID_ARGUMENT, "layer %ld: unknown ffn_kind %ld", (long)li, (long)lp.ffn_kind);
+        }
+    }
+
+    const size_t n = static_cast<size_t>(p.max_tokens_per_step);
+    auto& s = m->s;
+    const size_t Hs = static_cast<size_t>(H);
+    s.x.assign(n * Hs, 0.f);
+    s.h.assign(n * Hs, 0.f);
+    s.tmp.assign(n * Hs, 0.f);
+    s.normed.assign(n * Hs, 0.f);
+    s.q.assign(n * max_q, 0.f);
+    s.k.assign(n * max_k, 0.f);
+    s.v.assign(n * max_v, 0.f);
+    s.attn.assign(n * max_attn, 0.f);
+    s.gate.assign(n * max_inter, 0.f);
+    s.up.assign(n * max_inter, 0.f);
+    s.router.assign(n * max_experts, 0.f);
+    s.moe_out.assign(n * Hs, 0.f);
+    s.moe_in.assign(n * Hs, 0.f);
+    s.moe_y.assign(n * Hs, 0.f);
+    s.logits_in.assign(n * Hs, 0.f);
+    if (p.num_mtp_layers > 0) {
+        s.mtp_in.assign(n * 2 * Hs, 0.f);
+        s.mtp_x.assign(n * Hs, 0.f);
+        s.mtp_h.assign(n * Hs, 0.f);
+    }
+    s.row_seq.assign(n, 0);
+    s.row_pos.assign(n, 0);
+    const size_t routed = n * static_cast<size_t>(std::max<int64_t>(1, m->max_top_k));
+    s.topk_ids.assign(routed, 0);
+    s.topk_w.assign(routed, 0.f);
+    s.expert_rows.assign(routed, 0);
+    s.expert_row_w.assign(routed, 0.f);
+    s.expert_offsets.assign(static_cast<size_t>(max_experts) + 1, 0);
+    s.expert_cursor.assign(static_cast<size_t>(max_experts) + 1, 0);
+    m->finalized = true;
+}
+
+int64_t kv_block_bytes(const xpu_model* m, int64_t group, int64_t block_size) {
+    int64_t bytes = 0;
+    for (const auto& L : m->layers) {
+        if (L.p.kv_group == group) {
+            bytes += block_size * L.p.num_kv_heads * (L.p.head_dim_qk + L.p.head_dim_v) * int64_t(sizeof(float));
+        }
+    }
+    return bytes;
+}
+
+void kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_group, xpu_kv_cache* kv) {
+    if (!m->finalized) fail(XPU_ERR_INVALID_ARGUMENT, "kv_create: model is not finalized");
+    if (block_size <= 0) fail(XPU_ERR_INVALID_ARGUMENT, "kv_create: block_size must be positive, was %ld", (long)block_size);
+    kv->model = m;
+    kv->block_size = block_size;
+    kv->num_blocks.assign(num_blocks_per_group, num_blocks_per_group + m->p.num_kv_groups);
+    for (int64_t g = 0; g < m->p.num_kv_groups; ++g) {
+        if (kv->num_blocks[g] < 0) fail(XPU_ERR_INVALID_ARGUMENT, "kv_create: group %ld has a negative block count", (long)g);
+    }
+    for (const auto& L : m->layers) {
+        const int64_t blocks = kv->num_blocks[L.p.kv_group];
+        const size_t k_elems = size_t(blocks) * block_size * L.p.num_kv_heads * L.p.head_dim_qk;
+        const size_t v_elems = size_t(blocks) * block_size * L.p.num_kv_heads * L.p.head_dim_v;
+        float* k = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (k_elems * 4 + 63) / 64 * 64)));
+        kv->allocations.push_back(k);
+        float* v = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (v_elems * 4 + 63) / 64 * 64)));
+        kv->allocations.push_back(v);
+        if (k == nullptr || v == nullptr) {
+            fail(XPU_ERR_OUT_OF_MEMORY, "kv_create: cannot allocate %zu bytes of KV cache", (k_elems + v_elems) * 4);
+        }
+        kv->k.push_back(k);
+        kv->v.push_back(v);
+    }
+}
+
+}  // namespace xpu

@@ -1,0 +1,33 @@
+// CPU kernel table. Each entry has a scalar reference (kernels_scalar.cpp) and, where it pays,
+// AVX2/FMA and AVX-512 versions compiled with per-function target attributes, so the library runs
+// (slowly) on any x86-64 CPU and fast on new ones. dispatch.cpp picks one table at load time.
+#pragma once
+
+#include <cstdint>
+
+namespace xpu {
+
+struct KernelTable {
+    const char* isa;
+    // a (n) . b (n) -> scalar, FP32 accumulation
+    float (*dot_f32)(const float* a, const float* b, int64_t n);
+    // W rows w0..w3 (n each) . x (n) -> out[0..3]; one pass over x for four weight rows
+    void (*dot4_f32)(const float* x, const float* w0, const float* w1, const float* w2,
+                     const float* w3, int64_t n, float* out);
+    // y (n) += a * x (n)
+    void (*axpy_f32)(float a, const float* x, float* y, int64_t n);
+    // bf16 (n) -> f32 (n), exact
+    void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+    // f16 (n) -> f32 (n), exact
+    void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+    // e4m3 codes (n) -> f32 (n): code * scales[c / block] (the block-scale row of this weight row)
+    void (*fp8_to_f32)(const uint8_t* src, float* dst, int64_t n, const float* scales, int64_t block);
+};
+
+const KernelTable& kernels();                 // the table in use
+const KernelTable& scalar_kernels();          // the reference
+const KernelTable* avx2_kernels();            // nullptr if the CPU lacks AVX2+FMA+F16C
+const KernelTable* avx512_kernels();          // nullptr if the CPU lacks AVX-512 F/BW/VL/DQ
+bool force_isa(const char* isa);              // tests and benchmarks
+
+}  // namespace xpu

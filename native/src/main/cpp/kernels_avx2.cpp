@@ -1,0 +1,119 @@
+// AVX2 + FMA + F16C kernels. Compiled into the baseline object with per-function target attributes,
+// so the file is safe to link into a library that must also load on CPUs without AVX2.
+#include <immintrin.h>
+
+#include "common.h"
+#include "kernels.h"
+
+#define XPU_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace xpu {
+namespace {
+
+XPU_AVX2 inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v);
+    __m128 hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    __m128 shuf = _mm_movehdup_ps(lo);
+    __m128 sums = _mm_add_ps(lo, shuf);
+    shuf = _mm_movehl_ps(shuf, sums);
+    sums = _mm_add_ss(sums, shuf);
+    return _mm_cvtss_f32(sums);
+}
+
+XPU_AVX2 float dot_f32(const float* a, const float* b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+XPU_AVX2 void dot4_f32(const float* x, const float* w0, const float* w1, const float* w2,
+                       const float* w3, int64_t n, float* out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i);
+        a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + i), a0);
+        a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w1 + i), a1);
+        a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w2 + i), a2);
+        a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w3 + i), a3);
+    }
+    float s0 = hsum256(a0), s1 = hsum256(a1), s2 = hsum256(a2), s3 = hsum256(a3);
+    for (; i < n; ++i) {
+        s0 += x[i] * w0[i];
+        s1 += x[i] * w1[i];
+        s2 += x[i] * w2[i];
+        s3 += x[i] * w3[i];
+    }
+    out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
+}
+
+XPU_AVX2 void axpy_f32(float a, const float* x, float* y, int64_t n) {
+    __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; ++i) y[i] += a * x[i];
+}
+
+XPU_AVX2 void bf16_to_f32_row(const uint16_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+    for (; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+}
+
+XPU_AVX2 void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    }
+    for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+}
+
+struct Fp8Table {
+    float v[256];
+    Fp8Table() { for (int c = 0; c < 256; ++c) v[c] = fp8_e4m3_to_f32(uint8_t(c)); }
+};
+const Fp8Table& fp8_table() { static const Fp8Table t; return t; }
+
+XPU_AVX2 void fp8_to_f32_row(const uint8_t* src, float* dst, int64_t n, const float* scales, int64_t block) {
+    const float* table = fp8_table().v;
+    for (int64_t b0 = 0; b0 < n; b0 += block) {
+        const int64_t end = b0 + block < n ? b0 + block : n;
+        const float s = scales[b0 / block];
+        const __m256 sv = _mm256_set1_ps(s);
+        int64_t i = b0;
+        for (; i + 8 <= end; i += 8) {
+            __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + i)));
+            _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_i32gather_ps(table, idx, 4), sv));
+        }
+        for (; i < end; ++i) dst[i] = table[src[i]] * s;
+    }
+}
+
+}  // namespace
+
+const KernelTable* avx2_kernels() {
+    static const KernelTable table{"avx2", dot_f32, dot4_f32, axpy_f32,
+                                   bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row};
+    __builtin_cpu_init();
+    const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return ok ? &table : nullptr;
+}
+
+}  // namespace xpu

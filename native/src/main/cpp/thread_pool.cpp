@@ -1,0 +1,99 @@
+#include "thread_pool.h"
+
+#include <algorithm>
+
+namespace xpu {
+
+ThreadPool::ThreadPool(int num_threads) {
+    const int workers = std::max(0, num_threads - 1);
+    workers_.reserve(workers);
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_chunks() {
+    for (;;) {
+        const int64_t begin = next_.fetch_add(chunk_, std::memory_order_relaxed);
+        if (begin >= n_) return;
+        const int64_t end = std::min(n_, begin + chunk_);
+        try {
+            (*fn_)(begin, end);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex_);
+            if (!error_) error_ = std::current_exception();
+            next_.store(n_, std::memory_order_relaxed);  // abandon the remaining chunks
+            return;
+        }
+    }
+}
+
+void ThreadPool::worker_loop() {
+    uint64_t seen = generation_.load(std::memory_order_acquire);
+    for (;;) {
+        // A step issues many short parallel sections back to back: spin briefly before sleeping
+        // so the next section does not pay a futex wake-up.
+        bool fresh = false;
+        for (int spin = 0; spin < 4000; ++spin) {
+            if (generation_.load(std::memory_order_acquire) != seen) { fresh = true; break; }
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#endif
+        }
+        if (!fresh) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        }
+        seen = generation_.load(std::memory_order_acquire);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (stop_) return;
+        }
+        run_chunks();
+        if (active_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            done_.notify_one();
+        }
+    }
+}
+
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    grain = std::max<int64_t>(1, grain);
+    if (workers_.empty() || n <= grain) {
+        fn(0, n);
+        return;
+    }
+    const int64_t threads = size();
+    // about four chunks per thread balances uneven rows without much counter traffic
+    int64_t chunk = (n + threads * 4 - 1) / (threads * 4);
+    chunk = std::max(chunk, grain);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        fn_ = &fn;
+        n_ = n;
+        chunk_ = chunk;
+        next_.store(0, std::memory_order_relaxed);
+        error_ = nullptr;
+        active_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    run_chunks();
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [&] { return active_workers_.load(std::memory_order_acquire) == 0; });
+        fn_ = nullptr;
+    }
+    if (error_) std::rethrow_exception(error_);
+}
+
+}  // namespace xpu

@@ -1,0 +1,24 @@
+package io.xpuflow.device;
+
+import io.xpuflow.nativebind.XpuNative;
+
+/** Facts about the native library of this process. */
+public final class Devices {
+    private Devices() {}
+
+    /** The instruction set the CPU kernels dispatch to: {@code avx512}, {@code avx2} or {@code scalar}. */
+    public static String cpuIsa() {
+        return XpuNative.xpu_cpu_isa();
+    }
+
+    /**
+     * Switches every CPU kernel of this process to {@code isa} ({@code avx512}, {@code avx2} or
+     * {@code scalar}); for tests and benchmarks. The environment variable {@code XPUFLOW_ISA} does the
+     * same at load time.
+     *
+     * @throws DeviceException if the CPU lacks that instruction set
+     */
+    public static void forceCpuIsa(String isa) {
+        Native.check(XpuNative.xpu_cpu_force_isa(isa), "xpu_cpu_force_isa");
+    }
+}
