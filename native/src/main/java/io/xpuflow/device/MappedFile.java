@@ -1,7 +1,10 @@
 package io.xpuflow.device;
 
 import io.xpuflow.nativebind.XpuNative;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * A read-only memory mapping of a whole file (weights), made by the native side so that files over
@@ -50,6 +53,29 @@ public final class MappedFile implements AutoCloseable {
                     "bytes [" + offset + ", " + (offset + length) + ") outside " + path + " of " + size + " bytes");
         }
         return address() + offset;
+    }
+
+    /**
+     * A read-only little-endian view of {@code length} bytes at {@code offset} (at most 2 GiB), without
+     * copying. The view must not be used after {@link #close()}.
+     */
+    public ByteBuffer slice(long offset, long length) {
+        if (length > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("a view is limited to 2 GiB, asked for " + length + " bytes of " + path);
+        }
+        long start = address(offset, length);
+        Pointer view = new AddressView(start, length);
+        return view.asByteBuffer().asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** A non-owning JavaCPP pointer over mapped memory (never deallocated by JavaCPP). */
+    private static final class AddressView extends Pointer {
+        AddressView(long address, long length) {
+            this.address = address;
+            this.position = 0;
+            this.limit = length;
+            this.capacity = length;
+        }
     }
 
     @Override
