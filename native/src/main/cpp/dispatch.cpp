@@ -33,6 +33,7 @@ std::atomic<const KernelTable*>& active() {
 const KernelTable& kernels() { return *active().load(std::memory_order_acquire); }
 
 bool force_isa(const char* isa) {
+    if (isa == nullptr) return false;
     const KernelTable* t = nullptr;
     if (std::strcmp(isa, "scalar") == 0) t = &scalar_kernels();
     else if (std::strcmp(isa, "avx2") == 0) t = avx2_kernels();

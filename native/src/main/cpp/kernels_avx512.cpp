@@ -116,7 +116,8 @@ const KernelTable* avx512_kernels() {
     __builtin_cpu_init();
     const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+                    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c");
     return ok ? &table : nullptr;
 }
 

@@ -7,7 +7,9 @@ namespace xpu {
 ThreadPool::ThreadPool(int num_threads) {
     const int workers = std::max(0, num_threads - 1);
     workers_.reserve(workers);
-    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+    // each worker starts from generation 0: reading the counter inside the new thread would race with
+    // a parallel_for (or the destructor) issued before the thread got to run, and miss that job
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(0); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -36,8 +38,7 @@ void ThreadPool::run_chunks() {
     }
 }
 
-void ThreadPool::worker_loop() {
-    uint64_t seen = generation_.load(std::memory_order_acquire);
+void ThreadPool::worker_loop(uint64_t seen) {
     for (;;) {
         // A step issues many short parallel sections back to back: spin briefly before sleeping
         // so the next section does not pay a futex wake-up.

@@ -27,7 +27,7 @@ public:
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 private:
-    void worker_loop();
+    void worker_loop(uint64_t seen);
     void run_chunks();
 
     std::vector<std::thread> workers_;

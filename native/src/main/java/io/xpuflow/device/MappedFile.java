@@ -4,7 +4,7 @@ import io.xpuflow.nativebind.XpuNative;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
-import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.BytePointer;
 
 /**
  * A read-only memory mapping of a whole file (weights), made by the native side so that files over
@@ -64,12 +64,15 @@ public final class MappedFile implements AutoCloseable {
             throw new IllegalArgumentException("a view is limited to 2 GiB, asked for " + length + " bytes of " + path);
         }
         long start = address(offset, length);
-        Pointer view = new AddressView(start, length);
+        BytePointer view = new AddressView(start, length);
         return view.asByteBuffer().asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    /** A non-owning JavaCPP pointer over mapped memory (never deallocated by JavaCPP). */
-    private static final class AddressView extends Pointer {
+    /**
+     * A non-owning JavaCPP pointer over mapped memory (never deallocated by JavaCPP). A BytePointer so
+     * that limit and capacity count bytes: a plain Pointer counts 8-byte elements.
+     */
+    private static final class AddressView extends BytePointer {
         AddressView(long address, long length) {
             this.address = address;
             this.position = 0;

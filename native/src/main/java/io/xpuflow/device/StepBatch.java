@@ -1,0 +1,334 @@
+package io.xpuflow.device;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.util.Arrays;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * A reusable description of one engine step ({@code xpu_batch}) with its input and output buffers,
+ * allocated once at the capacity given. Fill it with {@link #addSequence}, {@link #requestLogits} and
+ * {@link #requestMtp}, run {@link DeviceModel#step}, read the outputs, {@link #clear()}, repeat.
+ *
+ * <pre>
+ * rows:        | seq 0: p0 p0+1 .. | seq 1: p1 p1+1 .. | ...      (token ids + positions)
+ * seqStarts:   0                   n0                  n0+n1 ...
+ * blockTables: [group][seq][block slot] -> block id, -1 for none (slid out of a window or unused)
+ * </pre>
+ *
+ * <p>Not thread-safe: one batch per engine thread.
+ */
+public final class StepBatch {
+    /**
+     * Sizes of a batch.
+     *
+     * @param maxTokens token rows per step
+     * @param maxSeqs sequences per step
+     * @param maxBlocksPerSeq block-table slots per sequence and group (context length / block size)
+     * @param maxLogitRows rows whose logits one step may return
+     * @param maxMtpRows rows whose MTP draft logits one step may return
+     * @param expertTrace keep the routing trace (expert ids per MoE layer, row and k)
+     * @param hiddenStates keep the final normed hidden state of every row
+     */
+    public record Capacity(int maxTokens, int maxSeqs, int maxBlocksPerSeq, int maxLogitRows, int maxMtpRows,
+                           boolean expertTrace, boolean hiddenStates) {
+        public Capacity {
+            if (maxTokens <= 0 || maxSeqs <= 0 || maxBlocksPerSeq <= 0 || maxLogitRows < 0 || maxMtpRows < 0) {
+                throw new IllegalArgumentException("batch capacity must be positive: " + this);
+            }
+        }
+    }
+
+    enum BatchField { NUM_SEQS, NUM_TOKENS, TOKEN_IDS, POSITIONS, SEQ_STARTS, BLOCK_TABLES, MAX_BLOCKS_PER_SEQ,
+        NUM_LOGIT_ROWS, LOGIT_ROWS, LOGITS, HIDDEN_OUT, EXPERT_IDS_OUT, MTP_LAYER, NUM_MTP_ROWS, MTP_ROWS,
+        MTP_NEXT_TOKENS, MTP_LOGITS }
+
+    private final DeviceModel model;
+    private final Capacity capacity;
+    private final int vocab;
+    private final int hidden;
+    private final int groups;
+    private final int traceStride; // ints per (MoE layer) in the trace: maxTokens * topK
+    private final int topK;
+    private final int numMoeLayers;
+
+    private final NativeStruct<BatchField> struct = new NativeStruct<>("batch", BatchField.class);
+    private final IntBuffer tokenIds;
+    private final IntBuffer positions;
+    private final IntBuffer seqStarts;
+    private final IntBuffer blockTables;
+    private final IntBuffer logitRows;
+    private final FloatBuffer logits;
+    private final IntBuffer mtpRows;
+    private final IntBuffer mtpNextTokens;
+    private final FloatBuffer mtpLogits;
+    private final IntBuffer expertTrace; // null unless capacity.expertTrace
+    private final FloatBuffer hiddenOut; // null unless capacity.hiddenStates
+    private final int[][] tables; // [group][seq * maxBlocksPerSeq + slot], staged in Java
+
+    private int numSeqs;
+    private int numTokens;
+    private int numLogitRows;
+    private int numMtpRows;
+    private int mtpLayer;
+
+    StepBatch(DeviceModel model, Capacity capacity) {
+        ModelParams p = model.params();
+        if (capacity.maxTokens() > p.maxTokensPerStep() || capacity.maxSeqs() > p.maxSeqsPerStep()) {
+            throw new IllegalArgumentException("batch capacity " + capacity + " exceeds the model's step limits of "
+                    + p.maxTokensPerStep() + " tokens and " + p.maxSeqsPerStep() + " sequences");
+        }
+        this.model = model;
+        this.capacity = capacity;
+        this.vocab = Math.toIntExact(p.vocabSize());
+        this.hidden = Math.toIntExact(p.hiddenSize());
+        this.groups = Math.toIntExact(p.numKvGroups());
+        int moeLayers = 0;
+        int k = 0;
+        for (int l = 0; l < p.numLayers(); l++) {
+            LayerParams lp = model.layer(l);
+            if (lp.moe()) {
+                moeLayers++;
+                k = Math.max(k, Math.toIntExact(lp.topK()));
+            }
+        }
+        this.numMoeLayers = moeLayers;
+        this.topK = k;
+        this.traceStride = capacity.maxTokens() * Math.max(1, k);
+
+        tokenIds = ints(capacity.maxTokens(), BatchField.TOKEN_IDS);
+        positions = ints(capacity.maxTokens(), BatchField.POSITIONS);
+        seqStarts = ints(capacity.maxSeqs() + 1, BatchField.SEQ_STARTS);
+        blockTables = ints(groups * capacity.maxSeqs() * capacity.maxBlocksPerSeq(), BatchField.BLOCK_TABLES);
+        logitRows = ints(Math.max(1, capacity.maxLogitRows()), BatchField.LOGIT_ROWS);
+        logits = floats((long) Math.max(1, capacity.maxLogitRows()) * vocab, BatchField.LOGITS);
+        mtpRows = ints(Math.max(1, capacity.maxMtpRows()), BatchField.MTP_ROWS);
+        mtpNextTokens = ints(Math.max(1, capacity.maxMtpRows()), BatchField.MTP_NEXT_TOKENS);
+        mtpLogits = floats((long) Math.max(1, capacity.maxMtpRows()) * vocab, BatchField.MTP_LOGITS);
+        expertTrace = capacity.expertTrace() && moeLayers > 0
+                ? ints(moeLayers * traceStride, BatchField.EXPERT_IDS_OUT) : null;
+        hiddenOut = capacity.hiddenStates() ? floats((long) capacity.maxTokens() * hidden, BatchField.HIDDEN_OUT) : null;
+        tables = new int[groups][capacity.maxSeqs() * capacity.maxBlocksPerSeq()];
+        clear();
+    }
+
+    private IntBuffer ints(long count, BatchField field) {
+        ByteBuffer b = direct(count * 4);
+        struct.set(field, new Pointer(b).address());
+        return b.asIntBuffer();
+    }
+
+    private FloatBuffer floats(long count, BatchField field) {
+        ByteBuffer b = direct(count * 4);
+        struct.set(field, new Pointer(b).address());
+        return b.asFloatBuffer();
+    }
+
+    private static ByteBuffer direct(long bytes) {
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("batch buffer of " + bytes + " bytes is over 2 GiB: lower the capacity");
+        }
+        return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
+    }
+
+    DeviceModel model() {
+        return model;
+    }
+
+    public Capacity capacity() {
+        return capacity;
+    }
+
+    /** Empties the batch for the next step; buffers are kept. */
+    public void clear() {
+        numSeqs = 0;
+        numTokens = 0;
+        numLogitRows = 0;
+        numMtpRows = 0;
+        mtpLayer = 0;
+        seqStarts.put(0, 0);
+    }
+
+    /**
+     * Appends {@code count} tokens of one sequence, {@code tokens[offset ..]}, at positions
+     * {@code startPosition ..}, reading and writing the KV blocks in {@code blockTables[group]}
+     * (block ids by block slot; -1 for slots it must not touch).
+     *
+     * @return the row of the first appended token
+     */
+    public int addSequence(int[] tokens, int offset, int count, int startPosition, int[][] blockTables) {
+        if (count <= 0) {
+            throw new IllegalArgumentException("a sequence needs at least one token, got " + count);
+        }
+        if (numSeqs == capacity.maxSeqs()) {
+            throw new IllegalStateException("batch already holds its maximum of " + capacity.maxSeqs() + " sequences");
+        }
+        if (numTokens + count > capacity.maxTokens()) {
+            throw new IllegalStateException("batch of " + numTokens + " tokens cannot take " + count
+                    + " more (capacity " + capacity.maxTokens() + ")");
+        }
+        if (startPosition < 0) {
+            throw new IllegalArgumentException("negative start position " + startPosition);
+        }
+        if (blockTables.length != groups) {
+            throw new IllegalArgumentException("need a block table per KV group (" + groups + "), got " + blockTables.length);
+        }
+        int maxBlocks = capacity.maxBlocksPerSeq();
+        for (int g = 0; g < groups; g++) {
+            int[] table = blockTables[g];
+            if (table.length > maxBlocks) {
+                throw new IllegalArgumentException("block table of group " + g + " has " + table.length
+                        + " slots, capacity is " + maxBlocks);
+            }
+            int base = numSeqs * maxBlocks;
+            System.arraycopy(table, 0, tables[g], base, table.length);
+            Arrays.fill(tables[g], base + table.length, base + maxBlocks, -1);
+        }
+        int first = numTokens;
+        for (int i = 0; i < count; i++) {
+            tokenIds.put(numTokens + i, tokens[offset + i]);
+            positions.put(numTokens + i, startPosition + i);
+        }
+        numTokens += count;
+        numSeqs++;
+        seqStarts.put(numSeqs, numTokens);
+        return first;
+    }
+
+    /** Asks for the logits of {@code row}; returns its index among the logit rows. */
+    public int requestLogits(int row) {
+        checkRow(row);
+        if (numLogitRows == capacity.maxLogitRows()) {
+            throw new IllegalStateException("batch already returns its maximum of " + capacity.maxLogitRows() + " logit rows");
+        }
+        logitRows.put(numLogitRows, row);
+        return numLogitRows++;
+    }
+
+    /**
+     * Asks for the MTP draft logits of {@code row}: the row's final hidden state plus the token that
+     * follows it ({@code nextToken}) through MTP layer {@link #mtpLayer(int)}. Rows of one sequence must
+     * be requested in ascending order. Returns the index among the MTP rows.
+     */
+    public int requestMtp(int row, int nextToken) {
+        checkRow(row);
+        if (numMtpRows == capacity.maxMtpRows()) {
+            throw new IllegalStateException("batch already returns its maximum of " + capacity.maxMtpRows() + " MTP rows");
+        }
+        mtpRows.put(numMtpRows, row);
+        mtpNextTokens.put(numMtpRows, nextToken);
+        return numMtpRows++;
+    }
+
+    /** Which MTP layer the MTP rows go through (default 0). */
+    public void mtpLayer(int layer) {
+        this.mtpLayer = layer;
+    }
+
+    private void checkRow(int row) {
+        if (row < 0 || row >= numTokens) {
+            throw new IndexOutOfBoundsException("row " + row + " outside the batch's " + numTokens + " rows");
+        }
+    }
+
+    public int numTokens() {
+        return numTokens;
+    }
+
+    public int numSeqs() {
+        return numSeqs;
+    }
+
+    public int numLogitRows() {
+        return numLogitRows;
+    }
+
+    /** Logits of logit row {@code i} (in request order) into {@code dst[0 .. vocab)}. */
+    public void copyLogits(int i, float[] dst) {
+        if (i < 0 || i >= numLogitRows) {
+            throw new IndexOutOfBoundsException("logit row " + i + " of " + numLogitRows);
+        }
+        logits.get(i * vocab, dst, 0, vocab);
+    }
+
+    /** Index of the largest logit of logit row {@code i}; ties go to the lower token id. */
+    public int argmax(int i) {
+        if (i < 0 || i >= numLogitRows) {
+            throw new IndexOutOfBoundsException("logit row " + i + " of " + numLogitRows);
+        }
+        int base = i * vocab;
+        int best = 0;
+        float bestValue = logits.get(base);
+        for (int v = 1; v < vocab; v++) {
+            float x = logits.get(base + v);
+            if (x > bestValue) {
+                bestValue = x;
+                best = v;
+            }
+        }
+        return best;
+    }
+
+    /** MTP logits of MTP row {@code i} into {@code dst[0 .. vocab)}. */
+    public void copyMtpLogits(int i, float[] dst) {
+        if (i < 0 || i >= numMtpRows) {
+            throw new IndexOutOfBoundsException("MTP row " + i + " of " + numMtpRows);
+        }
+        mtpLogits.get(i * vocab, dst, 0, vocab);
+    }
+
+    /** Number of MoE layers in the routing trace. */
+    public int numMoeLayers() {
+        return numMoeLayers;
+    }
+
+    public int topK() {
+        return topK;
+    }
+
+    /** Expert chosen as the {@code k}-th (best first) for {@code row} in MoE layer {@code moeLayer}. */
+    public int expertId(int moeLayer, int row, int k) {
+        if (expertTrace == null) {
+            throw new IllegalStateException("batch was created without an expert trace");
+        }
+        checkRow(row);
+        // the device writes the trace of each MoE layer as [numTokens, topK] at moeLayer * numTokens * topK
+        return expertTrace.get(moeLayer * numTokens * topK + row * topK + k);
+    }
+
+    /** Final normed hidden state of {@code row} into {@code dst[0 .. hidden)}. */
+    public void copyHidden(int row, float[] dst) {
+        if (hiddenOut == null) {
+            throw new IllegalStateException("batch was created without hidden states");
+        }
+        checkRow(row);
+        hiddenOut.get(row * hidden, dst, 0, hidden);
+    }
+
+    /** Writes the counts and block tables into the native struct; returns its address. */
+    long prepare(KvCache kv) {
+        if (numTokens == 0) {
+            throw new IllegalStateException("empty batch");
+        }
+        int maxBlocks = capacity.maxBlocksPerSeq();
+        for (int g = 0; g < groups; g++) {
+            int[] table = tables[g];
+            for (int i = 0; i < numSeqs * maxBlocks; i++) {
+                if (table[i] >= kv.numBlocks(g)) {
+                    throw new IndexOutOfBoundsException("block " + table[i] + " of group " + g + " outside the KV cache's "
+                            + kv.numBlocks(g) + " blocks (sequence " + i / maxBlocks + ", slot " + i % maxBlocks + ")");
+                }
+            }
+            blockTables.put(g * numSeqs * maxBlocks, table, 0, numSeqs * maxBlocks);
+        }
+        struct.set(BatchField.NUM_SEQS, numSeqs)
+                .set(BatchField.NUM_TOKENS, numTokens)
+                .set(BatchField.MAX_BLOCKS_PER_SEQ, maxBlocks)
+                .set(BatchField.NUM_LOGIT_ROWS, numLogitRows)
+                .set(BatchField.MTP_LAYER, mtpLayer)
+                .set(BatchField.NUM_MTP_ROWS, numMtpRows);
+        return struct.address();
+    }
+}

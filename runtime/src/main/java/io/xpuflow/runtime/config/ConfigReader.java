@@ -1,0 +1,188 @@
+package io.xpuflow.runtime.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Typed, checked access to the fields of a {@code config.json}. Every failure is a
+ * {@link ModelConfigException} that names the file and the field and says what was wrong.
+ */
+public final class ConfigReader {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path file;
+    private final JsonNode root;
+
+    private ConfigReader(Path file, JsonNode root) {
+        this.file = file;
+        this.root = root;
+    }
+
+    public static ConfigReader read(Path file) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(Files.readString(file));
+        } catch (NoSuchFileException e) {
+            throw new ModelConfigException(file, "no such file: a model directory needs a config.json");
+        } catch (IOException e) {
+            throw new ModelConfigException(file, "not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new ModelConfigException(file, "must hold a JSON object");
+        }
+        return new ConfigReader(file, root);
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    public boolean has(String field) {
+        JsonNode n = root.get(field);
+        return n != null && !n.isNull();
+    }
+
+    public ModelConfigException error(String field, String problem) {
+        return new ModelConfigException(file, "'" + field + "' " + problem);
+    }
+
+    public String string(String field, String fallback) {
+        JsonNode n = root.get(field);
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isTextual()) {
+            throw error(field, "must be a string, was " + n);
+        }
+        return n.asText();
+    }
+
+    /** The first entry of {@code architectures}, or null. */
+    public String architecture() {
+        JsonNode n = root.get("architectures");
+        if (n == null || n.isNull()) {
+            return null;
+        }
+        if (!n.isArray() || n.isEmpty() || !n.get(0).isTextual()) {
+            throw error("architectures", "must be a non-empty list of names, was " + n);
+        }
+        return n.get(0).asText();
+    }
+
+    public int requireInt(String field) {
+        if (!has(field)) {
+            throw error(field, "is required");
+        }
+        return intValue(field, root.get(field));
+    }
+
+    public int integer(String field, int fallback) {
+        return has(field) ? intValue(field, root.get(field)) : fallback;
+    }
+
+    /** The first of {@code fields} that is present, else {@code fallback}. */
+    public int integerOf(int fallback, String... fields) {
+        for (String f : fields) {
+            if (has(f)) {
+                return intValue(f, root.get(f));
+            }
+        }
+        return fallback;
+    }
+
+    public int requirePositive(String field) {
+        int v = requireInt(field);
+        if (v <= 0) {
+            throw error(field, "must be positive, was " + v);
+        }
+        return v;
+    }
+
+    public int positive(String field, int fallback) {
+        int v = integer(field, fallback);
+        if (v <= 0) {
+            throw error(field, "must be positive, was " + v);
+        }
+        return v;
+    }
+
+    public double number(String field, double fallback) {
+        JsonNode n = root.get(field);
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isNumber()) {
+            throw error(field, "must be a number, was " + n);
+        }
+        return n.asDouble();
+    }
+
+    /** A finite number greater than zero. */
+    public double positiveNumber(String field, double fallback) {
+        double v = number(field, fallback);
+        if (!(v > 0) || Double.isInfinite(v)) {
+            throw error(field, "must be a positive finite number, was " + v);
+        }
+        return v;
+    }
+
+    public boolean bool(String field, boolean fallback) {
+        JsonNode n = root.get(field);
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isBoolean()) {
+            throw error(field, "must be true or false, was " + n);
+        }
+        return n.asBoolean();
+    }
+
+    /** An integer list field, or null when absent. */
+    public List<Integer> intList(String field) {
+        JsonNode n = root.get(field);
+        if (n == null || n.isNull()) {
+            return null;
+        }
+        if (!n.isArray()) {
+            throw error(field, "must be a list of integers, was " + n);
+        }
+        List<Integer> out = new ArrayList<>(n.size());
+        for (JsonNode e : n) {
+            out.add(intValue(field, e));
+        }
+        return out;
+    }
+
+    /** {@code eos_token_id} as a list: a single id or a list of ids. */
+    public List<Integer> idList(String field) {
+        JsonNode n = root.get(field);
+        if (n == null || n.isNull()) {
+            return List.of();
+        }
+        if (n.isArray()) {
+            return intList(field);
+        }
+        return List.of(intValue(field, n));
+    }
+
+    public JsonNode node(String field) {
+        JsonNode n = root.get(field);
+        return n == null || n.isNull() ? null : n;
+    }
+
+    private int intValue(String field, JsonNode n) {
+        if (n.isIntegralNumber() && n.canConvertToInt()) {
+            return n.asInt();
+        }
+        if (n.isFloatingPointNumber() && n.asDouble() == Math.rint(n.asDouble()) && Math.abs(n.asDouble()) < Integer.MAX_VALUE) {
+            return (int) n.asDouble();
+        }
+        throw error(field, "must be an integer, was " + n);
+    }
+}

@@ -1,0 +1,70 @@
+package io.xpuflow.runtime.config;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The one normalised description of a causal language model that every architecture adapter
+ * produces from its {@code config.json}: what the engine needs to know, in the engine's terms.
+ *
+ * @param architecture the Hugging Face architecture name it was read from
+ * @param layers decoder layers, in order
+ * @param mtpLayers multi-token-prediction layers (MiMo); empty if the model has none
+ * @param tieWordEmbeddings the LM head reuses the embedding matrix
+ * @param eosTokenIds token ids that end a generation (may be empty)
+ * @param quantization FP8 block quantisation of the weights, or null
+ */
+public record ModelConfig(
+        String architecture,
+        int vocabSize,
+        int hiddenSize,
+        double normEps,
+        List<LayerConfig> layers,
+        List<LayerConfig> mtpLayers,
+        boolean tieWordEmbeddings,
+        int maxPositionEmbeddings,
+        Integer bosTokenId,
+        List<Integer> eosTokenIds,
+        Fp8Quantization quantization) {
+
+    public ModelConfig {
+        Objects.requireNonNull(architecture, "architecture");
+        layers = List.copyOf(layers);
+        mtpLayers = List.copyOf(mtpLayers);
+        eosTokenIds = List.copyOf(eosTokenIds);
+    }
+
+    public int numLayers() {
+        return layers.size();
+    }
+
+    /** The same model with {@code count} MTP layers built by {@code template} (their count is often only in the checkpoint). */
+    public ModelConfig withMtpLayers(List<LayerConfig> mtp) {
+        return new ModelConfig(architecture, vocabSize, hiddenSize, normEps, layers, mtp, tieWordEmbeddings,
+                maxPositionEmbeddings, bosTokenId, eosTokenIds, quantization);
+    }
+
+    /** Number of layers with a mixture-of-experts FFN. */
+    public int numMoeLayers() {
+        return (int) layers.stream().filter(l -> l.ffn() instanceof FfnConfig.Moe).count();
+    }
+
+    /** One decoder (or MTP) layer: attention then FFN, both pre-norm with residuals. */
+    public record LayerConfig(AttentionConfig attention, FfnConfig ffn) {
+        public LayerConfig {
+            Objects.requireNonNull(attention, "attention");
+            Objects.requireNonNull(ffn, "ffn");
+        }
+    }
+
+    /**
+     * FP8 E4M3 block quantisation: weight {@code [r, c]} = code × {@code weight_scale_inv[r / blockRows, c / blockCols]}.
+     *
+     * @param ignoredLayers module names left unquantised (their weights keep a plain dtype)
+     */
+    public record Fp8Quantization(int blockRows, int blockCols, List<String> ignoredLayers) {
+        public Fp8Quantization {
+            ignoredLayers = List.copyOf(ignoredLayers);
+        }
+    }
+}
