@@ -1,7 +1,9 @@
 package io.xpuflow.runtime.config;
 
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -14,7 +16,9 @@ import java.util.List;
  * {@link ModelConfigException} that names the file and the field and says what was wrong.
  */
 public final class ConfigReader {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    // Python's json module writes NaN and Infinity; read them so the message can name the field
+    private static final ObjectMapper JSON =
+            JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
     private final Path file;
     private final JsonNode root;

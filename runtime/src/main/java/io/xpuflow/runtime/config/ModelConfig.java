@@ -38,7 +38,7 @@ public record ModelConfig(
         return layers.size();
     }
 
-    /** The same model with {@code count} MTP layers built by {@code template} (their count is often only in the checkpoint). */
+    /** The same model with these MTP layers (their count is often known only from the checkpoint). */
     public ModelConfig withMtpLayers(List<LayerConfig> mtp) {
         return new ModelConfig(architecture, vocabSize, hiddenSize, normEps, layers, mtp, tieWordEmbeddings,
                 maxPositionEmbeddings, bosTokenId, eosTokenIds, quantization);
