@@ -1,0 +1,74 @@
+package io.xpuflow.cli;
+
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code xpuflow}: try a model, check its numerics, measure it. Every failure exits non-zero with one
+ * line on stderr; {@code --verbose} adds the stack trace and INFO logging.
+ */
+@Command(
+        name = "xpuflow",
+        mixinStandardHelpOptions = true,
+        version = "xpuflow 0.1.0",
+        description = "LLM inference for Apache Flink: command-line tools.",
+        subcommands = {ScoreCommand.class, GenerateCommand.class})
+public final class XpuFlowCli implements Runnable {
+
+    /** Options every subcommand takes. */
+    static final class Common {
+        @Option(names = "--verbose", description = "Log progress and print stack traces on failure.")
+        boolean verbose;
+
+        @Option(names = "--threads", paramLabel = "N", description = "Kernel threads (default: all cores).")
+        int threads;
+    }
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(new CommandLine(this), "a subcommand is required");
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs the command line; returns the exit code (0 ok, 1 failure, 2 usage error). */
+    public static int execute(String[] args, PrintWriter out, PrintWriter err) {
+        boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
+        // slf4j-simple reads its level once, when the first logger is made
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : "warn");
+        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        CommandLine cli = new CommandLine(new XpuFlowCli());
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (verbose) {
+                e.printStackTrace(err);
+            } else {
+                err.println("xpuflow: " + oneLine(e));
+            }
+            err.flush();
+            return 1;
+        });
+        cli.setParameterExceptionHandler((e, args2) -> {
+            err.println("xpuflow: " + e.getMessage());
+            err.println("Try '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help' for more information.");
+            err.flush();
+            return 2;
+        });
+        return cli.execute(args);
+    }
+
+    /** The innermost useful message of an exception, on one line. */
+    static String oneLine(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && (t.getMessage() == null || t instanceof java.io.UncheckedIOException)) {
+            t = t.getCause();
+        }
+        String msg = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
+        return msg.replaceAll("\\s*\\R\\s*", " ");
+    }
+}
