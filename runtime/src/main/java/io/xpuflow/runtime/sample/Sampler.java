@@ -1,0 +1,203 @@
+package io.xpuflow.runtime.sample;
+
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+import java.util.Collection;
+
+/**
+ * Turns one row of logits into a token, as a pure function of the logits, the request's
+ * {@link SamplingParams}, its {@link TokenHistory} and one uniform draw from the request's own
+ * random generator. Nothing here depends on which other requests share the step, so a request
+ * produces the same tokens alone or in any batch.
+ *
+ * <p>Order: penalties, suppression of end tokens before {@code minTokens}, then greedy argmax, or
+ * temperature, min-p, top-k, top-p and a draw from what is left. Log-probabilities are those of the
+ * raw model output, as OpenAI and vLLM report them.
+ *
+ * <p>One sampler per engine thread: its scratch arrays are reused, so it is not thread-safe.
+ */
+public final class Sampler {
+    /**
+     * A sampled token.
+     *
+     * @param logprob log-probability of the token under the raw logits (NaN when not asked for)
+     * @param topIds most likely alternatives under the raw logits, best first (empty when not asked for)
+     */
+    public record Sample(int tokenId, float logprob, int[] topIds, float[] topLogprobs) {}
+
+    private final int vocab;
+    private final float[] work;     // [vocab] adjusted logits, then probabilities
+    private final long[] order;     // candidates as (probability bits, ~id) for sorting, best first after sort
+    private final int[] candidates; // [vocab] surviving token ids
+
+    public Sampler(int vocabSize) {
+        this.vocab = vocabSize;
+        this.work = new float[vocabSize];
+        this.order = new long[vocabSize];
+        this.candidates = new int[vocabSize];
+    }
+
+    /**
+     * Samples from {@code logits[offset .. offset + vocab)}.
+     *
+     * @param suppressed token ids that may not be produced now (end-of-sequence and stop ids while
+     *     fewer than {@code minTokens} were generated); may be empty
+     * @param uniform a draw in [0, 1) from the request's generator (unused when greedy)
+     */
+    public Sample sample(FloatBuffer logits, int offset, SamplingParams p, TokenHistory history,
+                         Collection<Integer> suppressed, double uniform) {
+        logits.get(offset, work, 0, vocab);
+        float[] rawTop = null;
+        int[] rawTopIds = null;
+        double rawMax = 0;
+        double rawLogSum = 0;
+        if (p.logprobs() > 0) {
+            rawMax = max(work);
+            rawLogSum = logSumExp(work, rawMax);
+            rawTopIds = topIndices(work, p.logprobs());
+            rawTop = new float[rawTopIds.length];
+            for (int i = 0; i < rawTopIds.length; i++) {
+                rawTop[i] = (float) (work[rawTopIds[i]] - rawMax - rawLogSum);
+            }
+        }
+        applyPenalties(p, history);
+        for (int id : suppressed) {
+            work[id] = Float.NEGATIVE_INFINITY;
+        }
+        int token = p.isGreedy() ? argmax(work) : draw(p, uniform);
+        if (p.logprobs() > 0) {
+            float chosenRaw = logits.get(offset + token);
+            return new Sample(token, (float) (chosenRaw - rawMax - rawLogSum), rawTopIds, rawTop);
+        }
+        return new Sample(token, Float.NaN, new int[0], new float[0]);
+    }
+
+    private void applyPenalties(SamplingParams p, TokenHistory h) {
+        if (p.repetitionPenalty() != 1) {
+            float r = (float) p.repetitionPenalty();
+            for (int id = h.seen().nextSetBit(0); id >= 0 && id < vocab; id = h.seen().nextSetBit(id + 1)) {
+                work[id] = work[id] > 0 ? work[id] / r : work[id] * r;
+            }
+        }
+        if (p.presencePenalty() != 0 || p.frequencyPenalty() != 0) {
+            h.generated().forEach((id, count) -> {
+                if (id < vocab) {
+                    work[id] -= (float) (p.frequencyPenalty() * count + p.presencePenalty());
+                }
+            });
+        }
+    }
+
+    /** Temperature, min-p, top-k, top-p, then the token where the uniform draw falls. */
+    private int draw(SamplingParams p, double uniform) {
+        float mx = max(work);
+        if (mx == Float.NEGATIVE_INFINITY) {
+            throw new IllegalStateException("every token is suppressed");
+        }
+        double invT = 1.0 / p.temperature();
+        double total = 0;
+        for (int i = 0; i < vocab; i++) {
+            float e = (float) Math.exp((work[i] - mx) * invT);
+            work[i] = e;
+            total += e;
+        }
+        // min-p is relative to the most likely token, whose weight is exactly 1 here
+        float floor = (float) p.minP();
+        int n = 0;
+        for (int i = 0; i < vocab; i++) {
+            if (work[i] > 0 && work[i] >= floor) {
+                candidates[n++] = i;
+            }
+        }
+        boolean sorted = p.topK() > 0 || p.topP() < 1;
+        if (sorted) {
+            // sort descending by weight, ties to the lower id: key = weight bits (positive floats sort
+            // like their bits) then the complemented id
+            for (int i = 0; i < n; i++) {
+                int id = candidates[i];
+                order[i] = ((long) Float.floatToRawIntBits(work[id]) << 32) | (~id & 0xffffffffL);
+            }
+            Arrays.sort(order, 0, n);
+            for (int i = 0; i < n; i++) {
+                candidates[i] = ~(int) order[n - 1 - i];
+            }
+            if (p.topK() > 0) {
+                n = Math.min(n, p.topK());
+            }
+            if (p.topP() < 1) {
+                double kept = 0;
+                for (int i = 0; i < n; i++) {
+                    kept += work[candidates[i]];
+                }
+                double cum = 0;
+                int keep = n;
+                for (int i = 0; i < n; i++) {
+                    cum += work[candidates[i]];
+                    if (cum >= p.topP() * kept) {
+                        keep = i + 1;
+                        break;
+                    }
+                }
+                n = keep;
+            }
+        }
+        double mass = 0;
+        for (int i = 0; i < n; i++) {
+            mass += work[candidates[i]];
+        }
+        double target = uniform * mass;
+        double cum = 0;
+        for (int i = 0; i < n; i++) {
+            cum += work[candidates[i]];
+            if (target < cum) {
+                return candidates[i];
+            }
+        }
+        return candidates[n - 1]; // in case of rounding errors
+    }
+
+    static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private static float max(float[] v) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (float x : v) {
+            m = Math.max(m, x);
+        }
+        return m;
+    }
+
+    private static double logSumExp(float[] v, double max) {
+        double s = 0;
+        for (float x : v) {
+            s += Math.exp(x - max);
+        }
+        return Math.log(s);
+    }
+
+    /** Indices of the k largest values, best first, ties to the lower index. */
+    private static int[] topIndices(float[] v, int k) {
+        k = Math.min(k, v.length);
+        int[] best = new int[k];
+        Arrays.fill(best, -1);
+        for (int i = 0; i < v.length; i++) {
+            if (best[k - 1] >= 0 && !(v[i] > v[best[k - 1]])) {
+                continue;
+            }
+            int j = k - 1;
+            while (j > 0 && (best[j - 1] < 0 || v[i] > v[best[j - 1]])) {
+                best[j] = best[j - 1];
+                j--;
+            }
+            best[j] = i;
+        }
+        return best;
+    }
+}
