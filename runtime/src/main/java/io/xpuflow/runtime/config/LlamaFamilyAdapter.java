@@ -43,6 +43,9 @@ public final class LlamaFamilyAdapter implements ArchitectureAdapter {
         int numLayers = c.requirePositive("num_hidden_layers");
         int heads = c.requirePositive("num_attention_heads");
         int kvHeads = c.positive("num_key_value_heads", heads);
+        if (heads % kvHeads != 0) {
+            throw c.error("num_attention_heads", heads + " is not a multiple of num_key_value_heads " + kvHeads);
+        }
         if (hidden % heads != 0 && !c.has("head_dim")) {
             throw c.error("hidden_size", hidden + " is not divisible by num_attention_heads " + heads + " and no head_dim is given");
         }

@@ -216,7 +216,7 @@ public final class LoadedModel implements AutoCloseable {
                 throw new CheckpointException(checkpoint.dir(), null, "the " + config.architecture()
                         + " layout has no tensor for " + role + " of layer " + layer);
             }
-            TensorRef t = requireTensor(name, role, layer);
+            TensorRef t = requireTensor(name, role, layer, expert);
             DType dtype = t.dtype();
             if (!dtype.isWeightType()) {
                 throw new CheckpointException(t.file().path(), name, "dtype " + dtype + " cannot hold weights (F32, BF16, F16, F8_E4M3)");
@@ -258,10 +258,14 @@ public final class LoadedModel implements AutoCloseable {
                     q.blockRows(), q.blockCols());
         }
 
-        private TensorRef requireTensor(String name, TensorRole role, int layer) {
-            return checkpoint.find(name).orElseThrow(() -> new CheckpointException(checkpoint.dir(), name,
-                    "missing from the checkpoint; " + config.architecture() + " needs it as " + role
-                            + (layer >= 0 ? " of layer " + layer : "")));
+        private TensorRef requireTensor(String name, TensorRole role, int layer, int expert) {
+            try {
+                return checkpoint.require(name);
+            } catch (CheckpointException e) {
+                // e names the file the tensor was looked up in (model.safetensors or the index), not just the directory
+                throw new CheckpointException(e.file(), name, "missing from the checkpoint; " + config.architecture()
+                        + " needs it as " + where(role, layer, expert));
+            }
         }
 
         private String where(TensorRole role, int layer, int expert) {
