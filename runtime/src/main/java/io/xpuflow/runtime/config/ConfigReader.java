@@ -108,6 +108,15 @@ public final class ConfigReader {
         return v;
     }
 
+    /** A positive count no larger than {@code max}: guards per-item allocations against absurd values. */
+    public int requireCount(String field, int max) {
+        int v = requirePositive(field);
+        if (v > max) {
+            throw error(field, v + " is beyond the supported maximum of " + max);
+        }
+        return v;
+    }
+
     public int positive(String field, int fallback) {
         int v = integer(field, fallback);
         if (v <= 0) {

@@ -40,7 +40,7 @@ public final class LlamaFamilyAdapter implements ArchitectureAdapter {
         Family family = family(arch);
         int hidden = c.requirePositive("hidden_size");
         int vocab = c.requirePositive("vocab_size");
-        int numLayers = c.requirePositive("num_hidden_layers");
+        int numLayers = c.requireCount("num_hidden_layers", ModelConfig.MAX_LAYERS);
         int heads = c.requirePositive("num_attention_heads");
         int kvHeads = c.positive("num_key_value_heads", heads);
         if (heads % kvHeads != 0) {
@@ -117,6 +117,9 @@ public final class LlamaFamilyAdapter implements ArchitectureAdapter {
                 int topK = c.requirePositive("num_experts_per_tok");
                 checkTopK(c, topK, experts);
                 int shared = family == Family.QWEN2_MOE ? c.integer("shared_expert_intermediate_size", 0) : 0;
+                if (shared < 0) {
+                    throw c.error("shared_expert_intermediate_size", "must not be negative, was " + shared);
+                }
                 return new FfnConfig.Moe(experts, topK, c.requirePositive("moe_intermediate_size"),
                         FfnConfig.Scoring.SOFTMAX, 1, 1, c.bool("norm_topk_prob", family == Family.QWEN3_MOE), false, 1.0,
                         shared, shared > 0);

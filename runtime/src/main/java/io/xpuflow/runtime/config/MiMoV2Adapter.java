@@ -31,7 +31,7 @@ public final class MiMoV2Adapter implements ArchitectureAdapter {
         }
         int hidden = c.requirePositive("hidden_size");
         int vocab = c.requirePositive("vocab_size");
-        int numLayers = c.requirePositive("num_hidden_layers");
+        int numLayers = c.requireCount("num_hidden_layers", ModelConfig.MAX_LAYERS);
         double eps = c.has("layernorm_epsilon") ? c.positiveNumber("layernorm_epsilon", 1e-5) : c.positiveNumber("rms_norm_eps", 1e-5);
 
         List<Integer> pattern = c.intList("hybrid_layer_pattern");
@@ -153,6 +153,9 @@ public final class MiMoV2Adapter implements ArchitectureAdapter {
         if (q == null) {
             return null;
         }
+        if (!q.isObject()) {
+            throw c.error("quantization_config", "must be an object, was " + q);
+        }
         String method = q.path("quant_method").asText("");
         if (!method.equals("fp8")) {
             throw c.error("quantization_config.quant_method", "'" + method + "' is not supported (fp8)");
@@ -165,7 +168,8 @@ public final class MiMoV2Adapter implements ArchitectureAdapter {
         int bc = 128;
         JsonNode block = q.get("weight_block_size");
         if (block != null && !block.isNull()) {
-            if (!block.isArray() || block.size() != 2 || !block.get(0).canConvertToInt() || !block.get(1).canConvertToInt()
+            if (!block.isArray() || block.size() != 2 || !block.get(0).isIntegralNumber() || !block.get(1).isIntegralNumber()
+                    || !block.get(0).canConvertToInt() || !block.get(1).canConvertToInt()
                     || block.get(0).asInt() <= 0 || block.get(1).asInt() <= 0) {
                 throw c.error("quantization_config.weight_block_size", "must be two positive integers, was " + block);
             }

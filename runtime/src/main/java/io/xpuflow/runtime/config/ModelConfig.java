@@ -27,6 +27,9 @@ public record ModelConfig(
         List<Integer> eosTokenIds,
         Fp8Quantization quantization) {
 
+    /** Far above any released model (MiMo-V2.5-Pro has 70 layers); rejects absurd configs before allocating. */
+    public static final int MAX_LAYERS = 4096;
+
     public ModelConfig {
         Objects.requireNonNull(architecture, "architecture");
         layers = List.copyOf(layers);

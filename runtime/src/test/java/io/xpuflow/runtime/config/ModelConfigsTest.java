@@ -667,6 +667,20 @@ class ModelConfigsTest {
         assertError(dir, "config.json", "'quantization_config.weight_block_size'", "two positive integers", "[0,16]");
         write("tiny-mimo-v2-fp8", j -> ((ObjectNode) j.get("quantization_config")).put("weight_block_size", "16x16"));
         assertError(dir, "config.json", "'quantization_config.weight_block_size'", "two positive integers", "16x16");
+        write("tiny-mimo-v2-fp8", j -> ((ObjectNode) j.get("quantization_config")).putArray("weight_block_size").add(16.5).add(16));
+        assertError(dir, "config.json", "'quantization_config.weight_block_size'", "two positive integers", "16.5");
+    }
+
+    @Test
+    void quantizationConfigMustBeAnObject() throws IOException {
+        write("tiny-mimo-v2-fp8", j -> j.put("quantization_config", "fp8"));
+        assertError(dir, "config.json", "'quantization_config'", "must be an object");
+    }
+
+    @Test
+    void absurdLayerCountIsRefusedBeforeAllocating() throws IOException {
+        write("tiny-mimo-v2", j -> j.put("num_hidden_layers", 1_000_000_000));
+        assertError(dir, "config.json", "'num_hidden_layers'", "1000000000", "maximum");
     }
 
     @Test
