@@ -114,8 +114,10 @@ public final class LlamaFamilyAdapter implements ArchitectureAdapter {
                 int topK = c.requirePositive("num_experts_per_tok");
                 checkTopK(c, topK, experts);
                 int shared = family == Family.QWEN2_MOE ? c.integer("shared_expert_intermediate_size", 0) : 0;
+                // Qwen2MoeConfig and Qwen3MoeConfig both default norm_topk_prob to false (released
+                // Qwen3-MoE configs set it to true explicitly)
                 return new FfnConfig.Moe(experts, topK, c.requirePositive("moe_intermediate_size"),
-                        FfnConfig.Scoring.SOFTMAX, 1, 1, c.bool("norm_topk_prob", family == Family.QWEN3_MOE), false, 1.0,
+                        FfnConfig.Scoring.SOFTMAX, 1, 1, c.bool("norm_topk_prob", false), false, 1.0,
                         shared, shared > 0);
             }
             default -> {
