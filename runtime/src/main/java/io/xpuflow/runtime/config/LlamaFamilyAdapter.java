@@ -120,8 +120,10 @@ public final class LlamaFamilyAdapter implements ArchitectureAdapter {
                 if (shared < 0) {
                     throw c.error("shared_expert_intermediate_size", "must not be negative, was " + shared);
                 }
+                // Qwen2MoeConfig and Qwen3MoeConfig both default norm_topk_prob to false (released
+                // Qwen3-MoE configs set it to true explicitly)
                 return new FfnConfig.Moe(experts, topK, c.requirePositive("moe_intermediate_size"),
-                        FfnConfig.Scoring.SOFTMAX, 1, 1, c.bool("norm_topk_prob", family == Family.QWEN3_MOE), false, 1.0,
+                        FfnConfig.Scoring.SOFTMAX, 1, 1, c.bool("norm_topk_prob", false), false, 1.0,
                         shared, shared > 0);
             }
             default -> {
