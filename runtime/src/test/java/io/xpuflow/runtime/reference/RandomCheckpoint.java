@@ -167,8 +167,9 @@ public final class RandomCheckpoint {
             return dtype == DType.F8_E4M3;
         }
 
+        /** A MiMo sliding-window layer (the Llama family has no per-layer types; Mixtral's window is global). */
         boolean swa(int layer) {
-            return swaPattern != null && swaPattern[layer] == 1;
+            return arch == Arch.MIMO && swaPattern != null && swaPattern[layer] == 1;
         }
 
         boolean moe(int layer) {

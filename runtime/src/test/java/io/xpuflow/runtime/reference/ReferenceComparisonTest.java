@@ -76,6 +76,11 @@ class ReferenceComparisonTest {
                 Spec.of("mimo-f16-tied-shared-full-sink", Arch.MIMO).seed(20).layers(3).prompt(30)
                         .swaPattern(0, 1, 0).moePattern(0, 1, 1).window(5).sinks(true, true).valueScale(0.6)
                         .experts(8, 2, 16).shared(2).tie(true).dtype(DType.F16).mtp(1),
+                Spec.of("mimo-window-20-over-kv-blocks-top-1", Arch.MIMO).seed(28).hidden(48).layers(3).prompt(70)
+                        .swaPattern(1, 0, 1).moePattern(0, 1, 1).attention(4, 2, 16, 16).swaAttention(4, 2, 16, 16)
+                        .window(20).valueScale(0.707).experts(4, 1, 16).mtp(1),
+                Spec.of("llama-odd-sizes-hidden-30-vocab-97", Arch.LLAMA).seed(29).vocab(97).hidden(30).layers(2).prompt(33)
+                        .attention(3, 1, 10, 10).intermediate(45).dtype(DType.F32),
                 Spec.of("llama-gqa-llama3-rope-tied", Arch.LLAMA).seed(21).vocab(200).hidden(48).layers(3).prompt(40)
                         .attention(6, 2, 12, 12).intermediate(80).llama3(8, 1, 4, 32).tie(true).dtype(DType.F32),
                 Spec.of("llama-bf16-untied-no-head-dim", Arch.LLAMA).seed(22).vocab(300).hidden(64).layers(2).prompt(32)
