@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
@@ -108,8 +107,7 @@ record JsonField(Path file, String path, JsonNode node) {
             throw error(isAbsent() ? "is required (an object)" : "must be an object, was " + brief());
         }
         List<Map.Entry<String, JsonField>> out = new ArrayList<>(node.size());
-        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
             out.add(Map.entry(e.getKey(), new JsonField(file, path + "." + e.getKey(), e.getValue())));
         }
         return out;
