@@ -1,8 +1,9 @@
 package io.xpuflow.runtime.tokenizer;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -64,12 +65,19 @@ final class BpeModel {
         if (!type.equals("BPE")) {
             throw json.get("type").error("model type '" + type + "' is not supported (supported: BPE)");
         }
+        // the vocabulary and merges of a large model are 300k entries: walk the JSON nodes directly and wrap
+        // one in a JsonField only to report it
         JsonField vocabJson = json.get("vocab");
-        List<Map.Entry<String, JsonField>> entries = vocabJson.fields();
-        Map<String, Integer> vocab = new HashMap<>(entries.size() * 2);
+        if (!vocabJson.node().isObject()) {
+            throw vocabJson.error(vocabJson.isAbsent() ? "is required (an object)" : "must be an object, was "
+                    + vocabJson.brief());
+        }
+        Map<String, Integer> vocab = new HashMap<>(vocabJson.node().size() * 2);
         int maxId = -1;
-        for (Map.Entry<String, JsonField> e : entries) {
-            int id = e.getValue().index();
+        for (Map.Entry<String, JsonNode> e : vocabJson.node().properties()) {
+            JsonNode v = e.getValue();
+            int id = v.isIntegralNumber() && v.canConvertToInt() && v.asInt() >= 0 ? v.asInt()
+                    : vocabJson.get(e.getKey()).index(); // throws, naming the entry
             vocab.put(e.getKey(), id);
             maxId = Math.max(maxId, id);
         }
@@ -85,28 +93,30 @@ final class BpeModel {
         String prefix = json.get("continuing_subword_prefix").textOr("");
         String suffix = json.get("end_of_word_suffix").textOr("");
         JsonField mergesJson = json.get("merges");
-        List<JsonField> mergeList = mergesJson.isAbsent() ? List.of() : mergesJson.elements();
+        JsonNode mergeList = mergesJson.isAbsent() ? JsonNodeFactory.instance.arrayNode() : mergesJson.node();
+        if (!mergeList.isArray()) {
+            throw mergesJson.error("must be a list, was " + mergesJson.brief());
+        }
         MergeTable merges = new MergeTable(mergeList.size());
         for (int rank = 0; rank < mergeList.size(); rank++) {
-            JsonField m = mergeList.get(rank);
+            JsonNode m = mergeList.get(rank);
             String a;
             String b;
-            if (m.node().isTextual()) {
+            if (m.isTextual()) {
                 // the older format: "a b" (tokens never contain a plain space, byte-level spells it Ġ)
-                String s = m.node().asText();
+                String s = m.asText();
                 int sp = s.indexOf(' ');
                 if (sp <= 0 || sp != s.lastIndexOf(' ') || sp == s.length() - 1) {
-                    throw m.error("must be two tokens separated by one space, was " + m.brief());
+                    throw merge(mergesJson, rank).error("must be two tokens separated by one space, was "
+                            + merge(mergesJson, rank).brief());
                 }
                 a = s.substring(0, sp);
                 b = s.substring(sp + 1);
+            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+                a = m.get(0).asText();
+                b = m.get(1).asText();
             } else {
-                List<JsonField> pair = m.elements();
-                if (pair.size() != 2) {
-                    throw m.error("must be a pair of tokens, was " + m.brief());
-                }
-                a = pair.get(0).text();
-                b = pair.get(1).text();
+                throw merge(mergesJson, rank).error("must be a pair of tokens, was " + merge(mergesJson, rank).brief());
             }
             Integer aId = vocab.get(a);
             Integer bId = vocab.get(b);
@@ -115,7 +125,8 @@ final class BpeModel {
             Integer newId = vocab.get(merged);
             if (aId == null || bId == null || newId == null) {
                 String missing = aId == null ? a : bId == null ? b : merged;
-                throw m.error("merges '" + a + "' and '" + b + "' but '" + missing + "' is not in model.vocab");
+                throw merge(mergesJson, rank).error("merges '" + a + "' and '" + b + "' but '" + missing
+                        + "' is not in model.vocab");
             }
             merges.put(aId, bId, rank, newId);
         }
@@ -145,6 +156,10 @@ final class BpeModel {
         }
         return new BpeModel(vocab, idToToken, merges, unkId, json.get("fuse_unk").bool(false), byteFallbackIds,
                 prefix, suffix, json.get("ignore_merges").bool(false));
+    }
+
+    private static JsonField merge(JsonField merges, int rank) {
+        return merges.elements().get(rank);
     }
 
     /** One more than the largest id in the vocabulary. */

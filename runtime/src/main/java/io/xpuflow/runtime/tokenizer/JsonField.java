@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
@@ -24,7 +23,7 @@ record JsonField(Path file, String path, JsonNode node) {
     static JsonField read(Path file) {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(file));
+            root = JSON.readTree(Files.readAllBytes(file)); // Jackson decodes UTF-8 bytes faster than a String
         } catch (NoSuchFileException e) {
             throw new TokenizerException(file, "no such file", e);
         } catch (IOException e) {
@@ -108,8 +107,7 @@ record JsonField(Path file, String path, JsonNode node) {
             throw error(isAbsent() ? "is required (an object)" : "must be an object, was " + brief());
         }
         List<Map.Entry<String, JsonField>> out = new ArrayList<>(node.size());
-        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
             out.add(Map.entry(e.getKey(), new JsonField(file, path + "." + e.getKey(), e.getValue())));
         }
         return out;

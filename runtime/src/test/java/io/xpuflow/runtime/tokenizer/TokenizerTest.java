@@ -158,6 +158,33 @@ class TokenizerTest {
     }
 
     @Test
+    void oneTokenizerServesManyThreads() throws Exception {
+        List<GoldenCases.Case> cases = GoldenCases.qwen3Cases();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            List<java.util.concurrent.Future<Boolean>> results = new java.util.ArrayList<>();
+            for (int task = 0; task < 16; task++) {
+                int offset = task;
+                results.add(pool.submit(() -> {
+                    for (int k = 0; k < cases.size(); k++) {
+                        GoldenCases.Case c = cases.get((k + offset) % cases.size());
+                        if (!Arrays.equals(qwen.encode(c.text(), true), c.ids())
+                                || !qwen.decode(c.ids(), false).equals(c.decoded())) {
+                            return false;
+                        }
+                    }
+                    return true;
+                }));
+            }
+            for (java.util.concurrent.Future<Boolean> r : results) {
+                assertThat(r.get()).isTrue();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void storiesSpellsUnknownCharactersWithByteTokens() {
         // no token for 你 (E4 BD A0)
         int[] ids = stories.encode("你", false);
