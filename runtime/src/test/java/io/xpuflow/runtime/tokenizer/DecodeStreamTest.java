@@ -25,7 +25,7 @@ class DecodeStreamTest {
     }
 
     Stream<Case> cases() {
-        return Stream.concat(GoldenCases.stories260k().stream(), GoldenCases.qwen3Cases().stream());
+        return GoldenCases.all();
     }
 
     private Tokenizer tokenizer(Case c) {

@@ -56,4 +56,9 @@ final class GoldenCases {
             throw new UncheckedIOException(e);
         }
     }
+
+    /** Every golden case of both tokenizers. */
+    static java.util.stream.Stream<Case> all() {
+        return java.util.stream.Stream.concat(stories260k().stream(), qwen3Cases().stream());
+    }
 }

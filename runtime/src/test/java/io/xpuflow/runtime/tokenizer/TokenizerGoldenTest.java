@@ -28,7 +28,7 @@ class TokenizerGoldenTest {
     }
 
     Stream<Case> cases() {
-        return Stream.concat(GoldenCases.stories260k().stream(), GoldenCases.qwen3Cases().stream());
+        return GoldenCases.all();
     }
 
     private Tokenizer tokenizer(Case c) {
