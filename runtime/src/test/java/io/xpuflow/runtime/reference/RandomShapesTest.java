@@ -3,11 +3,12 @@ package io.xpuflow.runtime.reference;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.xpuflow.runtime.checkpoint.DType;
+import io.xpuflow.runtime.checkpoint.RandomCheckpoint;
+import io.xpuflow.runtime.checkpoint.RandomCheckpoint.Arch;
+import io.xpuflow.runtime.checkpoint.RandomCheckpoint.Spec;
 import io.xpuflow.runtime.model.LoadOptions;
 import io.xpuflow.runtime.model.LoadedModel;
 import io.xpuflow.runtime.model.ModelRunner;
-import io.xpuflow.runtime.reference.RandomCheckpoint.Arch;
-import io.xpuflow.runtime.reference.RandomCheckpoint.Spec;
 import java.nio.file.Path;
 import java.util.Random;
 import java.util.stream.LongStream;

@@ -1,10 +1,8 @@
-package io.xpuflow.runtime.reference;
+package io.xpuflow.runtime.checkpoint;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.xpuflow.runtime.checkpoint.DType;
-import io.xpuflow.runtime.checkpoint.SafetensorsWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -570,13 +568,27 @@ public final class RandomCheckpoint {
         int best = 0;
         double bestErr = Double.MAX_VALUE;
         for (int code = 0; code < 0x7F; code++) { // 0x7F is NaN
-            double err = Math.abs(ReferenceModel.e4m3(code) - Math.abs(x));
+            double err = Math.abs(E4M3[code] - Math.abs(x));
             if (err < bestErr) {
                 bestErr = err;
                 best = code;
             }
         }
         return x < 0 ? best | 0x80 : best;
+    }
+
+    /**
+     * The values of the positive E4M3 codes 0..0x7E (OCP FP8 E4M3 fn: 4 exponent bits of bias 7, 3 mantissa
+     * bits), computed here rather than taken from the engine's decoder so that the generator stays independent.
+     */
+    private static final double[] E4M3 = new double[0x7F];
+
+    static {
+        for (int code = 0; code < E4M3.length; code++) {
+            int exp = code >> 3;
+            int man = code & 7;
+            E4M3[code] = exp == 0 ? man / 8.0 * Math.pow(2, -6) : (1 + man / 8.0) * Math.pow(2, exp - 7);
+        }
     }
 
     private static boolean contains(int[] a, int x) {
