@@ -14,19 +14,29 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
- * Builds a safetensors file in memory and writes it: tensors in the order added, little endian, the
- * header padded with spaces so that the data section starts 8-byte aligned (as the reference writer
- * does, letting readers map F64/I64 data aligned).
+ * Builds a safetensors file and writes it: tensors in the order added, little endian, the header padded
+ * with spaces so that the data section starts 8-byte aligned (as the reference writer does, letting
+ * readers map F64/I64 data aligned).
  *
- * <p>Each tensor's bytes are kept once and streamed out by {@link #write}, so building costs one copy
- * per tensor. Not thread-safe.
+ * <p>Each tensor's bytes are either kept once ({@link #addFloats}, {@link #addRaw}: building costs one copy
+ * per tensor) or produced while the file is written ({@link #addStreamed}: only the shape is known up
+ * front, so a multi-gigabyte file needs no more heap than its producers use). Not thread-safe.
  */
 public final class SafetensorsWriter {
     private static final JsonMapper JSON = new JsonMapper();
 
-    private record Entry(DType dtype, long[] shape, byte[] bytes) {}
+    /** Writes the bytes of one tensor when the file is written; see {@link #addStreamed}. */
+    @FunctionalInterface
+    public interface TensorProducer {
+        /** Writes exactly the tensor's byte size to {@code out}, little endian, in row-major order. */
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** A tensor: its bytes, or (when {@code bytes} is null) a producer of {@code byteSize} bytes. */
+    private record Entry(DType dtype, long[] shape, byte[] bytes, TensorProducer producer, long byteSize) {}
 
     private final Map<String, Entry> entries = new LinkedHashMap<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
@@ -60,6 +70,30 @@ public final class SafetensorsWriter {
         return put(name, dtype, shape, bytes);
     }
 
+    /**
+     * Adds a tensor whose bytes {@code producer} writes when {@link #write} reaches it (producers run in
+     * the order the tensors were added, on the writing thread). It must write exactly the product of
+     * {@code shape} times the type's size, or {@code write} fails naming the tensor.
+     */
+    public SafetensorsWriter addStreamed(String name, DType dtype, TensorProducer producer, long... shape) {
+        long size = Math.multiplyExact(numel(name, shape), dtype.byteSize());
+        return put(name, new Entry(dtype, shape.clone(), null, Objects.requireNonNull(producer, "producer"), size));
+    }
+
+    /** The number of tensors added so far. */
+    public int size() {
+        return entries.size();
+    }
+
+    /** The size in bytes of the file {@link #write} would write now (length prefix, header and data). */
+    public long fileSize() {
+        long data = 0;
+        for (Entry e : entries.values()) {
+            data += e.byteSize;
+        }
+        return 8 + header().length + data;
+    }
+
     /** Sets a {@code __metadata__} entry. */
     public SafetensorsWriter metadata(String key, String value) {
         metadata.put(key, value);
@@ -74,14 +108,51 @@ public final class SafetensorsWriter {
     public void write(Path path) {
         byte[] header = header();
         ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(path))) {
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(path), 1 << 20)) {
             out.write(length.array());
             out.write(header);
-            for (Entry e : entries.values()) {
-                out.write(e.bytes);
+            for (Map.Entry<String, Entry> named : entries.entrySet()) {
+                Entry e = named.getValue();
+                if (e.bytes != null) {
+                    out.write(e.bytes);
+                } else {
+                    CountingStream counted = new CountingStream(out);
+                    e.producer.writeTo(counted);
+                    if (counted.count != e.byteSize) {
+                        throw new CheckpointException(path, named.getKey(), "the producer wrote " + counted.count
+                                + " bytes but " + e.dtype + Arrays.toString(e.shape) + " needs " + e.byteSize);
+                    }
+                }
             }
         } catch (IOException e) {
             throw new CheckpointException(path, null, "cannot write: " + e, e);
+        }
+    }
+
+    /** Counts what a producer writes; closing it leaves the file open. */
+    private static final class CountingStream extends OutputStream {
+        private final OutputStream out;
+        long count;
+
+        CountingStream(OutputStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+            count++;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            count += len;
+        }
+
+        @Override
+        public void close() {
+            // the file belongs to write()
         }
     }
 
@@ -99,7 +170,7 @@ public final class SafetensorsWriter {
             for (long d : e.getValue().shape) {
                 shape.add(d);
             }
-            long end = offset + e.getValue().bytes.length;
+            long end = offset + e.getValue().byteSize;
             t.putArray("data_offsets").add(offset).add(end);
             offset = end;
         }
@@ -110,10 +181,14 @@ public final class SafetensorsWriter {
     }
 
     private SafetensorsWriter put(String name, DType dtype, long[] shape, byte[] bytes) {
+        return put(name, new Entry(dtype, shape.clone(), bytes, null, bytes.length));
+    }
+
+    private SafetensorsWriter put(String name, Entry entry) {
         if (name.equals("__metadata__")) {
             throw new IllegalArgumentException("'__metadata__' is reserved and cannot name a tensor");
         }
-        if (entries.putIfAbsent(name, new Entry(dtype, shape.clone(), bytes)) != null) {
+        if (entries.putIfAbsent(name, entry) != null) {
             throw new IllegalArgumentException("tensor '" + name + "' added twice");
         }
         return this;

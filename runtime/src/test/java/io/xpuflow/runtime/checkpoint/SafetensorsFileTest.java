@@ -256,6 +256,39 @@ class SafetensorsFileTest {
     }
 
     @Test
+    void streamedTensorsAreWrittenInOrderWithTheKeptOnes() {
+        Path file = dir.resolve("streamed.safetensors");
+        SafetensorsWriter w = new SafetensorsWriter()
+                .addFloats("kept", new float[] {1f, 2f}, 2)
+                .addStreamed("late", DType.BF16, out -> {
+                    out.write(new byte[] {(byte) 0x80, 0x3F}); // 1.0
+                    out.write(0x00);
+                    out.write(0xC0); // -2.0
+                    out.close(); // must not close the file
+                }, 2)
+                .addStreamed("empty", DType.F32, out -> { }, 0);
+        assertThat(w.size()).isEqualTo(3);
+        long expected = w.fileSize();
+        w.write(file);
+        assertThat(file).hasSize(expected);
+        try (SafetensorsFile st = SafetensorsFile.open(file)) {
+            assertThat(st.tensors().keySet()).containsExactly("kept", "late", "empty");
+            assertThat(st.readFloats("kept")).containsExactly(1f, 2f);
+            assertThat(st.readFloats("late")).containsExactly(1f, -2f);
+            assertThat(st.require("empty").numel()).isZero();
+        }
+    }
+
+    @Test
+    void aStreamedTensorOfTheWrongSizeFailsNamingIt() {
+        Path file = dir.resolve("short.safetensors");
+        SafetensorsWriter w = new SafetensorsWriter().addStreamed("w", DType.F32, out -> out.write(new byte[7]), 2);
+        assertThatThrownBy(() -> w.write(file))
+                .isInstanceOfSatisfying(CheckpointException.class, e -> assertThat(e.tensorName()).isEqualTo("w"))
+                .hasMessageContaining("wrote 7 bytes but F32[2] needs 8");
+    }
+
+    @Test
     void writeFailureNamesTheFile() {
         Path target = dir.resolve("no-such-dir").resolve("out.safetensors");
         assertThatThrownBy(() -> new SafetensorsWriter().addFloats("x", new float[] {1f}).write(target))
