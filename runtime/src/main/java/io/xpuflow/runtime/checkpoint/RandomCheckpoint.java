@@ -4,14 +4,18 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.function.DoubleUnaryOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Writes a random checkpoint directory ({@code config.json} + {@code model.safetensors}) in the Hugging
@@ -20,8 +24,14 @@ import java.util.Random;
  * weights and correction biases are spread so that expert choices are rarely near-ties. The values
  * are first rounded to the stored dtype, so the file holds exactly what was drawn.
  *
+ * <p>Values are drawn while the file is written, tensor by tensor in chunks, so a checkpoint of billions
+ * of parameters needs little heap; {@link Spec#fast} makes drawing fast enough for such sizes.
+ * {@link #plan} gives the tensors and parameter counts without writing. {@link RandomPreset} names ready
+ * specs for benchmarks.
+ *
  * <pre>{@code
- * Path dir = RandomCheckpoint.write(tmp, Spec.mimo("x").hidden(48).experts(16, 4).groups(4, 2));
+ * Path dir = RandomCheckpoint.write(tmp, Spec.of("x", Arch.MIMO).hidden(48).layers(3).swaPattern(0, 1, 1)
+ *         .moePattern(0, 1, 1).experts(16, 4, 32).groups(4, 2));
  * }</pre>
  */
 public final class RandomCheckpoint {
@@ -102,6 +112,8 @@ public final class RandomCheckpoint {
         public DType dtype = DType.BF16;
         public int[] fp8Block;          // {rows, cols} when dtype is F8_E4M3
         public int mtpLayers;
+        public int maxPositions = 4096;  // max_position_embeddings
+        public boolean fast;             // fast draws (see fast()); false: the original generator's values
 
         private Spec(String name, Arch arch) {
             this.name = name;
@@ -160,6 +172,14 @@ public final class RandomCheckpoint {
         public Spec dtype(DType d) { dtype = d; return this; }
         public Spec fp8(int rows, int cols) { dtype = DType.F8_E4M3; fp8Block = new int[] {rows, cols}; return this; }
         public Spec mtp(int n) { mtpLayers = n; return this; }
+        public Spec maxPositions(int n) { maxPositions = n; return this; }
+
+        /**
+         * Draws each tensor from its own {@link java.util.SplittableRandom} with an approximate normal: several
+         * times faster (for checkpoints of billions of parameters), but values differ from the default draws,
+         * which the reference tests were written against.
+         */
+        public Spec fast(boolean f) { fast = f; return this; }
 
         boolean fp8() {
             return dtype == DType.F8_E4M3;
@@ -185,30 +205,134 @@ public final class RandomCheckpoint {
         }
     }
 
+    /** One tensor of a checkpoint as {@link #plan} lays it out. */
+    public record Tensor(String name, DType dtype, long[] shape, boolean routedExpert) {
+        /** The number of elements. */
+        public long numel() {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+    }
+
+    /**
+     * The tensors a spec lays out, without any values drawn: parameter counts and the file size are known
+     * before anything is written.
+     */
+    public static final class Plan {
+        private final List<Tensor> tensors;
+        private final long fileSize;
+        private final int experts;
+        private final int topK;
+
+        private Plan(Spec spec, List<Tensor> tensors, long fileSize) {
+            this.tensors = List.copyOf(tensors);
+            this.fileSize = fileSize;
+            this.experts = spec.experts;
+            this.topK = spec.topK;
+        }
+
+        /** Every tensor of {@code model.safetensors}, in file order. */
+        public List<Tensor> tensors() {
+            return tensors;
+        }
+
+        /** All stored values (FP8 block scales included). */
+        public long parameters() {
+            return tensors.stream().mapToLong(Tensor::numel).sum();
+        }
+
+        /** Values of the routed experts (all MoE layers). */
+        public long routedExpertParameters() {
+            return tensors.stream().filter(Tensor::routedExpert).mapToLong(Tensor::numel).sum();
+        }
+
+        /**
+         * The parameters one token uses: everything except the routed experts it does not select, that is
+         * {@code parameters - routed * (experts - topK) / experts} (embedding, LM head, routers and any MTP
+         * layers count as active).
+         */
+        public long activeParameters() {
+            long routed = routedExpertParameters();
+            if (routed == 0) {
+                return parameters();
+            }
+            return parameters() - routed / experts * (experts - topK);
+        }
+
+        /** The size of {@code model.safetensors} in bytes. */
+        public long fileSize() {
+            return fileSize;
+        }
+    }
+
+    /** What {@link #writeInto} wrote: the files (weights first) and the plan they follow. */
+    public record Written(Path dir, List<Path> files, Plan plan) {}
+
+    private static final Logger LOG = LoggerFactory.getLogger(RandomCheckpoint.class);
+    /** Values drawn and encoded per chunk while streaming a tensor. */
+    private static final int CHUNK = 1 << 16;
+
     private final Spec spec;
-    private final Random rnd;
+    private final Random rnd;               // the default draws: one generator, in file order
+    private final SplittableRandom splits;  // fast draws: one generator per tensor, split off in file order
     private final SafetensorsWriter out = new SafetensorsWriter();
+    private final List<Tensor> planned = new ArrayList<>();
     private final List<String> ignored = new ArrayList<>();
+    private boolean routed;                 // declaring routed experts
 
     private RandomCheckpoint(Spec spec) {
         this.spec = spec;
         this.rnd = new Random(spec.seed);
+        this.splits = new SplittableRandom(spec.seed);
+        out.metadata("format", "pt");
+        tensors();
+    }
+
+    /** The tensors, parameter counts and file size of {@code spec}, without drawing or writing anything. */
+    public static Plan plan(Spec spec) {
+        return new RandomCheckpoint(spec).plan();
+    }
+
+    private Plan plan() {
+        return new Plan(spec, planned, out.fileSize());
     }
 
     /** Writes {@code parent/<spec name>/{config.json, model.safetensors}} and returns that directory. */
     public static Path write(Path parent, Spec spec) {
-        Path dir = parent.resolve(spec.name);
+        return writeInto(parent.resolve(spec.name), spec).dir();
+    }
+
+    /**
+     * Writes {@code dir/model.safetensors} and {@code dir/config.json} (creating {@code dir}, replacing those
+     * two files). The weights are drawn while they are written, one chunk at a time, so the heap holds no
+     * more than a chunk of any tensor; the file appears under its name only once complete.
+     */
+    public static Written writeInto(Path dir, Spec spec) {
+        long started = System.nanoTime();
+        RandomCheckpoint g = new RandomCheckpoint(spec);
+        Path weights = dir.resolve(Checkpoint.SINGLE_FILE);
+        Path config = dir.resolve("config.json");
         try {
             Files.createDirectories(dir);
-            RandomCheckpoint g = new RandomCheckpoint(spec);
-            g.tensors();
-            g.out.metadata("format", "pt");
-            g.out.write(dir.resolve("model.safetensors"));
-            new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(dir.resolve("config.json").toFile(), g.config());
+            Path partial = dir.resolve(Checkpoint.SINGLE_FILE + ".partial");
+            try {
+                g.out.write(partial);
+                Files.move(partial, weights, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(partial);
+            }
+            new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(config.toFile(), g.config());
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new UncheckedIOException("cannot write a random checkpoint to " + dir + ": " + e.getMessage(), e);
         }
-        return dir;
+        Plan plan = g.plan();
+        LOG.info("Wrote random checkpoint {} to {}: {} tensors, {} parameters ({} active), {} bytes in {} ms", spec,
+                dir, plan.tensors().size(), plan.parameters(), plan.activeParameters(), plan.fileSize(),
+                (System.nanoTime() - started) / 1_000_000);
+        return new Written(dir, List.of(weights, config), plan);
     }
 
     /** A random prompt of {@code spec.promptLength} ids, drawn from a generator separate from the weights'. */
@@ -226,7 +350,7 @@ public final class RandomCheckpoint {
     private void tensors() {
         Spec s = spec;
         int h = s.hidden;
-        addVector("model.embed_tokens.weight", gaussian(s.vocab * h, 1.0), s.vocab, h);
+        addVector("model.embed_tokens.weight", gaussian(1.0), s.vocab, h);
         for (int l = 0; l < s.layers; l++) {
             String p = "model.layers." + l + ".";
             boolean swa = s.swa(l);
@@ -269,16 +393,16 @@ public final class RandomCheckpoint {
             ignored.add(p + "self_attn.o_proj");
         }
         if (spec.arch == Arch.QWEN2 || spec.arch == Arch.QWEN2_MOE) {
-            addVector(p + "self_attn.q_proj.bias", gaussian(heads * dim, 0.5), heads * dim);
-            addVector(p + "self_attn.k_proj.bias", gaussian(kvHeads * dim, 0.5), kvHeads * dim);
-            addVector(p + "self_attn.v_proj.bias", gaussian(kvHeads * vDim, 0.5), kvHeads * vDim);
+            addVector(p + "self_attn.q_proj.bias", gaussian(0.5), heads * dim);
+            addVector(p + "self_attn.k_proj.bias", gaussian(0.5), kvHeads * dim);
+            addVector(p + "self_attn.v_proj.bias", gaussian(0.5), kvHeads * vDim);
         }
         if (spec.arch == Arch.QWEN3 || spec.arch == Arch.QWEN3_MOE) {
             norm(p + "self_attn.q_norm.weight", dim);
             norm(p + "self_attn.k_norm.weight", dim);
         }
         if (sink && spec.arch == Arch.MIMO) {
-            addVector(p + "self_attn.attention_sink_bias", gaussian(heads, 1.0), heads);
+            addVector(p + "self_attn.attention_sink_bias", gaussian(1.0), heads);
         }
     }
 
@@ -294,20 +418,18 @@ public final class RandomCheckpoint {
         boolean mixtral = s.arch == Arch.MIXTRAL;
         String base = p + (mixtral ? "block_sparse_moe." : "mlp.");
         // router: spread logits (std ~2) so that choices are well separated; MiMo keeps it in F32
-        float[] router = gaussian(s.experts * h, 2.0 / Math.sqrt(h));
+        Values router = gaussian(2.0 / Math.sqrt(h));
         if (s.arch == Arch.MIMO) {
-            out.addFloats(base + "gate.weight", router, s.experts, h);
+            add(base + "gate.weight", DType.F32, router, s.experts, h);
             if (s.topkMethod.equals("noaux_tc")) {
                 // correction bias of the order of the score spread, so that it changes choices
-                float[] bias = new float[s.experts];
-                for (int e = 0; e < bias.length; e++) {
-                    bias[e] = (float) ((rnd.nextDouble() - 0.5) * (s.scoring.equals("sigmoid") ? 0.6 : 0.3));
-                }
-                out.addFloats(base + "gate.e_score_correction_bias", bias, s.experts);
+                double spread = s.scoring.equals("sigmoid") ? 0.6 : 0.3;
+                add(base + "gate.e_score_correction_bias", DType.F32, uniform(u -> (u - 0.5) * spread), s.experts);
             }
         } else {
             addVector(base + "gate.weight", router, s.experts, h);
         }
+        routed = true;
         for (int e = 0; e < s.experts; e++) {
             String x = base + "experts." + e + ".";
             if (mixtral) { // Mixtral experts have intermediate_size units
@@ -318,10 +440,11 @@ public final class RandomCheckpoint {
                 swiglu(x, s.moeIntermediate);
             }
         }
+        routed = false;
         if (s.sharedExperts > 0) {
             if (s.arch == Arch.QWEN2_MOE) {
                 swiglu(p + "mlp.shared_expert.", s.sharedExperts * s.moeIntermediate);
-                addVector(p + "mlp.shared_expert_gate.weight", gaussian(h, 1.0 / Math.sqrt(h)), 1, h);
+                addVector(p + "mlp.shared_expert_gate.weight", gaussian(1.0 / Math.sqrt(h)), 1, h);
             } else {
                 swiglu(p + "mlp.shared_experts.", s.sharedExperts * s.moeIntermediate);
             }
@@ -329,11 +452,7 @@ public final class RandomCheckpoint {
     }
 
     private void norm(String name, int n) {
-        float[] w = new float[n];
-        for (int i = 0; i < n; i++) {
-            w[i] = (float) (1.0 + 0.2 * rnd.nextGaussian());
-        }
-        addVector(name, w, n);
+        addVector(name, gaussian(g -> 1.0 + 0.2 * g), n);
     }
 
     /** A weight [rows, cols] of std 1/sqrt(cols); FP8 (with block scales) if the spec says so and {@code quantisable}. */
@@ -341,19 +460,17 @@ public final class RandomCheckpoint {
         if (spec.fp8() && quantisable) {
             addFp8(name, rows, cols);
         } else {
-            addVector(name, gaussian(rows * cols, 1.0 / Math.sqrt(cols)), rows, cols);
+            addVector(name, gaussian(1.0 / Math.sqrt(cols)), rows, cols);
         }
     }
 
-    /** Stores {@code values} in the spec's dtype (BF16 for an FP8 checkpoint's unquantised tensors). */
-    private void addVector(String name, float[] values, long... shape) {
+    /** Stores values in the spec's dtype (BF16 for an FP8 checkpoint's unquantised tensors). */
+    private void addVector(String name, Values values, long... shape) {
         DType t = spec.fp8() ? DType.BF16 : spec.dtype;
-        switch (t) {
-            case F32 -> out.addFloats(name, values, shape);
-            case BF16 -> out.addRaw(name, DType.BF16, shorts(values, RandomCheckpoint::toBf16), shape);
-            case F16 -> out.addRaw(name, DType.F16, shorts(values, RandomCheckpoint::toF16), shape);
-            default -> throw new IllegalArgumentException(t.toString());
+        if (t != DType.F32 && t != DType.BF16 && t != DType.F16) {
+            throw new IllegalArgumentException(t.toString());
         }
+        add(name, t, values, shape);
     }
 
     /**
@@ -364,26 +481,130 @@ public final class RandomCheckpoint {
     private void addFp8(String name, int rows, int cols) {
         int br = spec.fp8Block[0];
         int bc = spec.fp8Block[1];
-        byte[] codes = new byte[rows * cols];
-        for (int i = 0; i < codes.length; i++) {
-            codes[i] = (byte) nearestE4m3(8.0 * rnd.nextGaussian());
-        }
         int sr = (rows + br - 1) / br;
         int sc = (cols + bc - 1) / bc;
-        float[] scales = new float[sr * sc];
-        for (int i = 0; i < scales.length; i++) {
-            scales[i] = (float) ((0.5 + rnd.nextDouble()) / (8.0 * Math.sqrt(cols)));
-        }
-        out.addRaw(name, DType.F8_E4M3, codes, rows, cols);
-        out.addFloats(name + "_scale_inv", scales, sr, sc);
+        add(name, DType.F8_E4M3, gaussian(g -> 8.0 * g), rows, cols);
+        add(name + "_scale_inv", DType.F32, uniform(u -> (0.5 + u) / (8.0 * Math.sqrt(cols))), sr, sc);
     }
 
-    private float[] gaussian(int n, double std) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (std * rnd.nextGaussian());
+    // --- drawing and streaming ---------------------------------------------------------------------
+
+    /** Where one tensor's values come from: a standard normal or a uniform [0, 1) draw, then {@code f}. */
+    private record Values(boolean normal, DoubleUnaryOperator f, double std) {}
+
+    /** Normal of mean 0 and {@code std}: values {@code std * g}. */
+    private static Values gaussian(double std) {
+        return new Values(true, null, std);
+    }
+
+    private static Values gaussian(DoubleUnaryOperator f) {
+        return new Values(true, f, 0);
+    }
+
+    private static Values uniform(DoubleUnaryOperator f) {
+        return new Values(false, f, 0);
+    }
+
+    /** The draws of one tensor. */
+    private interface Draws {
+        double normal();
+
+        double uniform();
+    }
+
+    /**
+     * Declares a tensor whose values are drawn while it is written. The default draws come from one
+     * {@link Random} in file order (as the generator always drew them); the fast ones from a
+     * {@link SplittableRandom} split off for this tensor now, with normals approximated by the sum of four
+     * 16-bit uniforms (Irwin–Hall, within +-3.46 sigma): several times faster, different values.
+     */
+    private void add(String name, DType dtype, Values values, long... shape) {
+        Draws draws;
+        if (spec.fast) {
+            SplittableRandom r = splits.split();
+            draws = new Draws() {
+                @Override
+                public double normal() {
+                    long b = r.nextLong();
+                    long sum = (b & 0xFFFF) + ((b >>> 16) & 0xFFFF) + ((b >>> 32) & 0xFFFF) + (b >>> 48);
+                    return (sum - IRWIN_HALL_MEAN) * IRWIN_HALL_INV_STD;
+                }
+
+                @Override
+                public double uniform() {
+                    return r.nextDouble();
+                }
+            };
+        } else {
+            draws = new Draws() {
+                @Override
+                public double normal() {
+                    return rnd.nextGaussian();
+                }
+
+                @Override
+                public double uniform() {
+                    return rnd.nextDouble();
+                }
+            };
         }
-        return v;
+        planned.add(new Tensor(name, dtype, shape.clone(), routed));
+        long numel = planned.get(planned.size() - 1).numel();
+        out.addStreamed(name, dtype, o -> stream(o, dtype, values, draws, numel), shape);
+    }
+
+    /** Sum of four uniform 16-bit integers: mean 4 * 65535 / 2, variance 4 * (65536^2 - 1) / 12. */
+    private static final double IRWIN_HALL_MEAN = 2 * 65535.0;
+    private static final double IRWIN_HALL_INV_STD = 1 / Math.sqrt((65536.0 * 65536.0 - 1) / 3);
+
+    private static void stream(OutputStream o, DType dtype, Values values, Draws draws, long numel) throws IOException {
+        double[] v = new double[(int) Math.min(CHUNK, numel)];
+        byte[] b = new byte[v.length * dtype.byteSize()];
+        for (long done = 0; done < numel; ) {
+            int n = (int) Math.min(v.length, numel - done);
+            if (values.f == null) {
+                double std = values.std;
+                for (int i = 0; i < n; i++) {
+                    v[i] = std * draws.normal();
+                }
+            } else {
+                for (int i = 0; i < n; i++) {
+                    v[i] = values.f.applyAsDouble(values.normal ? draws.normal() : draws.uniform());
+                }
+            }
+            encode(dtype, v, n, b);
+            o.write(b, 0, n * dtype.byteSize());
+            done += n;
+        }
+    }
+
+    /** Rounds {@code v[0..n)} to float, then to {@code dtype}, little endian into {@code b}. */
+    private static void encode(DType dtype, double[] v, int n, byte[] b) {
+        switch (dtype) {
+            case F32 -> {
+                for (int i = 0; i < n; i++) {
+                    int bits = Float.floatToRawIntBits((float) v[i]);
+                    b[4 * i] = (byte) bits;
+                    b[4 * i + 1] = (byte) (bits >>> 8);
+                    b[4 * i + 2] = (byte) (bits >>> 16);
+                    b[4 * i + 3] = (byte) (bits >>> 24);
+                }
+            }
+            case BF16, F16 -> {
+                boolean bf16 = dtype == DType.BF16;
+                for (int i = 0; i < n; i++) {
+                    int bits = bf16 ? toBf16((float) v[i]) : toF16((float) v[i]);
+                    b[2 * i] = (byte) bits;
+                    b[2 * i + 1] = (byte) (bits >>> 8);
+                }
+            }
+            case F8_E4M3 -> {
+                for (int i = 0; i < n; i++) {
+                    b[i] = (byte) nearestE4m3(v[i]);
+                }
+            }
+            default -> throw new IllegalArgumentException(dtype.toString());
+        }
     }
 
     // --- config.json -------------------------------------------------------------------------------
@@ -403,7 +624,7 @@ public final class RandomCheckpoint {
         }
         c.put("intermediate_size", s.intermediate);
         c.put("hidden_act", "silu");
-        c.put("max_position_embeddings", 4096);
+        c.put("max_position_embeddings", s.maxPositions);
         c.put("tie_word_embeddings", s.tie);
         c.put("rope_theta", s.theta);
         if (s.partialRotary != null) {
@@ -525,18 +746,6 @@ public final class RandomCheckpoint {
     }
 
     // --- number formats ----------------------------------------------------------------------------
-
-    private interface ToBits {
-        int bits(float f);
-    }
-
-    private static byte[] shorts(float[] v, ToBits f) {
-        ByteBuffer b = ByteBuffer.allocate(2 * v.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (float x : v) {
-            b.putShort((short) f.bits(x));
-        }
-        return b.array();
-    }
 
     /** bfloat16, round to nearest even (values here are finite). */
     static int toBf16(float f) {
