@@ -18,10 +18,16 @@ import picocli.CommandLine.Option;
 public final class XpuFlowCli implements Runnable {
 
     /** Options every subcommand takes. */
-    static final class Common {
+    static class Basic {
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+        boolean help;
+
         @Option(names = "--verbose", description = "Log progress and print stack traces on failure.")
         boolean verbose;
+    }
 
+    /** Options of the subcommands that run a model. */
+    static final class Common extends Basic {
         @Option(names = "--threads", paramLabel = "N", description = "Kernel threads (default: all cores).")
         int threads;
     }

@@ -80,6 +80,15 @@ class XpuFlowCliTest {
     }
 
     @Test
+    void everySubcommandHasHelp() {
+        for (String command : new String[] {"score", "generate"}) {
+            out.getBuffer().setLength(0);
+            assertThat(run(command, "--help")).isZero();
+            assertThat(out.toString()).startsWith("Usage: xpuflow " + command + " ").contains("--model=DIR");
+        }
+    }
+
+    @Test
     void verboseAddsTheStackTrace() {
         assertThat(run("generate", "--verbose", "--model", "/no/such/model", "--prompt-ids", "1")).isEqualTo(1);
         assertThat(err.toString()).contains("\tat ");
