@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         version = "xpuflow 0.1.0",
         description = "LLM inference for Apache Flink: command-line tools.",
-        subcommands = {ScoreCommand.class, GenerateCommand.class})
+        subcommands = {ScoreCommand.class, GenerateCommand.class, InitRandomCommand.class})
 public final class XpuFlowCli implements Runnable {
 
     /** Options every subcommand takes. */
@@ -48,6 +48,7 @@ public final class XpuFlowCli implements Runnable {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : "warn");
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
         CommandLine cli = new CommandLine(new XpuFlowCli());
+        InitRandomCommand.describePresets(cli.getSubcommands().get("init-random"));
         cli.setOut(out);
         cli.setErr(err);
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
