@@ -81,7 +81,7 @@ class XpuFlowCliTest {
 
     @Test
     void everySubcommandHasHelp() {
-        for (String command : new String[] {"score", "generate"}) {
+        for (String command : new String[] {"score", "generate", "tokenize"}) {
             out.getBuffer().setLength(0);
             assertThat(run(command, "--help")).isZero();
             assertThat(out.toString()).startsWith("Usage: xpuflow " + command + " ").contains("--model=DIR");
