@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         version = "xpuflow 0.1.0",
         description = "LLM inference for Apache Flink: command-line tools.",
-        subcommands = {ScoreCommand.class, GenerateCommand.class})
+        subcommands = {ScoreCommand.class, GenerateCommand.class, BenchCommand.class})
 public final class XpuFlowCli implements Runnable {
 
     /** Options every subcommand takes. */

@@ -73,7 +73,7 @@ final class RequestState {
         this.random = new SplittableRandom(params.seed() != null ? params.seed() : seedFromId(id));
         this.history = new TokenHistory(prompt);
         this.suppressedEarly = suppressedEarly;
-        this.detokenizer = tokenizer == null ? null : tokenizer.newDecodeStream(true);
+        this.detokenizer = tokenizer == null ? null : tokenizer.newDecodeStream(true, prompt);
         this.logprobs = params.logprobs() > 0 ? new ArrayList<>() : List.of();
     }
 
