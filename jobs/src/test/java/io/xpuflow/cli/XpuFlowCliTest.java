@@ -64,7 +64,7 @@ class XpuFlowCliTest {
 
         err.getBuffer().setLength(0);
         assertThat(run("generate", "--model", Fixtures.model("stories260k").toString(), "--prompt-ids", "1,600")).isEqualTo(1);
-        assertThat(err.toString()).contains("token id 600").contains("vocabulary of 512").doesNotContain("\tat ");
+        assertThat(err.toString()).contains("token 600").contains("vocabulary of 512").doesNotContain("\tat ");
 
         err.getBuffer().setLength(0);
         assertThat(run("generate", "--model", Fixtures.model("stories260k").toString(), "--prompt-ids", "1,two")).isEqualTo(2);
