@@ -174,6 +174,26 @@ class LlmEngineTest {
     }
 
     @Test
+    void prefixCacheOnAHybridModelKeepsTheWindowsBlocksAndTheTokens() {
+        Path mimo = Fixtures.model("tiny-mimo-v2");
+        int[] prompt = new int[70];
+        for (int i = 0; i < prompt.length; i++) {
+            prompt[i] = (i * 13 + 5) % 512;
+        }
+        try (LlmEngine e = LlmEngine.open(EngineOptions.builder(mimo).threads(1).blockSize(4).maxNumBatchedTokens(16).build());
+             LlmEngine plain = LlmEngine.open(EngineOptions.builder(mimo).threads(1).blockSize(4).enablePrefixCaching(false)
+                     .build())) {
+            GenerationResult first = run(e, GenerationRequest.ofTokens("h1", prompt, SamplingParams.greedy(12)));
+            GenerationResult second = run(e, GenerationRequest.ofTokens("h2", prompt, SamplingParams.greedy(12)));
+            // 69 tokens before the last one: 17 whole blocks of 4 reused
+            assertThat(second.usage().cachedPromptTokens()).isEqualTo(68);
+            GenerationResult reference = run(plain, GenerationRequest.ofTokens("h3", prompt, SamplingParams.greedy(12)));
+            assertThat(first.tokenIds()).containsExactly(reference.tokenIds());
+            assertThat(second.tokenIds()).containsExactly(reference.tokenIds());
+        }
+    }
+
+    @Test
     void streamsEveryTokenAndTheDeltasAddUpToTheText() {
         List<Integer> ids = new CopyOnWriteArrayList<>();
         StringBuilder text = new StringBuilder();
