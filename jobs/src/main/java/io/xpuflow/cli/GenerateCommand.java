@@ -2,81 +2,136 @@ package io.xpuflow.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.xpuflow.runtime.model.LoadOptions;
-import io.xpuflow.runtime.model.LoadedModel;
-import io.xpuflow.runtime.model.ModelRunner;
-import java.nio.file.Path;
-import java.util.Arrays;
+import io.xpuflow.runtime.engine.GenerationRequest;
+import io.xpuflow.runtime.engine.GenerationResult;
+import io.xpuflow.runtime.engine.LlmEngine;
+import io.xpuflow.runtime.engine.TokenListener;
+import io.xpuflow.runtime.sample.SamplingParams;
+import java.io.PrintWriter;
+import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.stream.Collectors;
 import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code xpuflow generate}: greedy continuation of a prompt given as token ids. */
-@Command(name = "generate", description = "Generate a continuation of a prompt (greedy decoding).")
+/** {@code xpuflow generate}: one completion of a text or token-id prompt through the serving engine. */
+@Command(name = "generate", description = "Generate a completion of a prompt with the serving engine.")
 final class GenerateCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Mixin
     XpuFlowCli.Common common = new XpuFlowCli.Common();
 
+    @Mixin
+    EngineArgs engineArgs = new EngineArgs();
+
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
-    Path model;
+    static final class Prompt {
+        @Option(names = "--prompt", paramLabel = "TEXT", description = "Prompt text (tokenized with the model's tokenizer).")
+        String text;
 
-    @Option(names = "--prompt-ids", required = true, paramLabel = "IDS", converter = PromptIds.Converter.class,
-            description = "Comma-separated prompt token ids.")
-    PromptIds prompt;
+        @Option(names = "--prompt-ids", paramLabel = "IDS", converter = PromptIds.Converter.class,
+                description = "Comma-separated prompt token ids.")
+        PromptIds ids;
+    }
 
-    @Option(names = "--max-tokens", defaultValue = "16", paramLabel = "N", description = "Tokens to generate (default ${DEFAULT-VALUE}).")
+    @ArgGroup(multiplicity = "1")
+    Prompt prompt;
+
+    @Option(names = "--max-tokens", defaultValue = "16", paramLabel = "N", description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--temperature", defaultValue = "0", paramLabel = "T",
-            description = "Sampling temperature; 0 (the default) is greedy, the only mode of this build.")
+    @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "0 (default) decodes greedily.")
     double temperature;
+
+    @Option(names = "--top-p", defaultValue = "1", paramLabel = "P", description = "Nucleus sampling mass (default ${DEFAULT-VALUE}: off).")
+    double topP;
+
+    @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "Keep the K most likely tokens (default 0: off).")
+    int topK;
+
+    @Option(names = "--min-p", defaultValue = "0", paramLabel = "P", description = "Drop tokens below P times the best (default 0: off).")
+    double minP;
+
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the sampler (default: derived from the request id).")
+    Long seed;
+
+    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop string (repeatable).")
+    List<String> stop = List.of();
 
     @Option(names = "--ignore-eos", description = "Keep generating past end-of-sequence tokens.")
     boolean ignoreEos;
 
-    @Option(names = "--json", description = "Print one JSON object (token_ids, finish_reason, usage, timings).")
+    @Option(names = "--stream", description = "Print text as it is generated (with --json: one JSON line per token).")
+    boolean stream;
+
+    @Option(names = "--json", description = "Print one JSON object: text, token_ids, finish_reason, usage, timings.")
     boolean json;
 
     @Override
-    public Integer call() throws Exception {
-        if (maxTokens < 0) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--max-tokens must not be negative, was " + maxTokens);
+    public Integer call() {
+        SamplingParams params;
+        try {
+            params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP).topK(topK)
+                    .minP(minP).seed(seed).stop(stop).ignoreEos(ignoreEos).build();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        if (!(temperature == 0)) {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--temperature " + temperature + " is not supported yet: this build decodes greedily (temperature 0)");
-        }
-        long t0 = System.nanoTime();
-        try (LoadedModel m = LoadedModel.load(model, new LoadOptions(common.threads, 256, 1));
-             ModelRunner runner = new ModelRunner(m, prompt.ids().length + maxTokens, 1)) {
-            long t1 = System.nanoTime();
-            int[] ids = runner.generateGreedy(prompt.ids(), maxTokens, ignoreEos);
-            long t2 = System.nanoTime();
-            boolean stopped = ids.length > 0 && !ignoreEos && m.config().eosTokenIds().contains(ids[ids.length - 1]);
+        GenerationRequest request = prompt.text != null ? GenerationRequest.ofText("cli", prompt.text, params)
+                : GenerationRequest.ofTokens("cli", prompt.ids.ids(), params);
+        PrintWriter out = spec.commandLine().getOut();
+        try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+            TokenListener listener = !stream ? TokenListener.NONE : json
+                    ? (id, delta) -> {
+                        ObjectNode o = JSON.createObjectNode();
+                        o.put("token_id", id);
+                        o.put("text", delta);
+                        out.println(o);
+                        out.flush();
+                    }
+                    : (id, delta) -> {
+                        out.print(delta);
+                        out.flush();
+                    };
+            GenerationResult r = engine.submit(request, listener).result().join();
             if (json) {
-                ObjectNode o = JSON.createObjectNode();
-                o.putPOJO("token_ids", ids);
-                o.put("finish_reason", stopped ? "stop" : "length");
-                ObjectNode usage = o.putObject("usage");
-                usage.put("prompt_tokens", prompt.ids().length);
-                usage.put("completion_tokens", ids.length);
-                ObjectNode timings = o.putObject("timings");
-                timings.put("load_ms", (t1 - t0) / 1e6);
-                timings.put("generate_ms", (t2 - t1) / 1e6);
-                spec.commandLine().getOut().println(JSON.writeValueAsString(o));
+                out.println(toJson(r));
+            } else if (stream) {
+                out.println();
             } else {
-                spec.commandLine().getOut().println(Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(" ")));
+                out.println(engine.tokenizer().isPresent() ? r.text() : join(r.tokenIds()));
             }
         }
         return 0;
+    }
+
+    static String join(int[] ids) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < ids.length; i++) {
+            b.append(i == 0 ? "" : " ").append(ids[i]);
+        }
+        return b.toString();
+    }
+
+    static ObjectNode toJson(GenerationResult r) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("text", r.text());
+        o.putPOJO("token_ids", r.tokenIds());
+        o.put("finish_reason", r.finishReason().wireName());
+        ObjectNode usage = o.putObject("usage");
+        usage.put("prompt_tokens", r.usage().promptTokens());
+        usage.put("completion_tokens", r.usage().completionTokens());
+        usage.put("cached_prompt_tokens", r.usage().cachedPromptTokens());
+        ObjectNode timings = o.putObject("timings");
+        timings.put("queue_ms", r.timings().queueMs());
+        timings.put("ttft_ms", r.timings().timeToFirstTokenMs());
+        timings.put("tpot_ms", r.timings().timePerOutputTokenMs());
+        timings.put("total_ms", r.timings().totalMs());
+        return o;
     }
 }

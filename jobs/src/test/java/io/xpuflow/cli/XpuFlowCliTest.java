@@ -64,7 +64,7 @@ class XpuFlowCliTest {
 
         err.getBuffer().setLength(0);
         assertThat(run("generate", "--model", Fixtures.model("stories260k").toString(), "--prompt-ids", "1,600")).isEqualTo(1);
-        assertThat(err.toString()).contains("token id 600").contains("vocabulary of 512").doesNotContain("\tat ");
+        assertThat(err.toString()).contains("token 600").contains("vocabulary of 512").doesNotContain("\tat ");
 
         err.getBuffer().setLength(0);
         assertThat(run("generate", "--model", Fixtures.model("stories260k").toString(), "--prompt-ids", "1,two")).isEqualTo(2);
@@ -85,6 +85,12 @@ class XpuFlowCliTest {
             out.getBuffer().setLength(0);
             assertThat(run(command, "--help")).isZero();
             assertThat(out.toString()).startsWith("Usage: xpuflow " + command + " ").contains("--model=DIR");
+        }
+        for (String command : new String[] {"bench", "bench throughput", "bench latency", "init-random"}) {
+            out.getBuffer().setLength(0);
+            String[] args = (command + " --help").split(" ");
+            assertThat(run(args)).as(err.toString()).isZero();
+            assertThat(out.toString()).startsWith("Usage: xpuflow " + command + " ");
         }
     }
 

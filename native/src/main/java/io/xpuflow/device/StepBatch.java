@@ -61,6 +61,7 @@ public final class StepBatch {
     private final IntBuffer blockTables;
     private final IntBuffer logitRows;
     private final FloatBuffer logits;
+    private final FloatBuffer logitsView; // read-only, for samplers; logit row i starts at i * vocab
     private final IntBuffer mtpRows;
     private final IntBuffer mtpNextTokens;
     private final FloatBuffer mtpLogits;
@@ -104,6 +105,7 @@ public final class StepBatch {
         blockTables = ints(groups * capacity.maxSeqs() * capacity.maxBlocksPerSeq(), BatchField.BLOCK_TABLES);
         logitRows = ints(Math.max(1, capacity.maxLogitRows()), BatchField.LOGIT_ROWS);
         logits = floats((long) Math.max(1, capacity.maxLogitRows()) * vocab, BatchField.LOGITS);
+        logitsView = logits.asReadOnlyBuffer();
         mtpRows = ints(Math.max(1, capacity.maxMtpRows()), BatchField.MTP_ROWS);
         mtpNextTokens = ints(Math.max(1, capacity.maxMtpRows()), BatchField.MTP_NEXT_TOKENS);
         mtpLogits = floats((long) Math.max(1, capacity.maxMtpRows()) * vocab, BatchField.MTP_LOGITS);
@@ -251,6 +253,14 @@ public final class StepBatch {
             throw new IndexOutOfBoundsException("logit row " + i + " of " + numLogitRows);
         }
         logits.get(i * vocab, dst, 0, vocab);
+    }
+
+    /**
+     * The logits of the last step without copying: logit row {@code i} (in request order) is
+     * {@code [i * vocab, (i + 1) * vocab)}. Read-only; valid until the next step.
+     */
+    public FloatBuffer logitsView() {
+        return logitsView;
     }
 
     /** Index of the largest logit of logit row {@code i}; ties go to the lower token id. */

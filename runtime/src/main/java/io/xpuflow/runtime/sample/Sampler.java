@@ -25,6 +25,9 @@ public final class Sampler {
      */
     public record Sample(int tokenId, float logprob, int[] topIds, float[] topLogprobs) {}
 
+    private static final int[] NO_IDS = new int[0];
+    private static final float[] NO_LOGPROBS = new float[0];
+
     private final int vocab;
     private final float[] work;     // [vocab] adjusted logits, then probabilities
     private final long[] order;     // candidates as (probability bits, ~id) for sorting, best first after sort
@@ -69,7 +72,7 @@ public final class Sampler {
             float chosenRaw = logits.get(offset + token);
             return new Sample(token, (float) (chosenRaw - rawMax - rawLogSum), rawTopIds, rawTop);
         }
-        return new Sample(token, Float.NaN, new int[0], new float[0]);
+        return new Sample(token, Float.NaN, NO_IDS, NO_LOGPROBS);
     }
 
     private void applyPenalties(SamplingParams p, TokenHistory h) {

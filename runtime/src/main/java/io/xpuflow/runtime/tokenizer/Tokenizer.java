@@ -318,6 +318,30 @@ public final class Tokenizer {
         return new Stream(skipSpecialTokens);
     }
 
+    /** Prompt tokens an output stream decodes after, so the first output token decodes as it would mid-text. */
+    private static final int STREAM_CONTEXT = 4;
+
+    /**
+     * A new incremental decoder for the tokens generated after {@code prompt}: the last few prompt tokens
+     * are decoded first as context and never emitted, so that, for example, a SentencePiece word piece
+     * keeps its leading space (it is only dropped at the very start of a text), as vLLM's detokenizer does.
+     */
+    public Stream newDecodeStream(boolean skipSpecialTokens, int[] prompt) {
+        Stream s = new Stream(skipSpecialTokens);
+        int n = Math.min(STREAM_CONTEXT, prompt.length);
+        if (n > 0) {
+            Decoder.State state = new Decoder.State(true);
+            String text = decode(prompt, prompt.length - n, prompt.length, skipSpecialTokens, state);
+            if (!state.incompleteTail) { // a character split across prompt and output: decode without context
+                System.arraycopy(prompt, prompt.length - n, s.ids, 0, n);
+                s.size = n;
+                s.prefix = text;
+                s.prefixIndex = n;
+            }
+        }
+        return s;
+    }
+
     @Override
     public String toString() {
         return "Tokenizer[" + file + ", " + vocabSize + " ids]";

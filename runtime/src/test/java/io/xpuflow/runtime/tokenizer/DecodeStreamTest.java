@@ -132,4 +132,32 @@ class DecodeStreamTest {
         int[] chat = qwen.encode("<|im_start|>user\nHi 😀<|im_end|>\n<|im_start|>assistant\n", false);
         assertThat(String.join("", stream(qwen, chat, true))).isEqualTo("user\nHi 😀\nassistant\n");
     }
+
+    @Test
+    void anOutputStreamAfterAPromptDecodesLikeTheDifferenceOfFullDecodes() {
+        for (Tokenizer t : List.of(stories, qwen)) {
+            int[] all = t.encode("Lily went to the park. 你好, she said 😀 and ran off.", true);
+            for (int split = 1; split < all.length; split++) {
+                int[] prompt = java.util.Arrays.copyOf(all, split);
+                Tokenizer.Stream s = t.newDecodeStream(true, prompt);
+                StringBuilder out = new StringBuilder();
+                for (int i = split; i < all.length; i++) {
+                    String chunk = s.push(all[i]);
+                    assertWholeCharacters(chunk);
+                    out.append(chunk);
+                }
+                out.append(s.flush());
+                String full = t.decode(all, true);
+                String head = t.decode(prompt, true);
+                if (!head.contains("\uFFFD")) { // a character split at the prompt's end decodes differently
+                    assertThat(out.toString()).as("%s split at %d", t, split).isEqualTo(full.substring(head.length()));
+                }
+            }
+        }
+        // the word after a SentencePiece prompt keeps its space; at the start of a text it has none
+        int[] lily = stories.encode("Lily", true);
+        int[] and = stories.encode("Lily and", true);
+        Tokenizer.Stream s = stories.newDecodeStream(true, lily);
+        assertThat(s.push(and[and.length - 1])).isEqualTo(" and");
+    }
 }

@@ -1,0 +1,199 @@
+package io.xpuflow.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.xpuflow.runtime.engine.GenerationHandle;
+import io.xpuflow.runtime.engine.GenerationRequest;
+import io.xpuflow.runtime.engine.GenerationResult;
+import io.xpuflow.runtime.engine.LlmEngine;
+import io.xpuflow.runtime.sample.SamplingParams;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code xpuflow bench}: engine throughput and single-stream latency, reported as vLLM's benchmarks do. */
+@Command(name = "bench", description = "Measure the serving engine.",
+        subcommands = {BenchCommand.Throughput.class, BenchCommand.Latency.class})
+final class BenchCommand implements Runnable {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a benchmark is required: throughput or latency");
+    }
+
+    /** Options of every benchmark. */
+    static final class Workload {
+        @Option(names = "--input-len", defaultValue = "128", paramLabel = "N", description = "Prompt tokens per request (default ${DEFAULT-VALUE}).")
+        int inputLen;
+
+        @Option(names = "--output-len", defaultValue = "128", paramLabel = "N", description = "Generated tokens per request (default ${DEFAULT-VALUE}).")
+        int outputLen;
+
+        @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the random prompts (default ${DEFAULT-VALUE}).")
+        long seed;
+    }
+
+    /** Throughput figures of one run over a workload. */
+    record ThroughputResult(int requests, long totalTokens, long outputTokens, double seconds) {
+        double requestsPerSecond() {
+            return requests / seconds;
+        }
+
+        double totalTokensPerSecond() {
+            return totalTokens / seconds;
+        }
+
+        double outputTokensPerSecond() {
+            return outputTokens / seconds;
+        }
+
+        ObjectNode toJson() {
+            ObjectNode o = JSON.createObjectNode();
+            o.put("elapsed_time", seconds);
+            o.put("num_requests", requests);
+            o.put("total_num_tokens", totalTokens);
+            o.put("requests_per_second", requestsPerSecond());
+            o.put("tokens_per_second", totalTokensPerSecond());
+            o.put("output_tokens_per_second", outputTokensPerSecond());
+            return o;
+        }
+
+        /** vLLM's summary line. */
+        String line() {
+            return String.format("Throughput: %.2f requests/s, %.2f total tokens/s, %.2f output tokens/s",
+                    requestsPerSecond(), totalTokensPerSecond(), outputTokensPerSecond());
+        }
+    }
+
+    /** Submits every request at once and times until the last finishes (model loading excluded). */
+    static ThroughputResult runThroughput(LlmEngine engine, BenchWorkload workload) {
+        List<GenerationRequest> requests = workload.requests(engine.config().vocabSize());
+        long start = System.nanoTime();
+        List<GenerationHandle> handles = new ArrayList<>(requests.size());
+        for (GenerationRequest r : requests) {
+            handles.add(engine.submit(r));
+        }
+        long outputTokens = 0;
+        for (GenerationHandle h : handles) {
+            outputTokens += h.result().join().usage().completionTokens();
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        return new ThroughputResult(requests.size(), (long) requests.size() * workload.inputLen() + outputTokens,
+                outputTokens, seconds);
+    }
+
+    @Command(name = "throughput", description = "Offline throughput: N random prompts submitted at once.")
+    static final class Throughput implements Callable<Integer> {
+        @Mixin
+        XpuFlowCli.Common common = new XpuFlowCli.Common();
+
+        @Mixin
+        EngineArgs engineArgs = new EngineArgs();
+
+        @Mixin
+        Workload workload = new Workload();
+
+        @Option(names = "--num-prompts", defaultValue = "64", paramLabel = "N", description = "Requests (default ${DEFAULT-VALUE}).")
+        int numPrompts;
+
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            BenchWorkload w = workload(spec, numPrompts, workload);
+            try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+                ThroughputResult t = runThroughput(engine, w);
+                PrintWriter out = spec.commandLine().getOut();
+                out.println(t.line());
+                ObjectNode o = t.toJson();
+                o.put("input_len", w.inputLen());
+                o.put("output_len", w.outputLen());
+                out.println(o);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "latency", description = "Single-stream latency: prefill and decode speed of one request at a time.")
+    static final class Latency implements Callable<Integer> {
+        @Mixin
+        XpuFlowCli.Common common = new XpuFlowCli.Common();
+
+        @Mixin
+        EngineArgs engineArgs = new EngineArgs();
+
+        @Mixin
+        Workload workload = new Workload();
+
+        @Option(names = "--num-iters", defaultValue = "3", paramLabel = "N", description = "Measured runs (default ${DEFAULT-VALUE}); one warm-up run precedes them.")
+        int iterations;
+
+        @Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() {
+            if (iterations <= 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--num-iters must be positive, was " + iterations);
+            }
+            BenchWorkload w = workload(spec, iterations + 1, workload);
+            engineArgs.noPrefixCaching = true; // every run must compute its whole prompt
+            try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+                List<GenerationRequest> requests = w.requests(engine.config().vocabSize());
+                double prefillMs = 0;
+                double decodeMs = 0;
+                double totalMs = 0;
+                for (int i = 0; i < requests.size(); i++) {
+                    GenerationResult r = engine.submit(requests.get(i)).result().join();
+                    if (i == 0) {
+                        continue; // warm-up
+                    }
+                    prefillMs += r.timings().timeToFirstTokenMs();
+                    decodeMs += r.timings().totalMs() - r.timings().timeToFirstTokenMs();
+                    totalMs += r.timings().totalMs();
+                }
+                prefillMs /= iterations;
+                decodeMs /= iterations;
+                totalMs /= iterations;
+                double prefillTps = w.inputLen() / (prefillMs / 1e3);
+                double decodeTps = w.outputLen() > 1 ? (w.outputLen() - 1) / (decodeMs / 1e3) : 0;
+                PrintWriter out = spec.commandLine().getOut();
+                out.printf("Prefill: %.1f tokens/s (%d prompt tokens in %.1f ms, time to first token)%n", prefillTps,
+                        w.inputLen(), prefillMs);
+                out.printf("Decode: %.1f tokens/s (%.2f ms per output token over %d tokens)%n", decodeTps,
+                        w.outputLen() > 1 ? decodeMs / (w.outputLen() - 1) : 0, w.outputLen());
+                out.printf("Latency: %.1f ms per request (mean of %d)%n", totalMs, iterations);
+                ObjectNode o = JSON.createObjectNode();
+                o.put("input_len", w.inputLen());
+                o.put("output_len", w.outputLen());
+                o.put("prefill_tokens_per_second", prefillTps);
+                o.put("decode_tokens_per_second", decodeTps);
+                o.put("avg_latency_ms", totalMs);
+                out.println(o);
+            }
+            return 0;
+        }
+    }
+
+    static BenchWorkload workload(CommandLine.Model.CommandSpec spec, int numPrompts, Workload w) {
+        try {
+            return new BenchWorkload(numPrompts, w.inputLen, w.outputLen, w.seed);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+    }
+}

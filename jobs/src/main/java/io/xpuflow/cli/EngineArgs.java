@@ -1,0 +1,36 @@
+package io.xpuflow.cli;
+
+import io.xpuflow.runtime.engine.EngineOptions;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** Engine options shared by the commands that open an engine (names as vLLM's engine arguments). */
+final class EngineArgs {
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
+    Path model;
+
+    @Option(names = "--kv-cache-memory", paramLabel = "MIB", defaultValue = "512",
+            description = "KV cache budget in MiB (default ${DEFAULT-VALUE}).")
+    long kvCacheMib;
+
+    @Option(names = "--max-num-seqs", paramLabel = "N", defaultValue = "64",
+            description = "Most requests running at once (default ${DEFAULT-VALUE}).")
+    int maxNumSeqs;
+
+    @Option(names = "--max-num-batched-tokens", paramLabel = "N", defaultValue = "256",
+            description = "Token budget of one engine step (default ${DEFAULT-VALUE}).")
+    int maxNumBatchedTokens;
+
+    @Option(names = "--max-model-len", paramLabel = "N", defaultValue = "0",
+            description = "Longest sequence, prompt plus output (default: the model's, or what the KV budget holds).")
+    int maxModelLen;
+
+    @Option(names = "--no-prefix-caching", description = "Do not reuse the KV of repeated prompt prefixes.")
+    boolean noPrefixCaching;
+
+    EngineOptions toOptions(int threads) {
+        return EngineOptions.builder(model).threads(threads).kvCacheBytes(kvCacheMib << 20).maxNumSeqs(maxNumSeqs)
+                .maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen).enablePrefixCaching(!noPrefixCaching)
+                .build();
+    }
+}

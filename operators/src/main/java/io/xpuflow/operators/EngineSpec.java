@@ -1,0 +1,60 @@
+package io.xpuflow.operators;
+
+import io.xpuflow.runtime.engine.EngineOptions;
+import java.io.Serializable;
+import java.nio.file.Path;
+
+/**
+ * The engine an operator uses, in a form Flink can ship to TaskManagers; equal specs share one engine
+ * per JVM (see {@link io.xpuflow.runtime.engine.EngineRegistry}).
+ *
+ * @param modelPath checkpoint directory as seen by the TaskManagers
+ * @param threads kernel threads; {@code <= 0}: every core of the TaskManager
+ * @param kvCacheBytes KV cache budget in bytes
+ * @param maxNumSeqs most requests running at once in the engine
+ * @param maxNumBatchedTokens token budget of one engine step
+ * @param maxModelLen longest sequence; {@code <= 0}: the model's own (or what the KV budget holds)
+ */
+public record EngineSpec(String modelPath, int threads, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
+                         int maxModelLen) implements Serializable {
+
+    public EngineSpec {
+        if (modelPath == null || modelPath.isBlank()) {
+            throw new IllegalArgumentException("model path is required");
+        }
+        toOptions(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen); // validates
+    }
+
+    /** Engine defaults (all cores, 512 MiB of KV, 64 sequences, 256 tokens per step). */
+    public static EngineSpec of(String modelPath) {
+        EngineOptions d = EngineOptions.builder(Path.of(modelPath)).build();
+        return new EngineSpec(modelPath, d.threads(), d.kvCacheBytes(), d.maxNumSeqs(), d.maxNumBatchedTokens(),
+                d.maxModelLen());
+    }
+
+    public EngineSpec withThreads(int n) {
+        return new EngineSpec(modelPath, n, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen);
+    }
+
+    public EngineSpec withKvCacheBytes(long bytes) {
+        return new EngineSpec(modelPath, threads, bytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen);
+    }
+
+    public EngineSpec withMaxNumSeqs(int n) {
+        return new EngineSpec(modelPath, threads, kvCacheBytes, n, maxNumBatchedTokens, maxModelLen);
+    }
+
+    public EngineSpec withMaxModelLen(int n) {
+        return new EngineSpec(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, n);
+    }
+
+    public EngineOptions toOptions() {
+        return toOptions(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen);
+    }
+
+    private static EngineOptions toOptions(String modelPath, int threads, long kvCacheBytes, int maxNumSeqs,
+                                           int maxNumBatchedTokens, int maxModelLen) {
+        return EngineOptions.builder(Path.of(modelPath)).threads(threads).kvCacheBytes(kvCacheBytes)
+                .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen).build();
+    }
+}

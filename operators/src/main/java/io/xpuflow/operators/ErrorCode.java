@@ -1,0 +1,28 @@
+package io.xpuflow.operators;
+
+import io.xpuflow.runtime.engine.GenerationException;
+
+/** Why an input produced an error instead of a completion; the {@code error.code} of error records. */
+public enum ErrorCode {
+    /** The input is not valid JSON (or not valid UTF-8). */
+    INVALID_JSON,
+    /** A required field ({@code id}, {@code prompt} or {@code messages}) is missing. */
+    MISSING_FIELD,
+    /** A field has the wrong type or a value out of range. */
+    INVALID_PARAM,
+    /** The prompt does not fit the model's context. */
+    PROMPT_TOO_LONG,
+    /** The request did not finish within the operator's timeout. */
+    TIMEOUT,
+    /** The engine failed or closed while running the request. */
+    ENGINE_ERROR;
+
+    /** The error code for an engine rejection or failure. */
+    public static ErrorCode of(GenerationException.Code code) {
+        return switch (code) {
+            case INVALID_PARAM -> INVALID_PARAM;
+            case PROMPT_TOO_LONG -> PROMPT_TOO_LONG;
+            case ENGINE_ERROR, ENGINE_CLOSED -> ENGINE_ERROR;
+        };
+    }
+}

@@ -1,0 +1,161 @@
+package io.xpuflow.operators;
+
+import io.xpuflow.runtime.engine.EngineRegistry;
+import io.xpuflow.runtime.engine.GenerationException;
+import io.xpuflow.runtime.engine.GenerationHandle;
+import io.xpuflow.runtime.engine.GenerationResult;
+import io.xpuflow.runtime.engine.LlmEngine;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeoutException;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.streaming.api.functions.async.ResultFuture;
+import org.apache.flink.streaming.api.functions.async.RichAsyncFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Generates text for each stream element with a shared {@link LlmEngine}.
+ *
+ * <p>{@code open} takes the engine for its {@link EngineSpec} from the JVM-wide
+ * {@link EngineRegistry}, so every parallel subtask in one TaskManager uses one engine (one weights
+ * mapping, one KV cache) and the engine batches their requests together. {@code asyncInvoke} maps the
+ * element to a request and submits it; the engine's future completes Flink's {@link ResultFuture}.
+ * Elements that cannot be served become outputs of {@link ResultMapper#onError}, never failures, so bad
+ * input cannot stop the job. A timeout cancels the engine request and, by {@link TimeoutPolicy}, emits
+ * an error output (default) or fails the job.
+ *
+ * <pre>{@code
+ * DataStream<Out> out = AsyncDataStream.unorderedWait(in,
+ *         new LlmAsyncFunction<>(EngineSpec.of("/models/mimo"), toRequest, toOutput, TimeoutPolicy.EMIT_ERROR),
+ *         5, TimeUnit.MINUTES, 256);
+ * }</pre>
+ *
+ * <p>Flink's async capacity bounds the elements in flight per subtask; the engine's KV budget decides
+ * how many of them run at once. Metrics: see {@link InferenceMetrics}.
+ */
+public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(LlmAsyncFunction.class);
+
+    /** What a timed-out element becomes. */
+    public enum TimeoutPolicy {
+        /** An error output with code {@link ErrorCode#TIMEOUT}; the job goes on. */
+        EMIT_ERROR,
+        /** A failure of the job (Flink's restart strategy decides what follows). */
+        FAIL
+    }
+
+    private final EngineSpec spec;
+    private final RequestMapper<IN> requestMapper;
+    private final ResultMapper<IN, OUT> resultMapper;
+    private final TimeoutPolicy timeoutPolicy;
+
+    private transient EngineRegistry.Lease lease;
+    private transient InferenceMetrics metrics;
+    private transient Map<ResultFuture<OUT>, GenerationHandle> inFlight;
+
+    public LlmAsyncFunction(EngineSpec spec, RequestMapper<IN> requestMapper, ResultMapper<IN, OUT> resultMapper,
+                            TimeoutPolicy timeoutPolicy) {
+        this.spec = spec;
+        this.requestMapper = requestMapper;
+        this.resultMapper = resultMapper;
+        this.timeoutPolicy = timeoutPolicy;
+    }
+
+    @Override
+    public void open(OpenContext openContext) throws Exception {
+        lease = EngineRegistry.acquire(spec.toOptions());
+        inFlight = new ConcurrentHashMap<>();
+        metrics = new InferenceMetrics(getRuntimeContext().getMetricGroup().addGroup("xpuflow"), lease.engine());
+        LOG.info("Subtask {} uses the shared engine for {}", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                spec.modelPath());
+    }
+
+    /** The shared engine this subtask uses (after {@code open}). */
+    protected LlmEngine engine() {
+        return lease.engine();
+    }
+
+    @Override
+    public void asyncInvoke(IN element, ResultFuture<OUT> resultFuture) {
+        String requestId = null;
+        GenerationHandle handle;
+        try {
+            var request = requestMapper.toRequest(element);
+            requestId = request.id();
+            handle = lease.engine().submit(request);
+        } catch (InvalidInputException e) {
+            emitError(element, e.requestId(), e.code(), e.getMessage(), resultFuture);
+            return;
+        } catch (GenerationException e) {
+            emitError(element, e.requestId(), ErrorCode.of(e.code()), e.getMessage(), resultFuture);
+            return;
+        } catch (RuntimeException e) {
+            // a mapper or tokenizer bug must not take the job down with it; the element is reported instead
+            LOG.warn("Could not submit element (request {})", requestId, e);
+            emitError(element, requestId, ErrorCode.INVALID_PARAM, String.valueOf(e.getMessage()), resultFuture);
+            return;
+        }
+        metrics.submitted();
+        inFlight.put(resultFuture, handle);
+        String id = requestId;
+        handle.result().whenComplete((result, error) -> {
+            inFlight.remove(resultFuture);
+            if (error == null) {
+                complete(element, result, resultFuture);
+            } else {
+                Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+                ErrorCode code = cause instanceof GenerationException g ? ErrorCode.of(g.code()) : ErrorCode.ENGINE_ERROR;
+                emitError(element, id, code, String.valueOf(cause.getMessage()), resultFuture);
+            }
+        });
+    }
+
+    private void complete(IN element, GenerationResult result, ResultFuture<OUT> resultFuture) {
+        try {
+            metrics.finished(result);
+            resultFuture.complete(List.of(resultMapper.onResult(element, result)));
+        } catch (RuntimeException e) {
+            resultFuture.completeExceptionally(e);
+        }
+    }
+
+    private void emitError(IN element, String requestId, ErrorCode code, String message, ResultFuture<OUT> resultFuture) {
+        metrics.error(code);
+        try {
+            resultFuture.complete(List.of(resultMapper.onError(element, requestId, code, message)));
+        } catch (RuntimeException e) {
+            resultFuture.completeExceptionally(e);
+        }
+    }
+
+    @Override
+    public void timeout(IN element, ResultFuture<OUT> resultFuture) {
+        GenerationHandle handle = inFlight.remove(resultFuture);
+        String id = handle == null ? null : handle.id();
+        if (handle != null) {
+            handle.cancel();
+        }
+        if (timeoutPolicy == TimeoutPolicy.FAIL) {
+            resultFuture.completeExceptionally(new TimeoutException("request " + id + " timed out in the LLM operator"));
+        } else {
+            emitError(element, id, ErrorCode.TIMEOUT, "request did not finish within the operator's timeout", resultFuture);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (inFlight != null) {
+            // requests of a cancelled or failed task: stop them so they do not hold KV blocks
+            inFlight.values().forEach(GenerationHandle::cancel);
+            inFlight.clear();
+        }
+        if (lease != null) {
+            lease.close();
+            lease = null;
+        }
+    }
+}

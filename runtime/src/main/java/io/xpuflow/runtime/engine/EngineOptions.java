@@ -1,0 +1,79 @@
+package io.xpuflow.runtime.engine;
+
+import java.nio.file.Path;
+
+/**
+ * How an engine is set up; equal options share one engine in the {@link EngineRegistry}. Names follow
+ * vLLM's engine arguments where one exists.
+ *
+ * @param modelDir checkpoint directory (normalised to an absolute path)
+ * @param threads kernel threads; {@code <= 0}: every core
+ * @param kvCacheBytes KV cache budget in bytes; decides the number of blocks
+ * @param blockSize tokens per KV block
+ * @param maxNumSeqs most requests running at once
+ * @param maxNumBatchedTokens token budget of one step (prefill chunks and decode tokens together)
+ * @param maxModelLen longest sequence, prompt plus output; {@code <= 0}: the model's
+ *     {@code max_position_embeddings}
+ * @param enablePrefixCaching reuse the KV of full blocks whose token prefix was seen before
+ */
+public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int blockSize, int maxNumSeqs,
+                            int maxNumBatchedTokens, int maxModelLen, boolean enablePrefixCaching) {
+
+    public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
+
+    public EngineOptions {
+        if (modelDir == null) {
+            throw new IllegalArgumentException("model directory is required");
+        }
+        modelDir = modelDir.toAbsolutePath().normalize();
+        check(kvCacheBytes > 0, "kv cache bytes", kvCacheBytes);
+        check(blockSize > 0 && blockSize <= 1024, "block size", blockSize);
+        check(maxNumSeqs > 0 && maxNumSeqs <= 4096, "max num seqs", maxNumSeqs);
+        check(maxNumBatchedTokens > 0 && maxNumBatchedTokens <= 1 << 16, "max num batched tokens", maxNumBatchedTokens);
+    }
+
+    private static void check(boolean ok, String what, long value) {
+        if (!ok) {
+            throw new IllegalArgumentException("engine option '" + what + "' out of range: " + value);
+        }
+    }
+
+    /** Defaults for {@code modelDir}: all cores, 512 MiB of KV, blocks of 16, 64 sequences, 256 tokens per step. */
+    public static Builder builder(Path modelDir) {
+        return new Builder(modelDir);
+    }
+
+    public Builder toBuilder() {
+        return new Builder(modelDir).threads(threads).kvCacheBytes(kvCacheBytes).blockSize(blockSize)
+                .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
+                .enablePrefixCaching(enablePrefixCaching);
+    }
+
+    public static final class Builder {
+        private final Path modelDir;
+        private int threads;
+        private long kvCacheBytes = DEFAULT_KV_CACHE_BYTES;
+        private int blockSize = 16;
+        private int maxNumSeqs = 64;
+        private int maxNumBatchedTokens = 256;
+        private int maxModelLen;
+        private boolean enablePrefixCaching = true;
+
+        private Builder(Path modelDir) {
+            this.modelDir = modelDir;
+        }
+
+        public Builder threads(int v) { threads = v; return this; }
+        public Builder kvCacheBytes(long v) { kvCacheBytes = v; return this; }
+        public Builder blockSize(int v) { blockSize = v; return this; }
+        public Builder maxNumSeqs(int v) { maxNumSeqs = v; return this; }
+        public Builder maxNumBatchedTokens(int v) { maxNumBatchedTokens = v; return this; }
+        public Builder maxModelLen(int v) { maxModelLen = v; return this; }
+        public Builder enablePrefixCaching(boolean v) { enablePrefixCaching = v; return this; }
+
+        public EngineOptions build() {
+            return new EngineOptions(modelDir, threads, kvCacheBytes, blockSize, maxNumSeqs, maxNumBatchedTokens,
+                    maxModelLen, enablePrefixCaching);
+        }
+    }
+}

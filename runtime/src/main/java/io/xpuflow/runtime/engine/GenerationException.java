@@ -1,0 +1,41 @@
+package io.xpuflow.runtime.engine;
+
+/**
+ * A request the engine cannot serve, with a code a caller can act on (and a connector can put into an
+ * error record). Thrown by {@link LlmEngine#submit} for requests rejected up front; the result future of
+ * an accepted request fails with it when the engine itself fails or closes.
+ */
+public final class GenerationException extends RuntimeException {
+    /** What went wrong, in the vocabulary of error records. */
+    public enum Code {
+        /** A field or parameter of the request is invalid (names the field). */
+        INVALID_PARAM,
+        /** The prompt (with what must be generated) does not fit the model's context. */
+        PROMPT_TOO_LONG,
+        /** The engine failed while running the request. */
+        ENGINE_ERROR,
+        /** The engine was closed before the request finished. */
+        ENGINE_CLOSED
+    }
+
+    private final Code code;
+    private final String requestId;
+
+    public GenerationException(Code code, String requestId, String message) {
+        this(code, requestId, message, null);
+    }
+
+    public GenerationException(Code code, String requestId, String message, Throwable cause) {
+        super("request '" + requestId + "': " + message, cause);
+        this.code = code;
+        this.requestId = requestId;
+    }
+
+    public Code code() {
+        return code;
+    }
+
+    public String requestId() {
+        return requestId;
+    }
+}

@@ -1,0 +1,706 @@
+package io.xpuflow.runtime.engine;
+
+import io.xpuflow.device.DeviceModel;
+import io.xpuflow.device.KvCache;
+import io.xpuflow.device.StepBatch;
+import io.xpuflow.runtime.config.ModelConfig;
+import io.xpuflow.runtime.model.KvLayout;
+import io.xpuflow.runtime.model.LoadOptions;
+import io.xpuflow.runtime.model.LoadedModel;
+import io.xpuflow.runtime.sample.Sampler;
+import io.xpuflow.runtime.sample.SamplingParams;
+import io.xpuflow.runtime.tokenizer.ChatTemplate;
+import io.xpuflow.runtime.tokenizer.Tokenizer;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.LinkedBlockingQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves many concurrent generation requests on one loaded model, the way vLLM's engine does:
+ * continuous batching over a hybrid paged KV cache.
+ *
+ * <p>One loop thread owns the model, the KV cache and every request's state. Each iteration it takes
+ * new requests and cancellations from its inbox, schedules one step and runs it:
+ * <ol>
+ *   <li>running requests first, oldest first: the rest of their prompt (in chunks) or their next token;
+ *       when KV blocks run out, the youngest running request is preempted (its blocks freed, put back at
+ *       the head of the queue, recomputed later; its output so far is kept);</li>
+ *   <li>then, if nothing was preempted, waiting requests in arrival order while the step's token budget,
+ *       the running-sequence cap and free KV blocks allow, each first reusing its cached prefix;</li>
+ *   <li>one native step for all of them; every request whose step reached the end of its tokens samples
+ *       its next token from its own seeded generator (so its output does not depend on the batch),
+ *       which is detokenised, checked against stop conditions and streamed to its listener.</li>
+ * </ol>
+ * KV cache, step buffers and sampler scratch are allocated when the engine opens; a step allocates
+ * no native memory and, in steady-state decode, only small short-lived Java objects.
+ *
+ * <pre>{@code
+ * try (LlmEngine engine = LlmEngine.open(EngineOptions.builder(dir).build())) {
+ *     GenerationResult r = engine.submit(GenerationRequest.ofText("q1", "Once upon a time",
+ *             SamplingParams.builder().maxTokens(64).build())).result().join();
+ * }
+ * }</pre>
+ *
+ * <p>Thread-safe: submit, cancel and metrics may be called from any thread.
+ */
+public final class LlmEngine implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(LlmEngine.class);
+    private static final long METRICS_PUBLISH_NANOS = 50_000_000L;
+    private static final long RATE_WINDOW_NANOS = 5_000_000_000L;
+
+    private final EngineOptions options;
+    private final LoadedModel model;
+    private final ModelConfig config;
+    private final Tokenizer tokenizer;       // null: token ids only
+    private final ChatTemplate chatTemplate; // null: no chat requests
+    private final int maxModelLen;
+    private final Set<Integer> eosIds;
+    private final KvLayout layout;
+    private final KvCacheManager kv;
+    private final KvCache kvCache;
+    private final StepBatch batch;
+    private final Sampler sampler;
+    private final FloatBuffer logits;
+    private final Thread loop;
+    private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
+    private final Object submitLock = new Object();
+    private volatile boolean closed;
+    private boolean released; // guarded by submitLock
+    private long nextArrival;
+
+    // loop-thread state
+    private final ArrayDeque<RequestState> waiting = new ArrayDeque<>();
+    private final List<RequestState> running = new ArrayList<>();
+    private final RequestState[] scheduled;
+    private final int[] scheduledTokens;
+    private final int[] scheduledLogitRow;
+    private long steps;
+    private long preemptions;
+    private long finishedCount;
+    private long promptTokensComputed;
+    private long outputTokens;
+    private double sumTtftMs;
+    private long ttftCount;
+    private double sumTpotMs;
+    private long tpotCount;
+    private long rateWindowStart = System.nanoTime();
+    private long rateWindowTokens;
+    private double outputRate;
+    private long lastPublish;
+    private volatile EngineMetrics metrics;
+
+    private record Cancel(RequestState request) {}
+
+    private static final Object WAKE_UP = new Object();
+
+    private LlmEngine(EngineOptions options, LoadedModel model, Tokenizer tokenizer, ChatTemplate chatTemplate,
+                      int maxModelLen, int[] blocks) {
+        this.options = options;
+        this.model = model;
+        this.config = model.config();
+        this.tokenizer = tokenizer;
+        this.chatTemplate = chatTemplate;
+        this.maxModelLen = maxModelLen;
+        Set<Integer> eos = new LinkedHashSet<>(config.eosTokenIds());
+        if (tokenizer != null) {
+            eos.addAll(tokenizer.eosIds());
+        }
+        this.eosIds = Set.copyOf(eos);
+        this.layout = model.kvLayout();
+        DeviceModel dm = model.deviceModel();
+        int bs = options.blockSize();
+        long[] blockBytes = new long[layout.numGroups()];
+        long[] counts = new long[layout.numGroups()];
+        for (int g = 0; g < blockBytes.length; g++) {
+            blockBytes[g] = dm.kvBlockBytes(g, bs);
+            counts[g] = blocks[g];
+        }
+        int maxBlocksPerSeq = KvCacheManager.ceilDiv(maxModelLen, bs);
+        this.kv = new KvCacheManager(layout, bs, blocks, blockBytes, maxBlocksPerSeq, options.enablePrefixCaching());
+        this.kvCache = dm.createKvCache(bs, counts);
+        this.batch = dm.newBatch(new StepBatch.Capacity(options.maxNumBatchedTokens(), options.maxNumSeqs(),
+                maxBlocksPerSeq, options.maxNumSeqs(), 0, false, false));
+        this.sampler = new Sampler(config.vocabSize());
+        this.logits = batch.logitsView();
+        this.scheduled = new RequestState[options.maxNumSeqs()];
+        this.scheduledTokens = new int[options.maxNumSeqs()];
+        this.scheduledLogitRow = new int[options.maxNumSeqs()];
+        this.metrics = snapshot();
+        this.loop = new Thread(this::runLoop, "xpuflow-engine-" + model.dir().getFileName());
+        this.loop.setDaemon(true);
+    }
+
+    /**
+     * Loads the model (and its tokenizer and chat template when the directory has them), sizes the KV
+     * cache from the byte budget and starts the loop thread.
+     *
+     * @throws IllegalArgumentException if the KV budget cannot hold one sequence of the max model length
+     * @throws io.xpuflow.runtime.checkpoint.CheckpointException for missing or corrupt weights
+     * @throws io.xpuflow.runtime.config.ModelConfigException for a configuration the engine cannot run
+     */
+    public static LlmEngine open(EngineOptions options) {
+        LoadedModel model = LoadedModel.load(options.modelDir(),
+                new LoadOptions(options.threads(), options.maxNumBatchedTokens(), options.maxNumSeqs()));
+        try {
+            Tokenizer tokenizer = Files.exists(options.modelDir().resolve("tokenizer.json"))
+                    ? Tokenizer.load(options.modelDir()) : null;
+            ChatTemplate template = tokenizer == null ? null : loadChatTemplate(options);
+            KvLayout layout = model.kvLayout();
+            long[] blockBytes = new long[layout.numGroups()];
+            for (int g = 0; g < blockBytes.length; g++) {
+                blockBytes[g] = model.deviceModel().kvBlockBytes(g, options.blockSize());
+            }
+            int maxModelLen = maxModelLen(options, model.config(), layout, blockBytes);
+            int[] blocks = KvCacheManager.blocksForBudget(layout, blockBytes, options.kvCacheBytes(), options.blockSize(),
+                    options.maxNumSeqs(), options.maxNumBatchedTokens(), maxModelLen);
+            LlmEngine engine = new LlmEngine(options, model, tokenizer, template, maxModelLen, blocks);
+            engine.loop.start();
+            LOG.info("Engine on {}: max model length {}, KV blocks per group {} of {} tokens ({} MiB), {} seqs x {} tokens"
+                            + " per step, tokenizer {}, chat template {}", options.modelDir(), maxModelLen,
+                    java.util.Arrays.toString(blocks), options.blockSize(), options.kvCacheBytes() >> 20,
+                    options.maxNumSeqs(), options.maxNumBatchedTokens(), tokenizer != null, template != null);
+            return engine;
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    private static ChatTemplate loadChatTemplate(EngineOptions options) {
+        try {
+            return ChatTemplate.load(options.modelDir());
+        } catch (io.xpuflow.runtime.tokenizer.ChatTemplateException e) {
+            LOG.debug("{} has no usable chat template: {}", options.modelDir(), e.getMessage());
+            return null;
+        }
+    }
+
+    /**
+     * The configured max model length, or the model's own when not configured; without configuration it
+     * shrinks to what the KV budget can hold for one sequence.
+     */
+    private static int maxModelLen(EngineOptions o, ModelConfig config, KvLayout layout, long[] blockBytes) {
+        int modelMax = config.maxPositionEmbeddings() > 0 ? config.maxPositionEmbeddings() : 4096;
+        if (o.maxModelLen() > 0) {
+            return o.maxModelLen();
+        }
+        int len = modelMax;
+        while (true) {
+            try {
+                KvCacheManager.blocksForBudget(layout, blockBytes, o.kvCacheBytes(), o.blockSize(), o.maxNumSeqs(),
+                        o.maxNumBatchedTokens(), len);
+                if (len < modelMax) {
+                    LOG.warn("KV cache budget of {} MiB holds sequences of at most {} tokens; max model length lowered"
+                            + " from {} (raise the KV cache bytes to serve longer ones)", o.kvCacheBytes() >> 20, len, modelMax);
+                }
+                return len;
+            } catch (IllegalArgumentException e) {
+                if (len <= o.blockSize()) {
+                    throw e;
+                }
+                len = Math.max(o.blockSize(), len / 2 / o.blockSize() * o.blockSize());
+            }
+        }
+    }
+
+    public EngineOptions options() {
+        return options;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** The model's tokenizer, empty when its directory has no {@code tokenizer.json}. */
+    public Optional<Tokenizer> tokenizer() {
+        return Optional.ofNullable(tokenizer);
+    }
+
+    /** Longest sequence (prompt plus output) a request may reach. */
+    public int maxModelLen() {
+        return maxModelLen;
+    }
+
+    /** Per KV group: its sliding window in tokens, or 0 for full attention. */
+    public int[] kvGroups() {
+        return layout.groupWindow().clone();
+    }
+
+    /** Blocks per KV group, as sized from the budget. */
+    public int[] kvBlocks() {
+        int[] n = new int[kv.numGroups()];
+        for (int g = 0; g < n.length; g++) {
+            n[g] = kv.numBlocks(g);
+        }
+        return n;
+    }
+
+    /** Submits a request without streaming. */
+    public GenerationHandle submit(GenerationRequest request) {
+        return submit(request, TokenListener.NONE);
+    }
+
+    /**
+     * Tokenizes and checks the request on the calling thread, then queues it.
+     *
+     * @throws GenerationException {@code INVALID_PARAM} or {@code PROMPT_TOO_LONG} for a request that
+     *     cannot be served, {@code ENGINE_CLOSED} after {@link #close()}
+     */
+    public GenerationHandle submit(GenerationRequest request, TokenListener listener) {
+        if (closed) {
+            throw new GenerationException(GenerationException.Code.ENGINE_CLOSED, request.id(), "engine is closed");
+        }
+        int[] prompt = promptTokens(request);
+        SamplingParams p = request.sampling();
+        if (prompt.length == 0) {
+            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "the prompt is empty");
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= config.vocabSize()) {
+                throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "prompt token "
+                        + prompt[i] + " at position " + i + " is outside the vocabulary of " + config.vocabSize());
+            }
+        }
+        for (int id : p.stopTokenIds()) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(),
+                        "'stop_token_ids' holds " + id + ", outside the vocabulary of " + config.vocabSize());
+            }
+        }
+        if (prompt.length >= maxModelLen) {
+            throw new GenerationException(GenerationException.Code.PROMPT_TOO_LONG, request.id(), "prompt of "
+                    + prompt.length + " tokens leaves no room to generate in the max model length of " + maxModelLen);
+        }
+        Collection<Integer> suppressed = List.of();
+        if (p.minTokens() > 0) {
+            Set<Integer> s = new LinkedHashSet<>(p.stopTokenIds());
+            if (!p.ignoreEos()) {
+                s.addAll(eosIds);
+            }
+            suppressed = List.copyOf(s);
+        }
+        int capacity = (int) Math.min(maxModelLen, (long) prompt.length + p.maxTokens());
+        synchronized (submitLock) {
+            if (closed) {
+                throw new GenerationException(GenerationException.Code.ENGINE_CLOSED, request.id(), "engine is closed");
+            }
+            RequestState r = new RequestState(request.id(), nextArrival++, prompt, capacity, p,
+                    listener == null ? TokenListener.NONE : listener, suppressed, tokenizer, kv, this);
+            r.future.whenComplete((res, err) -> {
+                if (err instanceof CancellationException) {
+                    cancel(r.handle); // the caller cancelled the future itself
+                }
+            });
+            inbox.add(r);
+            return r.handle;
+        }
+    }
+
+    private int[] promptTokens(GenerationRequest request) {
+        if (request.promptTokenIdsUnsafe() != null) {
+            return request.promptTokenIdsUnsafe();
+        }
+        if (tokenizer == null) {
+            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "model "
+                    + options.modelDir() + " has no tokenizer.json: send prompt token ids instead of text");
+        }
+        if (request.prompt() != null) {
+            return tokenizer.encode(request.prompt(), true);
+        }
+        if (chatTemplate == null) {
+            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "model "
+                    + options.modelDir() + " has no chat template: send a plain prompt instead of messages");
+        }
+        String text;
+        try {
+            text = chatTemplate.render(request.messages(), true, Map.of());
+        } catch (RuntimeException e) {
+            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(),
+                    "chat template rejected the messages: " + e.getMessage(), e);
+        }
+        return tokenizer.encode(text, false);
+    }
+
+    void cancel(GenerationHandle handle) {
+        for (Object o : inbox) {
+            if (o instanceof RequestState r && r.handle == handle) {
+                if (inbox.remove(r)) {
+                    finishUnscheduled(r);
+                    return;
+                }
+            }
+        }
+        if (!closed) {
+            inbox.add(new Cancel(handle.state));
+        }
+    }
+
+    private void finishUnscheduled(RequestState r) {
+        // never reached the loop: nothing allocated, nothing generated
+        r.finished = true;
+        complete(r, FinishReason.CANCELLED);
+    }
+
+    /** The latest metrics, published by the loop thread between steps (at most every 50 ms while busy). */
+    public EngineMetrics metrics() {
+        return metrics;
+    }
+
+    // ---------------------------------------------------------------------------------------- loop
+
+    private void runLoop() {
+        try {
+            while (!closed) {
+                boolean idle = running.isEmpty() && waiting.isEmpty();
+                Object first = idle ? inbox.poll(200, java.util.concurrent.TimeUnit.MILLISECONDS) : inbox.poll();
+                if (first != null) {
+                    accept(first);
+                    for (Object o; (o = inbox.poll()) != null; ) {
+                        accept(o);
+                    }
+                }
+                if (!running.isEmpty() || !waiting.isEmpty()) {
+                    step();
+                }
+                publishMetrics(idle || running.isEmpty());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Throwable t) {
+            LOG.error("Engine loop of {} failed; failing every request", options.modelDir(), t);
+            failAll(GenerationException.Code.ENGINE_ERROR, "engine loop failed: " + t);
+            closed = true;
+            return;
+        }
+        failAll(GenerationException.Code.ENGINE_CLOSED, "engine closed before the request finished");
+    }
+
+    private void accept(Object o) {
+        if (o instanceof RequestState r) {
+            waiting.addLast(r);
+        } else if (o instanceof Cancel c) {
+            RequestState r = c.request();
+            if (r.finished) {
+                return;
+            }
+            if (!waiting.remove(r)) {
+                running.remove(r);
+            }
+            kv.releaseAll(r);
+            finish(r, FinishReason.CANCELLED);
+        }
+    }
+
+    private void step() {
+        batch.clear();
+        int budget = options.maxNumBatchedTokens();
+        int n = 0;
+        boolean preempted = false;
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            RequestState r = running.get(i);
+            int count = Math.min(r.pending(), budget);
+            boolean placed = true;
+            while (!kv.allocate(r, r.computed, r.computed + count)) {
+                RequestState victim = running.remove(running.size() - 1);
+                preempt(victim);
+                preempted = true;
+                if (victim == r) {
+                    placed = false;
+                    break;
+                }
+            }
+            if (!placed) {
+                break;
+            }
+            n = place(n, r, count);
+            budget -= count;
+        }
+        while (!preempted && budget > 0 && running.size() < options.maxNumSeqs() && !waiting.isEmpty()) {
+            RequestState r = waiting.peekFirst();
+            if (r.computed == 0) {
+                int hit = kv.matchPrefix(r);
+                r.computed = hit;
+                if (r.preemptions == 0) {
+                    r.cachedPromptTokens = Math.min(hit, r.numPromptTokens);
+                }
+            }
+            int count = Math.min(r.pending(), budget);
+            if (!kv.allocate(r, r.computed, r.computed + count)) {
+                kv.releaseAll(r);
+                r.computed = 0;
+                break; // admission waits for free blocks
+            }
+            waiting.pollFirst();
+            insertByArrival(r);
+            n = place(n, r, count);
+            budget -= count;
+        }
+        if (n == 0) {
+            return;
+        }
+        try {
+            model.deviceModel().step(kvCache, batch);
+        } catch (RuntimeException e) {
+            LOG.error("Device step failed for {} requests", n, e);
+            for (int k = 0; k < n; k++) {
+                RequestState r = scheduled[k];
+                running.remove(r);
+                kv.releaseAll(r);
+                fail(r, new GenerationException(GenerationException.Code.ENGINE_ERROR, r.id, "device step failed: "
+                        + e.getMessage(), e));
+            }
+            return;
+        }
+        steps++;
+        for (int k = 0; k < n; k++) {
+            RequestState r = scheduled[k];
+            int from = r.computed;
+            r.computed += scheduledTokens[k];
+            if (from < r.numPromptTokens) {
+                promptTokensComputed += Math.min(r.computed, r.numPromptTokens) - from;
+            }
+            kv.commitFullBlocks(r);
+            kv.releaseSlidOut(r, r.computed);
+            if (scheduledLogitRow[k] >= 0) {
+                appendToken(r, scheduledLogitRow[k]);
+            }
+            scheduled[k] = null;
+        }
+    }
+
+    private int place(int n, RequestState r, int count) {
+        if (r.firstScheduledNanos == 0) {
+            r.firstScheduledNanos = System.nanoTime();
+        }
+        int row = batch.addSequence(r.tokens, r.computed, count, r.computed, r.tables);
+        scheduled[n] = r;
+        scheduledTokens[n] = count;
+        scheduledLogitRow[n] = r.computed + count == r.numTokens ? batch.requestLogits(row + count - 1) : -1;
+        return n + 1;
+    }
+
+    private void insertByArrival(RequestState r) {
+        int i = running.size();
+        while (i > 0 && running.get(i - 1).arrivalOrder > r.arrivalOrder) {
+            i--;
+        }
+        running.add(i, r);
+    }
+
+    private void preempt(RequestState r) {
+        kv.releaseAll(r);
+        r.computed = 0;
+        r.preemptions++;
+        preemptions++;
+        waiting.addFirst(r);
+        LOG.debug("Preempted request {} ({} tokens) for lack of KV blocks", r.id, r.numTokens);
+    }
+
+    /** Samples the next token of a request from its logit row and applies every stop rule. */
+    private void appendToken(RequestState r, int logitRow) {
+        SamplingParams p = r.params;
+        Collection<Integer> suppressed = r.numGenerated() < p.minTokens() ? r.suppressedEarly : List.of();
+        double uniform = p.isGreedy() ? 0 : r.random.nextDouble();
+        Sampler.Sample s = sampler.sample(logits, logitRow * config.vocabSize(), p, r.history, suppressed, uniform);
+        int id = s.tokenId();
+        long now = System.nanoTime();
+        if (r.firstTokenNanos == 0) {
+            r.firstTokenNanos = now;
+        }
+        r.tokens[r.numTokens++] = id;
+        r.history.addGenerated(id);
+        outputTokens++;
+        rateWindowTokens++;
+        if (p.logprobs() > 0) {
+            r.logprobs.add(new GenerationResult.TokenLogprob(id, s.logprob(), s.topIds(), s.topLogprobs()));
+        }
+        FinishReason reason = null;
+        boolean stopToken = (!p.ignoreEos() && eosIds.contains(id)) || p.stopTokenIds().contains(id);
+        if (stopToken) {
+            reason = FinishReason.STOP;
+        } else if (r.detokenizer != null) {
+            int before = r.text.length();
+            r.text.append(r.detokenizer.push(id));
+            if (!p.stop().isEmpty() && matchStop(r, before)) {
+                reason = FinishReason.STOP;
+            }
+        }
+        if (reason == null && (r.numGenerated() >= p.maxTokens() || r.numTokens >= maxModelLen)) {
+            reason = FinishReason.LENGTH;
+            if (r.detokenizer != null) {
+                r.text.append(r.detokenizer.flush());
+            }
+        }
+        if (reason == null) {
+            stream(r, id, streamableEnd(r));
+        } else {
+            stream(r, id, r.text.length());
+            running.remove(r);
+            kv.releaseAll(r);
+            finish(r, reason);
+        }
+    }
+
+    /** Looks for a stop string that may have appeared with the text after {@code before}; cuts the text there. */
+    private static boolean matchStop(RequestState r, int before) {
+        int best = -1;
+        for (String stop : r.params.stop()) {
+            int from = Math.max(0, before - stop.length() + 1);
+            int at = r.text.indexOf(stop, from);
+            if (at >= 0 && (best < 0 || at < best)) {
+                best = at;
+            }
+        }
+        if (best < 0) {
+            return false;
+        }
+        r.text.setLength(best);
+        r.streamedChars = Math.min(r.streamedChars, best);
+        return true;
+    }
+
+    /** End of the text that can be streamed: short of the longest stop string, so a stop is never half-sent. */
+    private static int streamableEnd(RequestState r) {
+        int hold = 0;
+        for (String stop : r.params.stop()) {
+            hold = Math.max(hold, stop.length() - 1);
+        }
+        int end = Math.max(r.streamedChars, r.text.length() - hold);
+        if (end > r.streamedChars && end < r.text.length() && Character.isHighSurrogate(r.text.charAt(end - 1))) {
+            end--;
+        }
+        return end;
+    }
+
+    private static void stream(RequestState r, int id, int end) {
+        if (r.listener == TokenListener.NONE) {
+            r.streamedChars = end;
+            return;
+        }
+        String delta = end > r.streamedChars ? r.text.substring(r.streamedChars, end) : "";
+        r.streamedChars = Math.max(r.streamedChars, end);
+        try {
+            r.listener.onToken(id, delta);
+        } catch (RuntimeException e) {
+            LOG.warn("Token listener of request {} failed; the request goes on", r.id, e);
+        }
+    }
+
+    private void finish(RequestState r, FinishReason reason) {
+        r.finished = true;
+        finishedCount++;
+        long end = System.nanoTime();
+        int generated = r.numGenerated();
+        if (r.firstTokenNanos != 0) {
+            sumTtftMs += (r.firstTokenNanos - r.arrivalNanos) / 1e6;
+            ttftCount++;
+            if (generated > 1) {
+                sumTpotMs += (end - r.firstTokenNanos) / 1e6 / (generated - 1);
+                tpotCount++;
+            }
+        }
+        complete(r, reason);
+    }
+
+    private static void complete(RequestState r, FinishReason reason) {
+        long end = System.nanoTime();
+        int generated = r.numGenerated();
+        double queueMs = r.firstScheduledNanos == 0 ? (end - r.arrivalNanos) / 1e6 : (r.firstScheduledNanos - r.arrivalNanos) / 1e6;
+        double ttft = r.firstTokenNanos == 0 ? 0 : (r.firstTokenNanos - r.arrivalNanos) / 1e6;
+        double tpot = generated > 1 ? (end - r.firstTokenNanos) / 1e6 / (generated - 1) : 0;
+        GenerationResult result = new GenerationResult(r.id, r.text.toString(),
+                java.util.Arrays.copyOfRange(r.tokens, r.numPromptTokens, r.numTokens), reason,
+                new GenerationResult.Usage(r.numPromptTokens, generated, r.cachedPromptTokens, r.peakBytes,
+                        r.peakBlocks, r.preemptions),
+                new GenerationResult.Timings(queueMs, ttft, tpot, (end - r.arrivalNanos) / 1e6), r.logprobs);
+        r.future.complete(result);
+    }
+
+    private static void fail(RequestState r, GenerationException e) {
+        r.finished = true;
+        r.future.completeExceptionally(e);
+    }
+
+    private void failAll(GenerationException.Code code, String message) {
+        List<RequestState> all = new ArrayList<>(running);
+        all.addAll(waiting);
+        running.clear();
+        waiting.clear();
+        for (Object o; (o = inbox.poll()) != null; ) {
+            if (o instanceof RequestState r) {
+                all.add(r);
+            }
+        }
+        for (RequestState r : all) {
+            if (!r.finished) {
+                kv.releaseAll(r);
+                fail(r, new GenerationException(code, r.id, message));
+            }
+        }
+    }
+
+    private void publishMetrics(boolean force) {
+        long now = System.nanoTime();
+        if (now - rateWindowStart >= RATE_WINDOW_NANOS) {
+            outputRate = rateWindowTokens * 1e9 / (now - rateWindowStart);
+            rateWindowStart = now;
+            rateWindowTokens = 0;
+        }
+        if (force || now - lastPublish >= METRICS_PUBLISH_NANOS) {
+            metrics = snapshot();
+            lastPublish = now;
+        }
+    }
+
+    private EngineMetrics snapshot() {
+        return new EngineMetrics(running.size(), waiting.size(), kv.usage(), kv.blocksUsed(), kv.blocksTotal(),
+                kv.prefixQueriedTokens, kv.prefixHitTokens, preemptions, finishedCount, promptTokensComputed,
+                outputTokens, steps, ttftCount == 0 ? 0 : sumTtftMs / ttftCount,
+                tpotCount == 0 ? 0 : sumTpotMs / tpotCount, outputRate);
+    }
+
+    /**
+     * Stops the loop (requests not finished fail with {@code ENGINE_CLOSED}) and frees the KV cache and
+     * the model. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (Thread.currentThread() == loop) {
+            throw new IllegalStateException("close the engine from outside its loop thread (not from a listener or"
+                    + " a result callback)");
+        }
+        synchronized (submitLock) {
+            if (released) {
+                return;
+            }
+            released = true;
+            closed = true;
+        }
+        inbox.add(WAKE_UP);
+        boolean interrupted = false;
+        while (loop.isAlive()) {
+            try {
+                loop.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        kvCache.close();
+        model.close();
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        LOG.info("Engine on {} closed after {} steps, {} requests", options.modelDir(), steps, finishedCount);
+    }
+}
