@@ -34,7 +34,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@code options_json} carries per-row sampling fields by their OpenAI names ({@link SamplingJson}).
  * Rows are never allowed to stop the job: invalid options JSON, a prompt too long for the context or an
- * engine failure give a NULL result and a WARN log line; a NULL prompt gives NULL (as any SQL function).
+ * engine failure give a NULL result and a WARN log line. A NULL prompt or options argument gives NULL:
+ * Flink does not call an async scalar function with a NULL argument (write
+ * {@code COALESCE(options, '{}')} for "the defaults when NULL").
  * Flink's {@code table.exec.async-scalar.timeout} (default 3 min) still fails the job when one row takes
  * longer; raise it for long generations.
  *
@@ -98,7 +100,10 @@ public class LlmGenerateFunction extends AsyncScalarFunction {
         generate(result, prompt, defaultParams);
     }
 
-    /** The completion of {@code prompt} with the options of {@code optionsJson} over the defaults. */
+    /**
+     * The completion of {@code prompt} with the options of {@code optionsJson} over the defaults (null: the
+     * defaults; SQL never gets here with NULL, see the class comment).
+     */
     public void eval(CompletableFuture<String> result, String prompt, String optionsJson) {
         if (optionsJson == null) {
             generate(result, prompt, defaultParams);
