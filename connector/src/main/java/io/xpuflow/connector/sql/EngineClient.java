@@ -73,11 +73,6 @@ final class EngineClient implements AutoCloseable {
         return new Failure(code, String.valueOf(cause.getMessage()));
     }
 
-    /** Requests still running (for tests). */
-    int inFlight() {
-        return inFlight.size();
-    }
-
     @Override
     public void close() {
         inFlight.forEach(GenerationHandle::cancel);

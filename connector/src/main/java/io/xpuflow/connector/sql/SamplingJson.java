@@ -7,7 +7,6 @@ import io.xpuflow.operators.ErrorCode;
 import io.xpuflow.operators.InvalidInputException;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
@@ -45,8 +44,7 @@ final class SamplingJson {
                     + (root == null ? "nothing" : root.getNodeType().name().toLowerCase(java.util.Locale.ROOT)));
         }
         SamplingParams.Builder b = defaults.toBuilder();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> field = it.next();
+        for (Map.Entry<String, JsonNode> field : root.properties()) {
             String name = field.getKey();
             JsonNode v = field.getValue();
             if (v.isNull()) {

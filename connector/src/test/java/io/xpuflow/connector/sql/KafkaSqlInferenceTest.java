@@ -55,7 +55,7 @@ class KafkaSqlInferenceTest {
     @AfterAll
     static void stopBroker() throws Exception {
         if (broker != null) {
-            broker.close();
+            broker.stop();
         }
     }
 

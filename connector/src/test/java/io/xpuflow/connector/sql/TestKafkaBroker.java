@@ -25,7 +25,7 @@ import org.apache.kafka.common.test.TestKitNodes;
  * string records in, {@code read_committed} records out. Kept minimal and private to these tests; the
  * connector's shared embedded broker can replace it.
  */
-final class TestKafkaBroker implements AutoCloseable {
+final class TestKafkaBroker {
     /** Guard against a hung read; never reached when the job delivers. */
     private static final Duration READ_GUARD = Duration.ofMinutes(2);
 
@@ -102,8 +102,7 @@ final class TestKafkaBroker implements AutoCloseable {
         return out;
     }
 
-    @Override
-    public void close() throws Exception {
+    void stop() throws Exception {
         cluster.close();
     }
 }
