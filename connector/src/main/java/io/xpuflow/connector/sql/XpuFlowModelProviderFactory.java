@@ -1,0 +1,58 @@
+package io.xpuflow.connector.sql;
+
+import java.util.HashSet;
+import java.util.Set;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.table.factories.FactoryUtil;
+import org.apache.flink.table.factories.ModelProviderFactory;
+import org.apache.flink.table.ml.ModelProvider;
+
+/**
+ * The {@code xpuflow} model provider: runs a local checkpoint on the TaskManagers' shared engine.
+ *
+ * <pre>{@code
+ * CREATE MODEL story
+ *   INPUT (prompt STRING)
+ *   OUTPUT (completion STRING, finish_reason STRING, prompt_tokens INT, completion_tokens INT)
+ *   WITH ('provider' = 'xpuflow', 'model-path' = '/models/stories260k', 'max-tokens' = '32');
+ *
+ * SELECT id, completion FROM ML_PREDICT(TABLE prompts, MODEL story, DESCRIPTOR(prompt));
+ * }</pre>
+ *
+ * <p>Options: {@link XpuFlowOptions}; schema rules: {@link ModelColumns}; behaviour per row:
+ * {@link Predictor}. Found by Flink through {@code META-INF/services/org.apache.flink.table.factories.Factory}.
+ * All checks happen here, when the query is planned, so a wrong option or schema fails the statement on
+ * the client instead of a running job.
+ */
+public final class XpuFlowModelProviderFactory implements ModelProviderFactory {
+    public static final String IDENTIFIER = "xpuflow";
+
+    @Override
+    public String factoryIdentifier() {
+        return IDENTIFIER;
+    }
+
+    @Override
+    public Set<ConfigOption<?>> requiredOptions() {
+        return Set.of(XpuFlowOptions.MODEL_PATH);
+    }
+
+    @Override
+    public Set<ConfigOption<?>> optionalOptions() {
+        Set<ConfigOption<?>> options = new HashSet<>(XpuFlowOptions.ENGINE_OPTIONS);
+        options.addAll(XpuFlowOptions.SAMPLING_OPTIONS);
+        return options;
+    }
+
+    @Override
+    public ModelProvider createModelProvider(Context context) {
+        FactoryUtil.ModelProviderFactoryHelper helper = FactoryUtil.createModelProviderFactoryHelper(this, context);
+        helper.validate(); // required, unknown and unparsable options
+        ReadableConfig options = helper.getOptions();
+        String model = context.getObjectIdentifier().asSummaryString();
+        XpuFlowOptions.OptionNames names = XpuFlowOptions.OptionNames.ofModel(model);
+        return new XpuFlowModelProvider(model, XpuFlowOptions.engineSpec(options, names),
+                XpuFlowOptions.samplingDefaults(options, names), ModelColumns.of(context.getCatalogModel(), model));
+    }
+}
