@@ -131,6 +131,18 @@ class RequestParserTest {
     }
 
     @Test
+    void pathologicalJsonIsRefusedNotCrashedOn() {
+        // nesting far beyond Jackson's limit of 1000 levels: an error, not a StackOverflowError
+        InvalidInputException deep = error("{\"id\": \"d\", \"prompt\": \"x\", \"metadata\": " + "[".repeat(100_000)
+                + "]".repeat(100_000) + "}");
+        assertThat(deep.code()).isEqualTo(ErrorCode.INVALID_JSON);
+        assertThat(deep.getMessage()).contains("nesting depth");
+        InvalidInputException digits = error("{\"id\": \"d\", \"prompt\": \"x\", \"seed\": " + "9".repeat(5000) + "}");
+        assertThat(digits.code()).isEqualTo(ErrorCode.INVALID_JSON);
+        assertThat(digits.getMessage()).contains("Number value length");
+    }
+
+    @Test
     void duplicateKeysAreAmbiguousAndRejected() {
         InvalidInputException e = error("{\"id\": \"a\", \"prompt\": \"x\", \"max_tokens\": 5, \"max_tokens\": 500}");
         assertThat(e.code()).isEqualTo(ErrorCode.INVALID_JSON);
