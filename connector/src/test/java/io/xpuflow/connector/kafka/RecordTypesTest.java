@@ -22,6 +22,12 @@ class RecordTypesTest {
         TypeSerializer<T> serializer = info.createSerializer(config);
         DataOutputSerializer out = new DataOutputSerializer(64);
         serializer.serialize(value, out);
+        T copy = serializer.copy(value);
+        assertThat(copy).isEqualTo(value);
+        // the object-reuse path too (records are immutable: Flink builds a new one)
+        T reused = serializer.deserialize(serializer.createInstance(),
+                new DataInputDeserializer(out.getSharedBuffer(), 0, out.length()));
+        assertThat(reused).isEqualTo(value);
         return serializer.deserialize(new DataInputDeserializer(out.getSharedBuffer(), 0, out.length()));
     }
 
