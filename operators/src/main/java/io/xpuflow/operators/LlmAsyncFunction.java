@@ -136,13 +136,15 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
     public void timeout(IN element, ResultFuture<OUT> resultFuture) {
         GenerationHandle handle = inFlight.remove(resultFuture);
         String id = handle == null ? null : handle.id();
-        if (handle != null) {
-            handle.cancel();
-        }
+        // complete first: cancelling completes the engine's future with a CANCELLED result (at once when the
+        // request is still queued), and Flink keeps only the first completion of a ResultFuture
         if (timeoutPolicy == TimeoutPolicy.FAIL) {
             resultFuture.completeExceptionally(new TimeoutException("request " + id + " timed out in the LLM operator"));
         } else {
             emitError(element, id, ErrorCode.TIMEOUT, "request did not finish within the operator's timeout", resultFuture);
+        }
+        if (handle != null) {
+            handle.cancel();
         }
     }
 

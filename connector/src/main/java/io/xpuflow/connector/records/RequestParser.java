@@ -1,0 +1,435 @@
+package io.xpuflow.connector.records;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.xpuflow.operators.ErrorCode;
+import io.xpuflow.operators.InvalidInputException;
+import io.xpuflow.runtime.engine.GenerationRequest;
+import io.xpuflow.runtime.sample.SamplingParams;
+import io.xpuflow.runtime.tokenizer.ChatMessage;
+import java.io.IOException;
+import java.io.Serializable;
+import java.math.BigDecimal;
+import java.nio.charset.CharacterCodingException;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Reads a JSON request record (UTF-8) into a {@link GenerationRequest}, or explains with an
+ * {@link ErrorCode} why it cannot.
+ *
+ * <p>The request format follows OpenAI's completions / chat completions and vLLM, so producers can
+ * reuse what they already send:
+ *
+ * <pre>{@code
+ * {"id": "r-17", "prompt": "Once upon a time", "max_tokens": 64, "temperature": 0.8, "stop": ["\n\n"],
+ *  "metadata": {"user": 42}}
+ * {"id": "r-18", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 32}
+ * }</pre>
+ *
+ * <ul>
+ *   <li>{@code id} (string, required, not blank): echoed in the result and, when there is no
+ *       {@code seed}, the seed of sampling: the engine derives the seed from the id, so a request
+ *       replayed after a failure generates the same text. This parser never invents a seed.</li>
+ *   <li>{@code prompt} (string) or {@code messages} (array of {@code {role, content}} with string
+ *       values; a null content is an empty turn): exactly one of them. Their UTF-8 size is limited
+ *       ({@link #DEFAULT_MAX_PROMPT_BYTES} by default) and checked before anything is tokenized, so a
+ *       huge record cannot stall the operator; prompts longer than the model's context are rejected by
+ *       the engine.</li>
+ *   <li>sampling, each optional with the job's {@link SamplingDefaults} for absent or null fields:
+ *       {@code max_tokens}, {@code min_tokens}, {@code top_k}, {@code logprobs} (integers),
+ *       {@code temperature}, {@code top_p}, {@code min_p}, {@code presence_penalty},
+ *       {@code frequency_penalty}, {@code repetition_penalty} (finite numbers), {@code seed} (64-bit
+ *       integer), {@code stop} (string or array of strings), {@code stop_token_ids} (array of
+ *       integers), {@code ignore_eos} (boolean). Integers may be written as {@code 10.0}; strings
+ *       such as {@code "10"} are refused.</li>
+ *   <li>{@code metadata} (any JSON): not read here; {@link #rawMetadata} copies it untouched into
+ *       the output record.</li>
+ *   <li>any other field is ignored, as OpenAI's API does with fields it does not use (e.g.
+ *       {@code model}, {@code stream}), so one producer can feed several back ends.</li>
+ * </ul>
+ *
+ * <p>Errors: {@link ErrorCode#INVALID_JSON} for a missing or empty value, bytes that are not UTF-8,
+ * text that is not strict JSON (NaN/Infinity literals, comments, trailing content, duplicate keys) or
+ * JSON that is not an object; {@link ErrorCode#MISSING_FIELD} for a missing {@code id} or neither
+ * {@code prompt} nor {@code messages}; {@link ErrorCode#PROMPT_TOO_LONG} for a prompt over the byte
+ * limit; {@link ErrorCode#INVALID_PARAM} for a wrong type, a value out of range, or both
+ * {@code prompt} and {@code messages}. Messages name the field.
+ */
+public final class RequestParser implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    /** Default limit of a prompt's UTF-8 size: 256 KiB. */
+    public static final int DEFAULT_MAX_PROMPT_BYTES = 256 * 1024;
+
+    private static final int VALUE_PREVIEW_CHARS = 40;
+
+    private final SamplingDefaults defaults;
+    private final int maxPromptBytes;
+
+    /**
+     * @param defaults sampling for fields a request leaves out
+     * @param maxPromptBytes largest prompt (or sum of message contents) in UTF-8 bytes
+     */
+    public RequestParser(SamplingDefaults defaults, int maxPromptBytes) {
+        if (defaults == null) {
+            throw new IllegalArgumentException("sampling defaults are required");
+        }
+        if (maxPromptBytes < 1) {
+            throw new IllegalArgumentException("max prompt bytes must be >= 1, was " + maxPromptBytes);
+        }
+        this.defaults = defaults;
+        this.maxPromptBytes = maxPromptBytes;
+    }
+
+    /** The engine's sampling defaults and a prompt limit of {@link #DEFAULT_MAX_PROMPT_BYTES}. */
+    public static RequestParser withDefaults() {
+        return new RequestParser(SamplingDefaults.ENGINE, DEFAULT_MAX_PROMPT_BYTES);
+    }
+
+    public SamplingDefaults defaults() {
+        return defaults;
+    }
+
+    public int maxPromptBytes() {
+        return maxPromptBytes;
+    }
+
+    /**
+     * @param value the record's value; null for a Kafka tombstone
+     * @throws InvalidInputException with the code and a message naming the offending field; its
+     *     request id is set once the id was read
+     */
+    public GenerationRequest parse(byte[] value) throws InvalidInputException {
+        JsonNode root = readObject(value);
+        String id = readId(root);
+
+        JsonNode prompt = present(root, "prompt");
+        JsonNode messages = present(root, "messages");
+        if (prompt != null && messages != null) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
+                    "give either 'prompt' or 'messages', not both");
+        }
+        if (prompt == null && messages == null) {
+            throw new InvalidInputException(ErrorCode.MISSING_FIELD, id, "'prompt' or 'messages' is required");
+        }
+        String promptText = null;
+        List<ChatMessage> chat = null;
+        long promptBytes;
+        if (prompt != null) {
+            promptText = string(id, "prompt", prompt);
+            promptBytes = textBytes(id, "prompt", promptText);
+        } else {
+            chat = readMessages(id, messages);
+            promptBytes = 0;
+            for (int i = 0; i < chat.size(); i++) {
+                promptBytes += textBytes(id, "messages[" + i + "].content", chat.get(i).content());
+            }
+        }
+        if (promptBytes > maxPromptBytes) {
+            throw new InvalidInputException(ErrorCode.PROMPT_TOO_LONG, id, "the " + (prompt != null ? "prompt" : "messages'"
+                    + " content") + " is " + promptBytes + " bytes of UTF-8, more than the limit of " + maxPromptBytes);
+        }
+
+        SamplingParams sampling = readSampling(id, root);
+        return prompt != null ? GenerationRequest.ofText(id, promptText, sampling)
+                : GenerationRequest.ofMessages(id, chat, sampling);
+    }
+
+    private static JsonNode readObject(byte[] value) throws InvalidInputException {
+        if (value == null) {
+            throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "the record has no value (a tombstone)");
+        }
+        if (value.length == 0) {
+            throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "the record's value is empty");
+        }
+        String text;
+        try {
+            text = Json.decodeStrict(value);
+        } catch (CharacterCodingException e) {
+            throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "the record is not valid UTF-8: " + e.getMessage());
+        }
+        JsonNode root;
+        try {
+            root = Json.MAPPER.readTree(text);
+        } catch (JsonProcessingException e) {
+            throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "the record is not valid JSON: " + Json.describe(e));
+        }
+        if (root == null || root.isMissingNode()) {
+            throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "the record holds no JSON value, only whitespace");
+        }
+        if (!root.isObject()) {
+            throw new InvalidInputException(ErrorCode.INVALID_JSON, null,
+                    "expected a JSON object, got " + article(typeName(root)));
+        }
+        return root;
+    }
+
+    private static String readId(JsonNode root) throws InvalidInputException {
+        JsonNode id = present(root, "id");
+        if (id == null) {
+            throw new InvalidInputException(ErrorCode.MISSING_FIELD, null, "'id' is required");
+        }
+        if (!id.isTextual()) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, null, "'id' must be a string, got " + describe(id));
+        }
+        if (id.textValue().isBlank()) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, null, "'id' must not be blank");
+        }
+        return id.textValue();
+    }
+
+    private static List<ChatMessage> readMessages(String id, JsonNode messages) throws InvalidInputException {
+        if (!messages.isArray()) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
+                    "'messages' must be an array of {role, content} objects, got " + describe(messages));
+        }
+        if (messages.isEmpty()) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'messages' must not be empty");
+        }
+        List<ChatMessage> out = new ArrayList<>(messages.size());
+        for (int i = 0; i < messages.size(); i++) {
+            String at = "messages[" + i + "]";
+            JsonNode m = messages.get(i);
+            if (!m.isObject()) {
+                throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
+                        "'" + at + "' must be a {role, content} object, got " + describe(m));
+            }
+            JsonNode role = present(m, "role");
+            if (role == null) {
+                throw new InvalidInputException(ErrorCode.MISSING_FIELD, id, "'" + at + ".role' is required");
+            }
+            String r = string(id, at + ".role", role);
+            if (r.isBlank()) {
+                throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'" + at + ".role' must not be blank");
+            }
+            if (!m.has("content")) {
+                throw new InvalidInputException(ErrorCode.MISSING_FIELD, id, "'" + at + ".content' is required");
+            }
+            JsonNode content = present(m, "content");
+            out.add(new ChatMessage(r, content == null ? "" : string(id, at + ".content", content)));
+        }
+        return out;
+    }
+
+    private SamplingParams readSampling(String id, JsonNode root) throws InvalidInputException {
+        SamplingParams.Builder b = defaults.toBuilder();
+        JsonNode n;
+        if ((n = present(root, "max_tokens")) != null) {
+            b.maxTokens(integer(id, "max_tokens", n));
+        }
+        if ((n = present(root, "min_tokens")) != null) {
+            b.minTokens(integer(id, "min_tokens", n));
+        }
+        if ((n = present(root, "temperature")) != null) {
+            b.temperature(number(id, "temperature", n));
+        }
+        if ((n = present(root, "top_p")) != null) {
+            b.topP(number(id, "top_p", n));
+        }
+        if ((n = present(root, "top_k")) != null) {
+            b.topK(integer(id, "top_k", n));
+        }
+        if ((n = present(root, "min_p")) != null) {
+            b.minP(number(id, "min_p", n));
+        }
+        if ((n = present(root, "presence_penalty")) != null) {
+            b.presencePenalty(number(id, "presence_penalty", n));
+        }
+        if ((n = present(root, "frequency_penalty")) != null) {
+            b.frequencyPenalty(number(id, "frequency_penalty", n));
+        }
+        if ((n = present(root, "repetition_penalty")) != null) {
+            b.repetitionPenalty(number(id, "repetition_penalty", n));
+        }
+        if ((n = present(root, "stop")) != null) {
+            b.stop(readStop(id, n));
+        }
+        if ((n = present(root, "stop_token_ids")) != null) {
+            b.stopTokenIds(readStopTokenIds(id, n));
+        }
+        if ((n = present(root, "seed")) != null) {
+            b.seed(longInteger(id, "seed", n));
+        }
+        if ((n = present(root, "logprobs")) != null) {
+            b.logprobs(integer(id, "logprobs", n));
+        }
+        if ((n = present(root, "ignore_eos")) != null) {
+            if (!n.isBoolean()) {
+                throw wrongType(id, "ignore_eos", "a boolean", n);
+            }
+            b.ignoreEos(n.booleanValue());
+        }
+        try {
+            return b.build();
+        } catch (IllegalArgumentException e) {
+            // SamplingParams names the field with its wire name: "'max_tokens' must be >= 1, was -5"
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, e.getMessage());
+        }
+    }
+
+    private static List<String> readStop(String id, JsonNode n) throws InvalidInputException {
+        if (n.isTextual()) {
+            if (n.textValue().isEmpty()) {
+                throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'stop' must not be an empty string");
+            }
+            return List.of(n.textValue());
+        }
+        if (!n.isArray()) {
+            throw wrongType(id, "stop", "a string or an array of strings", n);
+        }
+        List<String> stop = new ArrayList<>(n.size());
+        for (int i = 0; i < n.size(); i++) {
+            String s = string(id, "stop[" + i + "]", n.get(i));
+            if (s.isEmpty()) {
+                throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'stop[" + i + "]' must not be an empty string");
+            }
+            stop.add(s);
+        }
+        return stop;
+    }
+
+    private static Set<Integer> readStopTokenIds(String id, JsonNode n) throws InvalidInputException {
+        if (!n.isArray()) {
+            throw wrongType(id, "stop_token_ids", "an array of integers", n);
+        }
+        Set<Integer> ids = new LinkedHashSet<>();
+        for (int i = 0; i < n.size(); i++) {
+            ids.add(integer(id, "stop_token_ids[" + i + "]", n.get(i)));
+        }
+        return ids;
+    }
+
+    /** The field's value, or null when it is absent or JSON null (null means "use the default", as in OpenAI). */
+    private static JsonNode present(JsonNode object, String field) {
+        JsonNode n = object.get(field);
+        return n == null || n.isNull() ? null : n;
+    }
+
+    private static String string(String id, String field, JsonNode n) throws InvalidInputException {
+        if (!n.isTextual()) {
+            throw wrongType(id, field, "a string", n);
+        }
+        return n.textValue();
+    }
+
+    private static long textBytes(String id, String field, String text) throws InvalidInputException {
+        long bytes = Json.utf8Length(text);
+        if (bytes < 0) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
+                    "'" + field + "' holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF), which is no character");
+        }
+        return bytes;
+    }
+
+    private static int integer(String id, String field, JsonNode n) throws InvalidInputException {
+        long v = longInteger(id, field, n);
+        if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
+                    "'" + field + "' must be a 32-bit integer, got " + n);
+        }
+        return (int) v;
+    }
+
+    private static long longInteger(String id, String field, JsonNode n) throws InvalidInputException {
+        if (!n.isNumber()) {
+            throw wrongType(id, field, "an integer", n);
+        }
+        if (n.isIntegralNumber() && n.canConvertToLong()) {
+            return n.longValue();
+        }
+        BigDecimal d = n.decimalValue();
+        try {
+            return d.longValueExact(); // 10.0 is fine, 2.5 and 1e30 are not
+        } catch (ArithmeticException e) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
+                    "'" + field + "' must be an integer" + (d.stripTrailingZeros().scale() <= 0 ? " in 64-bit range" : "")
+                            + ", got " + preview(n.toString()));
+        }
+    }
+
+    private static double number(String id, String field, JsonNode n) throws InvalidInputException {
+        if (!n.isNumber()) {
+            throw wrongType(id, field, "a number", n);
+        }
+        double v = n.doubleValue();
+        if (!Double.isFinite(v)) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
+                    "'" + field + "' must be a finite number, got " + preview(n.toString()));
+        }
+        return v;
+    }
+
+    private static InvalidInputException wrongType(String id, String field, String expected, JsonNode n) {
+        return new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'" + field + "' must be " + expected + ", got "
+                + describe(n));
+    }
+
+    private static String describe(JsonNode n) {
+        return article(typeName(n)) + " (" + preview(n.toString()) + ")";
+    }
+
+    private static String typeName(JsonNode n) {
+        return n.getNodeType().name().toLowerCase(Locale.ROOT);
+    }
+
+    private static String article(String typeName) {
+        return (typeName.startsWith("a") || typeName.startsWith("o") ? "an " : "a ") + typeName;
+    }
+
+    private static String preview(String s) {
+        return s.length() <= VALUE_PREVIEW_CHARS ? s : s.substring(0, VALUE_PREVIEW_CHARS) + "...";
+    }
+
+    /**
+     * The {@code metadata} value of a request exactly as it is written in the record (same bytes,
+     * numbers and escapes untouched), for copying into the output; empty when the record is not a JSON
+     * object, has no {@code metadata} or has {@code "metadata": null}.
+     */
+    public static Optional<String> rawMetadata(byte[] value) {
+        if (value == null || value.length == 0) {
+            return Optional.empty();
+        }
+        String text;
+        try {
+            text = Json.decodeStrict(value);
+        } catch (CharacterCodingException e) {
+            return Optional.empty();
+        }
+        try (JsonParser p = Json.FACTORY.createParser(text)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return Optional.empty();
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken t = p.nextToken();
+                if (!"metadata".equals(name)) {
+                    p.skipChildren();
+                    continue;
+                }
+                if (t == JsonToken.VALUE_NULL) {
+                    return Optional.empty();
+                }
+                int start = (int) p.currentTokenLocation().getCharOffset();
+                p.skipChildren();
+                // the value ends where the next token starts, less the separator (whitespace and a comma)
+                p.nextToken();
+                int end = (int) p.currentTokenLocation().getCharOffset();
+                String raw = text.substring(start, end).stripTrailing();
+                if (raw.endsWith(",")) {
+                    raw = raw.substring(0, raw.length() - 1).stripTrailing();
+                }
+                return Optional.of(raw);
+            }
+            return Optional.empty();
+        } catch (IOException e) {
+            return Optional.empty(); // only reached for records that already failed parsing
+        }
+    }
+}

@@ -1,0 +1,219 @@
+package io.xpuflow.connector.kafka;
+
+import static io.xpuflow.connector.kafka.PipelineTests.bytes;
+import static io.xpuflow.connector.kafka.PipelineTests.json;
+import static io.xpuflow.connector.kafka.PipelineTests.text;
+import static io.xpuflow.connector.kafka.PipelineTests.withoutTimings;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.xpuflow.connector.records.RequestParser;
+import io.xpuflow.connector.records.SamplingDefaults;
+import io.xpuflow.operators.ErrorCode;
+import io.xpuflow.runtime.sample.SamplingParams;
+import java.io.ByteArrayOutputStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Kafka → Flink → Kafka with a real broker, a MiniCluster and the stories260k model. */
+@ExtendWith(EmbeddedKafkaExtension.class)
+class KafkaInferencePipelineTest {
+    @RegisterExtension
+    static final MiniClusterExtension MINI = PipelineTests.miniCluster();
+
+    static final Duration WAIT = Duration.ofMinutes(2);
+    static final String[] STARTS = {"Once upon a time", "Lily and Tom went to the park", "The little dog",
+            "One day, a girl named Sue", "The sun was hot and", "Ben had a red ball"};
+
+    static KafkaInferencePipeline.Builder pipeline(EmbeddedKafka kafka, String name) {
+        return KafkaInferencePipeline.builder().bootstrapServers(kafka.bootstrapServers())
+                .inputTopic(name + "-in").outputTopic(name + "-out").consumerGroup(name)
+                .transactionalIdPrefix(name + "-tx").engine(PipelineTests.SPEC).bounded(true)
+                .asyncCapacity(16).timeout(Duration.ofMinutes(5));
+    }
+
+    /** A request as JSON text; {@code extra} holds more fields (values are JSON). */
+    static String request(String id, String prompt, Map<String, String> extra) {
+        ObjectNode n = PipelineTests.JSON.createObjectNode().put("id", id).put("prompt", prompt);
+        StringBuilder s = new StringBuilder(n.toString());
+        s.setLength(s.length() - 1);
+        extra.forEach((k, v) -> s.append(",\"").append(k).append("\":").append(v));
+        return s.append('}').toString();
+    }
+
+    @Test
+    void everyPromptGetsExactlyOneCompletionEqualToTheEnginesOwn(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("basic-in", 2);
+        kafka.createTopic("basic-out", 2);
+        kafka.createTopic("basic-dlq", 1);
+        List<EmbeddedKafka.KeyValue> input = new ArrayList<>();
+        List<byte[]> values = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            Map<String, String> extra = new LinkedHashMap<>();
+            extra.put("max_tokens", Integer.toString(8 + i % 17));
+            switch (i % 4) {
+                case 0 -> { } // the job's defaults (greedy)
+                case 1 -> extra.put("temperature", "0.8");     // sampled, seed from the id
+                case 2 -> {
+                    extra.put("temperature", "1.0");
+                    extra.put("top_k", "20");
+                    extra.put("seed", Integer.toString(i));
+                }
+                default -> {
+                    extra.put("stop", "[\".\"]");
+                    extra.put("logprobs", "2");
+                }
+            }
+            if (i % 5 == 0) {
+                extra.put("metadata", "{\"n\": " + i + ", \"tags\": [\"a\", 1.50]}");
+            }
+            String v = request("basic-" + i, STARTS[i % STARTS.length] + (i % 3 == 0 ? "" : " " + i), extra);
+            values.add(bytes(v));
+            input.add(EmbeddedKafka.KeyValue.of("key-" + i, v));
+        }
+        kafka.produce("basic-in", input);
+
+        SamplingDefaults defaults = SamplingDefaults.of(SamplingParams.builder().maxTokens(12).build());
+        StreamExecutionEnvironment env = PipelineTests.env(500, new Configuration());
+        pipeline(kafka, "basic").deadLetterTopic("basic-dlq").samplingDefaults(defaults).build(env);
+        env.execute("basic");
+
+        List<ConsumerRecord<byte[], byte[]>> out = kafka.readAllCommitted("basic-out", WAIT);
+        assertThat(kafka.readAllCommitted("basic-dlq", WAIT)).isEmpty();
+        assertThat(out).hasSize(200);
+        Map<String, JsonNode> expected = PipelineTests.soloResults(values, new RequestParser(defaults,
+                RequestParser.DEFAULT_MAX_PROMPT_BYTES));
+        Map<String, ConsumerRecord<byte[], byte[]>> byId = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : out) {
+            String id = json(r.value()).get("id").asText();
+            assertThat(byId.put(id, r)).as("duplicate %s", id).isNull();
+            assertThat(text(r.key())).isEqualTo("key-" + id.substring("basic-".length()));
+            assertThat(withoutTimings(r.value())).as(id).isEqualTo(expected.get(id));
+            assertThat(json(r.value()).get("timings").get("total_ms").asDouble()).isPositive();
+        }
+        assertThat(byId).hasSize(200);
+        // metadata is copied as written, 1.50 included
+        assertThat(text(byId.get("basic-5").value())).endsWith(",\"metadata\":{\"n\": 5, \"tags\": [\"a\", 1.50]}}");
+        assertThat(json(byId.get("basic-3").value()).get("logprobs")).isNotEmpty();
+        assertThat(byId.values()).extracting(r -> json(r.value()).get("finish_reason").asText())
+                .containsOnly("stop", "length").contains("stop", "length");
+    }
+
+    @Test
+    void badInputBecomesDeadLettersWithItsCoordinatesAndTheJobGoesOn(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("bad-in", 2);
+        kafka.createTopic("bad-out", 1);
+        kafka.createTopic("bad-dlq", 1);
+        String story = "Once upon a time there was a little girl named Lily who loved to play in the park. ";
+        ByteArrayOutputStream invalidUtf8 = new ByteArrayOutputStream();
+        invalidUtf8.writeBytes(bytes("{\"id\": \"bad-utf8\", \"prompt\": \"caf"));
+        invalidUtf8.writeBytes(new byte[] {(byte) 0xC3, (byte) 0x28, (byte) 0xFF});
+        invalidUtf8.writeBytes(bytes("\"}"));
+        // bad record -> expected code and id (null: unknown)
+        record Bad(String name, byte[] value, ErrorCode code, String id) {}
+        List<Bad> bad = List.of(
+                new Bad("malformed", bytes("{\"id\": \"bad-json\", \"prompt\": \"x\""), ErrorCode.INVALID_JSON, null),
+                new Bad("missing id", bytes("{\"prompt\": \"Once\"}"), ErrorCode.MISSING_FIELD, null),
+                new Bad("missing prompt", bytes("{\"id\": \"bad-noprompt\", \"max_tokens\": 5}"), ErrorCode.MISSING_FIELD, "bad-noprompt"),
+                new Bad("max_tokens string", bytes("{\"id\": \"bad-type\", \"prompt\": \"x\", \"max_tokens\": \"ten\"}"),
+                        ErrorCode.INVALID_PARAM, "bad-type"),
+                new Bad("temperature string", bytes("{\"id\": \"bad-hot\", \"prompt\": \"x\", \"temperature\": \"hot\"}"),
+                        ErrorCode.INVALID_PARAM, "bad-hot"),
+                new Bad("prompt number", bytes("{\"id\": \"bad-num\", \"prompt\": 42}"), ErrorCode.INVALID_PARAM, "bad-num"),
+                new Bad("negative max_tokens", bytes("{\"id\": \"bad-neg\", \"prompt\": \"x\", \"max_tokens\": -5,"
+                        + " \"metadata\": {\"trace\": \"t-1\"}}"), ErrorCode.INVALID_PARAM, "bad-neg"),
+                new Bad("NaN temperature", bytes("{\"id\": \"bad-nan\", \"prompt\": \"x\", \"temperature\": NaN}"),
+                        ErrorCode.INVALID_JSON, null),
+                new Bad("longer than the context", bytes(request("bad-ctx", story.repeat(30), Map.of())),
+                        ErrorCode.PROMPT_TOO_LONG, "bad-ctx"),
+                new Bad("invalid UTF-8", invalidUtf8.toByteArray(), ErrorCode.INVALID_JSON, null),
+                new Bad("1 MiB prompt", bytes(request("bad-huge", "a".repeat(1 << 20), Map.of())),
+                        ErrorCode.PROMPT_TOO_LONG, "bad-huge"),
+                new Bad("empty record", new byte[0], ErrorCode.INVALID_JSON, null),
+                new Bad("tombstone", null, ErrorCode.INVALID_JSON, null),
+                new Bad("array", bytes("[{\"id\": \"bad-arr\", \"prompt\": \"x\"}]"), ErrorCode.INVALID_JSON, null),
+                new Bad("prompt and messages", bytes("{\"id\": \"bad-both\", \"prompt\": \"x\", \"messages\": []}"),
+                        ErrorCode.INVALID_PARAM, "bad-both"),
+                new Bad("messages without a chat template", bytes("{\"id\": \"bad-chat\", \"messages\": "
+                        + "[{\"role\": \"user\", \"content\": \"hi\"}]}"), ErrorCode.INVALID_PARAM, "bad-chat"),
+                new Bad("stop token outside the vocabulary", bytes("{\"id\": \"bad-stop\", \"prompt\": \"x\", "
+                        + "\"stop_token_ids\": [99999]}"), ErrorCode.INVALID_PARAM, "bad-stop"));
+        List<EmbeddedKafka.KeyValue> input = new ArrayList<>();
+        for (int i = 0; i < bad.size(); i++) {
+            input.add(new EmbeddedKafka.KeyValue(bytes("bad-" + i), bad.get(i).value()));
+            for (int j = 0; j < 2; j++) { // good prompts between the bad ones
+                String id = "good-" + (2 * i + j);
+                input.add(EmbeddedKafka.KeyValue.of(id, request(id, STARTS[(i + j) % STARTS.length], Map.of("max_tokens", "10"))));
+            }
+        }
+        List<RecordMetadata> written = kafka.produce("bad-in", input);
+
+        StreamExecutionEnvironment env = PipelineTests.env(500, new Configuration());
+        pipeline(kafka, "bad").deadLetterTopic("bad-dlq").build(env);
+        env.execute("bad input");
+
+        List<ConsumerRecord<byte[], byte[]>> out = kafka.readAllCommitted("bad-out", WAIT);
+        assertThat(out).extracting(r -> json(r.value()).get("id").asText())
+                .containsExactlyInAnyOrderElementsOf(input.stream().map(kv -> text(kv.key())).filter(k -> k.startsWith("good-")).toList());
+        assertThat(out).allSatisfy(r -> assertThat(json(r.value()).has("text")).isTrue());
+
+        Map<String, JsonNode> errors = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : kafka.readAllCommitted("bad-dlq", WAIT)) {
+            assertThat(errors.put(text(r.key()), json(r.value()))).isNull();
+        }
+        assertThat(errors).hasSize(bad.size());
+        for (int i = 0; i < bad.size(); i++) {
+            Bad b = bad.get(i);
+            JsonNode e = errors.get("bad-" + i);
+            RecordMetadata at = written.get(3 * i);
+            assertThat(e.get("error").get("code").asText()).as(b.name() + ": " + e).isEqualTo(b.code().name());
+            assertThat(e.get("error").get("message").asText()).as(b.name()).isNotBlank();
+            assertThat(e.get("id").isNull() ? null : e.get("id").asText()).as(b.name()).isEqualTo(b.id());
+            assertThat(e.get("source").get("topic").asText()).isEqualTo("bad-in");
+            assertThat(e.get("source").get("partition").asInt()).as(b.name()).isEqualTo(at.partition());
+            assertThat(e.get("source").get("offset").asLong()).as(b.name()).isEqualTo(at.offset());
+            assertThat(e.get("input_bytes").asInt()).isEqualTo(b.value() == null ? 0 : b.value().length);
+            assertThat(bytes(e.get("input").asText(""))).hasSizeLessThanOrEqualTo(1024);
+        }
+        assertThat(errors.get("bad-6").get("metadata").toString()).isEqualTo("{\"trace\":\"t-1\"}");
+        assertThat(errors.get("bad-6").get("error").get("message").asText()).isEqualTo("'max_tokens' must be >= 1, was -5");
+        assertThat(errors.get("bad-7").get("error").get("message").asText()).contains("NaN");
+        assertThat(errors.get("bad-8").get("error").get("message").asText()).contains("max model length of 512");
+        assertThat(errors.get("bad-9").get("input").asText()).contains("caf\uFFFD(\uFFFD");
+        assertThat(errors.get("bad-10").get("input_truncated").asBoolean()).isTrue();
+    }
+
+    @Test
+    void withoutADeadLetterTopicErrorsGoToTheOutputTopic(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("nodlq-in", 1);
+        kafka.createTopic("nodlq-out", 1);
+        kafka.produce("nodlq-in", List.of(EmbeddedKafka.KeyValue.of("a", request("ok-1", "Once upon a time", Map.of())),
+                EmbeddedKafka.KeyValue.of("b", "not json"),
+                EmbeddedKafka.KeyValue.of("c", request("ok-2", "The little dog", Map.of("max_tokens", "4")))));
+        StreamExecutionEnvironment env = PipelineTests.env(0, new Configuration());
+        pipeline(kafka, "nodlq").deliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE).build(env);
+        env.execute("no dead-letter topic");
+
+        Map<String, JsonNode> byKey = new HashMap<>();
+        kafka.readAllCommitted("nodlq-out", WAIT).forEach(r -> byKey.put(text(r.key()), json(r.value())));
+        assertThat(byKey).containsOnlyKeys("a", "b", "c");
+        assertThat(byKey.get("a").get("id").asText()).isEqualTo("ok-1");
+        assertThat(byKey.get("b").get("error").get("code").asText()).isEqualTo("INVALID_JSON");
+        assertThat(byKey.get("b").get("input").asText()).isEqualTo("not json");
+        assertThat(byKey.get("c").get("usage").get("completion_tokens").asInt()).isLessThanOrEqualTo(4);
+    }
+}
