@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code xpuflow bench}: engine throughput and single-stream latency, reported as vLLM's benchmarks do. */
 @Command(name = "bench", description = "Measure the serving engine.",
-        subcommands = {BenchCommand.Throughput.class, BenchCommand.Latency.class})
+        subcommands = {BenchCommand.Throughput.class, BenchCommand.Latency.class, BenchPipeline.class})
 final class BenchCommand implements Runnable {
     static final ObjectMapper JSON = new ObjectMapper();
 

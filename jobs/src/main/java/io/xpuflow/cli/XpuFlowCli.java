@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         version = "xpuflow 0.1.0",
         description = "LLM inference for Apache Flink: command-line tools.",
-        subcommands = {ScoreCommand.class, GenerateCommand.class, BenchCommand.class, InitRandomCommand.class,
+        subcommands = {ScoreCommand.class, GenerateCommand.class, BenchCommand.class, DemoCommand.class, InitRandomCommand.class,
                 TokenizeCommand.class})
 public final class XpuFlowCli implements Runnable {
 
@@ -46,7 +46,10 @@ public final class XpuFlowCli implements Runnable {
     public static int execute(String[] args, PrintWriter out, PrintWriter err) {
         boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
         // slf4j-simple reads its level once, when the first logger is made
-        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : "warn");
+        // Flink and the embedded Kafka broker warn about harmless things (offset commits before the first
+        // checkpoint, metric name clashes): commands that run them show errors only unless --verbose
+        boolean runsFlink = java.util.Arrays.asList(args).contains("demo") || java.util.Arrays.asList(args).contains("pipeline");
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : runsFlink ? "error" : "warn");
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
         CommandLine cli = new CommandLine(new XpuFlowCli());
         InitRandomCommand.describePresets(cli.getSubcommands().get("init-random"));
