@@ -1,5 +1,6 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.operators.InvalidInputException;
 import io.xpuflow.runtime.sample.SamplingParams;
@@ -66,7 +67,7 @@ public class LlmGenerateFunction extends AsyncScalarFunction {
 
     /** This engine, greedy 16-token defaults. */
     public LlmGenerateFunction(EngineSpec spec) {
-        this(spec, SamplingDefaults.DEFAULT);
+        this(spec, SamplingDefaults.ENGINE);
     }
 
     public LlmGenerateFunction(EngineSpec spec, SamplingDefaults sampling) {

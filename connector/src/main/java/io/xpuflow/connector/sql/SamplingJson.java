@@ -1,5 +1,6 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.records.SamplingDefaults;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

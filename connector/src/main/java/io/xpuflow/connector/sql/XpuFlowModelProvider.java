@@ -1,5 +1,6 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
 import java.io.Serializable;
 import org.apache.flink.table.functions.AsyncPredictFunction;

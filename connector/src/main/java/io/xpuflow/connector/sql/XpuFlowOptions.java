@@ -1,5 +1,6 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.engine.EngineOptions;
 import io.xpuflow.runtime.sample.SamplingParams;
@@ -29,7 +30,7 @@ public final class XpuFlowOptions {
     public static final String JOB_PARAMETER_PREFIX = "xpuflow.";
 
     private static final EngineOptions ENGINE_DEFAULTS = EngineOptions.builder(Path.of(".")).build();
-    private static final SamplingDefaults SAMPLING_DEFAULTS = SamplingDefaults.DEFAULT;
+    private static final SamplingDefaults SAMPLING_DEFAULTS = SamplingDefaults.ENGINE;
 
     // ------------------------------------------------------------------------------------------ engine
 
@@ -176,8 +177,9 @@ public final class XpuFlowOptions {
         checkSampling(names, PRESENCE_PENALTY, b -> b.presencePenalty(presence));
         checkSampling(names, FREQUENCY_PENALTY, b -> b.frequencyPenalty(frequency));
         checkSampling(names, REPETITION_PENALTY, b -> b.repetitionPenalty(repetition));
-        return new SamplingDefaults(maxTokens, temperature, topP, topK, minP, seed, stop, presence, frequency,
-                repetition, ignoreEos);
+        return SamplingDefaults.of(SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP)
+                .topK(topK).minP(minP).seed(seed).stop(stop).presencePenalty(presence).frequencyPenalty(frequency)
+                .repetitionPenalty(repetition).ignoreEos(ignoreEos).build());
     }
 
     /**

@@ -1,5 +1,7 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.kafka.EmbeddedKafka;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import static io.xpuflow.connector.sql.SqlTestSupport.MODEL_PATH;
 import static io.xpuflow.connector.sql.SqlTestSupport.reference;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -45,17 +47,18 @@ class KafkaSqlInferenceTest {
     static final MiniClusterExtension MINI = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(2).build());
 
-    static TestKafkaBroker broker;
+    static final java.time.Duration READ_TIMEOUT = java.time.Duration.ofMinutes(2);
+    static EmbeddedKafka broker;
 
     @BeforeAll
     static void startBroker() throws Exception {
-        broker = TestKafkaBroker.start();
+        broker = EmbeddedKafka.start();
     }
 
     @AfterAll
     static void stopBroker() throws Exception {
         if (broker != null) {
-            broker.stop();
+            broker.close();
         }
     }
 
@@ -63,13 +66,14 @@ class KafkaSqlInferenceTest {
     void exampleScriptServesEveryPromptExactlyOnceThroughMlPredictAndLlmGenerate() throws Exception {
         List<String> prompts = new ArrayList<>(SqlTestSupport.PROMPTS);
         prompts.addAll(List.of("Ben found a shiny", "The little fish swam", "Mom said it was time", "A big tree"));
-        broker.createTopics(2, "prompts");
-        broker.createTopics(1, "completions", "stories");
-        List<String> records = new ArrayList<>();
+        broker.createTopic("prompts", 2);
+        broker.createTopic("completions", 1);
+        broker.createTopic("stories", 1);
+        List<Map.Entry<String, String>> records = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
-            records.add(JSON.createObjectNode().put("id", "p" + i).put("prompt", prompts.get(i)).toString());
+            records.add(Map.entry("p" + i, JSON.createObjectNode().put("id", "p" + i).put("prompt", prompts.get(i)).toString()));
         }
-        broker.send("prompts", records);
+        broker.produceStrings("prompts", records);
 
         String script = Files.readString(SCRIPT)
                 .replace("localhost:9092", broker.bootstrapServers())
@@ -89,8 +93,8 @@ class KafkaSqlInferenceTest {
         assertThat(last).isNotNull();
         last.await(); // the statement set's job: bounded source, final checkpoint commits the transactions
 
-        Map<String, JsonNode> completions = byId(broker.readCommitted("completions", prompts.size()));
-        Map<String, JsonNode> stories = byId(broker.readCommitted("stories", prompts.size()));
+        Map<String, JsonNode> completions = byId(broker.readCommitted("completions", prompts.size(), READ_TIMEOUT));
+        Map<String, JsonNode> stories = byId(broker.readCommitted("stories", prompts.size(), READ_TIMEOUT));
         assertThat(completions).hasSize(prompts.size());
         assertThat(stories).hasSize(prompts.size());
         SamplingParams shortSampled = SamplingParams.builder().maxTokens(8).temperature(0.8).topP(0.9).build();
@@ -110,9 +114,10 @@ class KafkaSqlInferenceTest {
     }
 
     /** Values keyed by their {@code id}; a duplicate id fails (exactly once). */
-    private static Map<String, JsonNode> byId(List<String> values) throws Exception {
+    private static Map<String, JsonNode> byId(List<ConsumerRecord<byte[], byte[]>> records) throws Exception {
         Map<String, JsonNode> byId = new HashMap<>();
-        for (String v : values) {
+        for (ConsumerRecord<byte[], byte[]> r : records) {
+            String v = new String(r.value(), java.nio.charset.StandardCharsets.UTF_8);
             JsonNode n = JSON.readTree(v);
             assertThat(byId.put(n.get("id").asText(), n)).as("duplicate of %s", v).isNull();
         }

@@ -1,5 +1,6 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.records.SamplingDefaults;
 import static io.xpuflow.connector.sql.SqlTestSupport.MODEL_PATH;
 import static io.xpuflow.connector.sql.SqlTestSupport.PROMPTS;
 import static io.xpuflow.connector.sql.SqlTestSupport.SPEC;
@@ -79,8 +80,8 @@ class LlmGenerateFunctionTest {
 
     @Test
     void badRowsGiveNullAndTheOtherRowsTheirCompletions() throws Exception {
-        tEnv.createTemporarySystemFunction("LLM_GENERATE", new LlmGenerateFunction(SPEC, SamplingDefaults.DEFAULT
-                .withMaxTokens(6)));
+        tEnv.createTemporarySystemFunction("LLM_GENERATE", new LlmGenerateFunction(SPEC, SamplingDefaults.of(SamplingDefaults.ENGINE.toBuilder()
+                .maxTokens(6).build())));
         // from a DataStream, so that NULLs are values at run time and not literals the planner sees
         List<Row> rows = List.of(
                 Row.of(0, "Once upon a time", "{\"max_tokens\": 4}"),

@@ -1,5 +1,6 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.records.SamplingDefaults;
 import static io.xpuflow.connector.sql.SqlTestSupport.MODEL_OPTIONS;
 import static io.xpuflow.connector.sql.SqlTestSupport.PROMPTS;
 import static io.xpuflow.connector.sql.SqlTestSupport.SPEC;

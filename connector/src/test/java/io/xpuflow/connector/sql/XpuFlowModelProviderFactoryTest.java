@@ -1,5 +1,6 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.records.SamplingDefaults;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -62,15 +63,16 @@ class XpuFlowModelProviderFactoryTest {
         XpuFlowModelProvider x = (XpuFlowModelProvider) p;
         assertThat(x.modelName()).isEqualTo("cat.db.story");
         assertThat(x.engine()).isEqualTo(new EngineSpec("/models/m", 2, 32L << 20, 8, 128, 256));
-        assertThat(x.sampling()).isEqualTo(new SamplingDefaults(5, 0.5, 0.9, 40, 0.05, 7L, List.of("The end", "\n"),
-                0.1, 0.2, 1.1, true));
+        assertThat(x.sampling()).isEqualTo(SamplingDefaults.of(io.xpuflow.runtime.sample.SamplingParams.builder()
+                .maxTokens(5).temperature(0.5).topP(0.9).topK(40).minP(0.05).seed(7L).stop(List.of("The end", "\n"))
+                .presencePenalty(0.1).frequencyPenalty(0.2).repetitionPenalty(1.1).ignoreEos(true).build()));
     }
 
     @Test
     void defaultsAreTheEnginesAndGreedySixteenTokens() {
         XpuFlowModelProvider x = (XpuFlowModelProvider) create(with());
         assertThat(x.engine()).isEqualTo(EngineSpec.of("/models/m"));
-        assertThat(x.sampling()).isEqualTo(SamplingDefaults.DEFAULT);
+        assertThat(x.sampling()).isEqualTo(SamplingDefaults.ENGINE);
         assertThat(x.columns()).isEqualTo(new ModelColumns(1, 0, -1, -1, -1, -1, 0));
     }
 
