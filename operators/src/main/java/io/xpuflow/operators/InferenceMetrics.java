@@ -1,6 +1,5 @@
 package io.xpuflow.operators;
 
-import io.xpuflow.runtime.engine.EngineMetrics;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import java.util.EnumMap;
@@ -13,29 +12,37 @@ import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 
 /**
- * Flink metrics of one {@link LlmAsyncFunction} subtask, under the {@code xpuflow} group.
+ * Flink metrics of one subtask that submits to a shared {@link LlmEngine}, registered under a
+ * {@code xpuflow} group of the metric group it is given ({@link LlmAsyncFunction} and the SQL functions
+ * use it alike, so a dashboard reads the same names whatever the entry point).
  *
  * <ul>
  *   <li>engine gauges (shared by every subtask on the engine, so the same value in each):
- *       {@code requestsRunning}, {@code requestsWaiting}, {@code kvCacheUsage}, {@code prefixCacheHitRate},
- *       {@code preemptions};</li>
- *   <li>this subtask's requests: {@code requests} (submitted), {@code outputTokens} with the meter
- *       {@code outputTokensPerSecond}, histograms {@code timeToFirstTokenMs} and
- *       {@code timePerOutputTokenMs} over the last 1000 requests, and {@code errors} with one counter
- *       per {@link ErrorCode} ({@code errors.TIMEOUT}, ...).</li>
+ *       {@code requestsRunning}, {@code requestsWaiting}, {@code kvCacheUsage} (0..1),
+ *       {@code prefixCacheHitRate} (0..1), {@code preemptions};</li>
+ *   <li>this subtask's requests: {@code requests} (submitted to the engine), {@code outputTokens} with the
+ *       meter {@code outputTokensPerSecond}, histograms {@code timeToFirstTokenUs} and
+ *       {@code timePerOutputTokenUs} in microseconds over the last 1000 requests (a decode step of a small
+ *       model takes well under a millisecond), {@code errorsTotal}, and one counter per {@link ErrorCode}
+ *       in the {@code errors} group ({@code errors.TIMEOUT}, ...).</li>
  * </ul>
  */
-final class InferenceMetrics {
+public final class InferenceMetrics {
+    /** The group every metric of this class is registered under. */
+    public static final String GROUP = "xpuflow";
+
     private static final int HISTOGRAM_WINDOW = 1000;
 
     private final Counter requests;
     private final Counter outputTokens;
     private final Counter errors;
     private final Map<ErrorCode, Counter> errorsByCode = new EnumMap<>(ErrorCode.class);
-    private final Histogram ttft;
-    private final Histogram tpot;
+    private final Histogram timeToFirstTokenUs;
+    private final Histogram timePerOutputTokenUs;
 
-    InferenceMetrics(MetricGroup group, LlmEngine engine) {
+    /** Registers the metrics in {@code parent}'s {@value #GROUP} group. */
+    public InferenceMetrics(MetricGroup parent, LlmEngine engine) {
+        MetricGroup group = parent.addGroup(GROUP);
         group.gauge("requestsRunning", (Gauge<Integer>) () -> engine.metrics().running());
         group.gauge("requestsWaiting", (Gauge<Integer>) () -> engine.metrics().waiting());
         group.gauge("kvCacheUsage", (Gauge<Double>) () -> engine.metrics().kvUsage());
@@ -44,40 +51,39 @@ final class InferenceMetrics {
         requests = group.counter("requests");
         outputTokens = group.counter("outputTokens");
         group.meter("outputTokensPerSecond", new MeterView(outputTokens));
-        ttft = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
-        tpot = group.histogram("timePerOutputTokenMs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
-        MetricGroup errorGroup = group.addGroup("errors");
+        timeToFirstTokenUs = group.histogram("timeToFirstTokenUs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
+        timePerOutputTokenUs = group.histogram("timePerOutputTokenUs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
         errors = group.counter("errorsTotal");
+        MetricGroup errorGroup = group.addGroup("errors");
         for (ErrorCode c : ErrorCode.values()) {
             errorsByCode.put(c, errorGroup.counter(c.name()));
         }
     }
 
-    void submitted() {
+    /** A request was accepted by the engine. */
+    public void submitted() {
         requests.inc();
     }
 
-    void finished(GenerationResult r) {
-        outputTokens.inc(r.usage().completionTokens());
-        if (r.usage().completionTokens() > 0) {
-            ttft.update(Math.round(r.timings().timeToFirstTokenMs()));
+    /** A request finished with a result (any finish reason). */
+    public void finished(GenerationResult r) {
+        int tokens = r.usage().completionTokens();
+        outputTokens.inc(tokens);
+        if (tokens > 0) {
+            timeToFirstTokenUs.update(micros(r.timings().timeToFirstTokenMs()));
         }
-        if (r.usage().completionTokens() > 1) {
-            tpot.update(Math.round(r.timings().timePerOutputTokenMs()));
+        if (tokens > 1) {
+            timePerOutputTokenUs.update(micros(r.timings().timePerOutputTokenMs()));
         }
     }
 
-    void error(ErrorCode code) {
+    /** An input became an error output (or a NULL row) instead of a completion. */
+    public void error(ErrorCode code) {
         errors.inc();
         errorsByCode.get(code).inc();
     }
 
-    long errorCount(ErrorCode code) {
-        return errorsByCode.get(code).getCount();
-    }
-
-    /** The engine's view, for tests and logs. */
-    static EngineMetrics engineMetrics(LlmEngine engine) {
-        return engine.metrics();
+    private static long micros(double millis) {
+        return Math.round(millis * 1000);
     }
 }

@@ -69,7 +69,7 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
     public void open(OpenContext openContext) throws Exception {
         lease = EngineRegistry.acquire(spec.toOptions());
         inFlight = new ConcurrentHashMap<>();
-        metrics = new InferenceMetrics(getRuntimeContext().getMetricGroup().addGroup("xpuflow"), lease.engine());
+        metrics = new InferenceMetrics(getRuntimeContext().getMetricGroup(), lease.engine());
         LOG.info("Subtask {} uses the shared engine for {}", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
                 spec.modelPath());
     }
@@ -103,7 +103,11 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
         inFlight.put(resultFuture, handle);
         String id = requestId;
         handle.result().whenComplete((result, error) -> {
-            inFlight.remove(resultFuture);
+            if (inFlight.remove(resultFuture) == null) {
+                // timeout() or close() took this element first (and cancelled the request): the element is
+                // answered already, so the cancelled result must not reach the output or the metrics
+                return;
+            }
             if (error == null) {
                 complete(element, result, resultFuture);
             } else {

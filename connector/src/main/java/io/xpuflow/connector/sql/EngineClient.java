@@ -2,6 +2,7 @@ package io.xpuflow.connector.sql;
 
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.operators.ErrorCode;
+import io.xpuflow.operators.InferenceMetrics;
 import io.xpuflow.runtime.engine.EngineRegistry;
 import io.xpuflow.runtime.engine.GenerationException;
 import io.xpuflow.runtime.engine.GenerationHandle;
@@ -12,35 +13,42 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import org.apache.flink.metrics.MetricGroup;
 
 /**
  * One SQL function instance's use of the JVM-wide shared engine: a lease from the
  * {@link EngineRegistry} (so ML_PREDICT, LLM_GENERATE and DataStream operators with equal engine
  * settings on one TaskManager share one engine and batch together), submission of prompts with
- * stable request ids, and cancellation of what is still running when the function closes (a
- * cancelled or failed task must not leave requests holding KV blocks).
+ * stable request ids, the function's {@link InferenceMetrics} (the same names as the DataStream operator's),
+ * and cancellation of what is still running when the function closes (a cancelled or failed task must not
+ * leave requests holding KV blocks).
  */
 final class EngineClient implements AutoCloseable {
     private final EngineRegistry.Lease lease;
+    private final InferenceMetrics metrics;
     private final Set<GenerationHandle> inFlight = ConcurrentHashMap.newKeySet();
 
-    private EngineClient(EngineRegistry.Lease lease) {
+    private EngineClient(EngineRegistry.Lease lease, MetricGroup metricGroup) {
         this.lease = lease;
+        this.metrics = new InferenceMetrics(metricGroup, lease.engine());
     }
 
     /**
      * Takes a reference on the shared engine for {@code spec}, loading the model if this JVM has none.
      *
      * @param modelPathName how the user set the model path, for the error message
+     * @param metricGroup the function's metric group ({@code FunctionContext.getMetricGroup()})
      * @throws IllegalStateException naming the model path when the model cannot be opened
      */
-    static EngineClient open(EngineSpec spec, String modelPathName) {
+    static EngineClient open(EngineSpec spec, String modelPathName, MetricGroup metricGroup) {
+        EngineRegistry.Lease lease;
         try {
-            return new EngineClient(EngineRegistry.acquire(spec.toOptions()));
+            lease = EngineRegistry.acquire(spec.toOptions());
         } catch (RuntimeException e) {
             throw new IllegalStateException("xpuflow could not open the model at " + modelPathName + " = '"
                     + spec.modelPath() + "': " + e.getMessage(), e);
         }
+        return new EngineClient(lease, metricGroup);
     }
 
     /**
@@ -54,14 +62,29 @@ final class EngineClient implements AutoCloseable {
         try {
             handle = lease.engine().submit(GenerationRequest.ofText(id, prompt, sampling));
         } catch (GenerationException e) {
+            metrics.error(ErrorCode.of(e.code()));
             return CompletableFuture.failedFuture(e);
         } catch (RuntimeException e) {
             // e.g. the tokenizer failing on this prompt: a problem of this row, not of the job
+            metrics.error(ErrorCode.INVALID_PARAM);
             return CompletableFuture.failedFuture(new GenerationException(GenerationException.Code.INVALID_PARAM, id,
                     String.valueOf(e.getMessage()), e));
         }
+        metrics.submitted();
         inFlight.add(handle);
-        return handle.result().whenComplete((r, e) -> inFlight.remove(handle));
+        return handle.result().whenComplete((r, e) -> {
+            inFlight.remove(handle);
+            if (e == null) {
+                metrics.finished(r);
+            } else {
+                metrics.error(failure(e).code());
+            }
+        });
+    }
+
+    /** Counts a row that got no completion for a reason found before the engine (a NULL prompt, bad options). */
+    void rowError(ErrorCode code) {
+        metrics.error(code);
     }
 
     /** Why a generation failed, as an error code and a message. */

@@ -79,7 +79,7 @@ public class LlmGenerateFunction extends AsyncScalarFunction {
     public void open(FunctionContext context) throws Exception {
         if (spec != null) {
             defaults = sampling;
-            client = EngineClient.open(spec, "the model path of LLM_GENERATE's EngineSpec");
+            client = EngineClient.open(spec, "the model path of LLM_GENERATE's EngineSpec", context.getMetricGroup());
         } else {
             ReadableConfig config = XpuFlowOptions.fromJobParameters(key -> context.getJobParameter(key, null));
             XpuFlowOptions.OptionNames names = XpuFlowOptions.OptionNames.ofJobParameters();
@@ -91,7 +91,7 @@ public class LlmGenerateFunction extends AsyncScalarFunction {
             }
             EngineSpec fromParameters = XpuFlowOptions.engineSpec(config, names);
             defaults = XpuFlowOptions.samplingDefaults(config, names);
-            client = EngineClient.open(fromParameters, "job parameter '" + modelPathKey + "'");
+            client = EngineClient.open(fromParameters, "job parameter '" + modelPathKey + "'", context.getMetricGroup());
         }
         defaultParams = defaults.toParams();
     }
@@ -120,6 +120,7 @@ public class LlmGenerateFunction extends AsyncScalarFunction {
             lastOptions = parsed;
         }
         if (parsed.error() != null) {
+            client.rowError(parsed.error().code());
             LOG.warn("LLM_GENERATE returns NULL for a row ({}): {}", parsed.error().code(), parsed.error().getMessage());
             result.complete(null);
             return;

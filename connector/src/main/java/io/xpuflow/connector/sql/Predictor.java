@@ -6,6 +6,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.functions.FunctionContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,13 +30,15 @@ final class Predictor implements AutoCloseable {
         this.sampling = model.sampling().toParams();
     }
 
-    static Predictor open(XpuFlowModelProvider model) {
+    static Predictor open(XpuFlowModelProvider model, FunctionContext context) {
         return new Predictor(model, EngineClient.open(model.engine(),
-                "option '" + XpuFlowOptions.MODEL_PATH.key() + "' of model '" + model.modelName() + "'"));
+                "option '" + XpuFlowOptions.MODEL_PATH.key() + "' of model '" + model.modelName() + "'",
+                context.getMetricGroup()));
     }
 
     CompletableFuture<Collection<RowData>> predict(RowData input) {
         if (input.isNullAt(0)) {
+            client.rowError(ErrorCode.MISSING_FIELD);
             return CompletableFuture.completedFuture(error(ErrorCode.MISSING_FIELD, "the prompt is NULL"));
         }
         String prompt = input.getString(0).toString();

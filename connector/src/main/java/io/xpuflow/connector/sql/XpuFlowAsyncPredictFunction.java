@@ -25,7 +25,7 @@ public final class XpuFlowAsyncPredictFunction extends AsyncPredictFunction {
 
     @Override
     public void open(FunctionContext context) throws Exception {
-        predictor = Predictor.open(model);
+        predictor = Predictor.open(model, context);
     }
 
     @Override

@@ -22,7 +22,7 @@ public final class XpuFlowPredictFunction extends PredictFunction {
 
     @Override
     public void open(FunctionContext context) throws Exception {
-        predictor = Predictor.open(model);
+        predictor = Predictor.open(model, context);
     }
 
     @Override

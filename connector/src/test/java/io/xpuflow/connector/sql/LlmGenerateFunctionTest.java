@@ -1,6 +1,5 @@
 package io.xpuflow.connector.sql;
 
-import io.xpuflow.connector.records.SamplingDefaults;
 import static io.xpuflow.connector.sql.SqlTestSupport.MODEL_PATH;
 import static io.xpuflow.connector.sql.SqlTestSupport.PROMPTS;
 import static io.xpuflow.connector.sql.SqlTestSupport.SPEC;
@@ -14,15 +13,18 @@ import static org.apache.flink.table.api.DataTypes.STRING;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.xpuflow.connector.records.SamplingDefaults;
+import io.xpuflow.operators.testutil.ReportedMetrics;
 import io.xpuflow.runtime.engine.EngineRegistry;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.table.api.TableResult;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.types.Row;
@@ -32,12 +34,14 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@code LLM_GENERATE} on a MiniCluster with the real model. */
 class LlmGenerateFunctionTest {
+    static final ReportedMetrics REPORTED = new ReportedMetrics();
+
     @RegisterExtension
-    static final MiniClusterExtension MINI = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
-            .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(2).build());
+    static final MiniClusterExtension MINI = REPORTED.miniCluster(2);
 
     StreamExecutionEnvironment env;
     StreamTableEnvironment tEnv;
+    JobID lastJob;
 
     @BeforeEach
     void setUp() {
@@ -53,8 +57,10 @@ class LlmGenerateFunctionTest {
 
     private Map<Integer, Row> collectById(String sql) throws Exception {
         Map<Integer, Row> byId = new HashMap<>();
+        TableResult result = tEnv.executeSql(sql);
+        lastJob = result.getJobClient().orElseThrow().getJobID();
         // the iterator ends with the (bounded) job
-        tEnv.executeSql(sql).collect().forEachRemaining(r -> byId.put(r.<Integer>getFieldAs(0), r));
+        result.collect().forEachRemaining(r -> byId.put(r.<Integer>getFieldAs(0), r));
         return byId;
     }
 
@@ -104,6 +110,10 @@ class LlmGenerateFunctionTest {
             assertThat(byId.get(id)).as("row %d", id).isEqualTo(Row.of(id, null));
         }
         assertThat(byId.get(9)).isEqualTo(Row.of(9, reference(SPEC, "The cat sat", SamplingParams.greedy(6)).text()));
+        // rows 1-6 count as errors (a NULL argument is SQL's NULL, not an error); rows 0 and 9 reach the engine
+        assertThat(REPORTED.sum(lastJob, "errorsTotal")).isEqualTo(6);
+        assertThat(REPORTED.sum(lastJob, "errors.PROMPT_TOO_LONG")).isEqualTo(1);
+        assertThat(REPORTED.sum(lastJob, "requests")).isEqualTo(2);
     }
 
     @Test

@@ -1,6 +1,5 @@
 package io.xpuflow.connector.sql;
 
-import io.xpuflow.connector.records.SamplingDefaults;
 import static io.xpuflow.connector.sql.SqlTestSupport.MODEL_OPTIONS;
 import static io.xpuflow.connector.sql.SqlTestSupport.PROMPTS;
 import static io.xpuflow.connector.sql.SqlTestSupport.SPEC;
@@ -12,6 +11,8 @@ import static org.apache.flink.table.api.DataTypes.ROW;
 import static org.apache.flink.table.api.DataTypes.STRING;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.xpuflow.connector.records.SamplingDefaults;
+import io.xpuflow.operators.testutil.ReportedMetrics;
 import io.xpuflow.runtime.engine.EngineRegistry;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.sample.SamplingParams;
@@ -19,8 +20,9 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
+import org.apache.flink.api.common.JobID;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.table.api.TableResult;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.types.Row;
@@ -30,11 +32,13 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@code CREATE MODEL ... 'provider' = 'xpuflow'} and {@code ML_PREDICT} on a MiniCluster with the real model. */
 class MlPredictTest {
+    static final ReportedMetrics REPORTED = new ReportedMetrics();
+
     @RegisterExtension
-    static final MiniClusterExtension MINI = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
-            .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(2).build());
+    static final MiniClusterExtension MINI = REPORTED.miniCluster(2);
 
     StreamTableEnvironment tEnv;
+    JobID lastJob;
 
     @BeforeEach
     void setUp() {
@@ -52,8 +56,10 @@ class MlPredictTest {
 
     private Map<Integer, Row> collectById(String sql) throws Exception {
         Map<Integer, Row> byId = new HashMap<>();
+        TableResult result = tEnv.executeSql(sql);
+        lastJob = result.getJobClient().orElseThrow().getJobID();
         // the iterator ends with the (bounded) job
-        tEnv.executeSql(sql).collect().forEachRemaining(r -> byId.put(r.<Integer>getFieldAs("id"), r));
+        result.collect().forEachRemaining(r -> byId.put(r.<Integer>getFieldAs("id"), r));
         return byId;
     }
 
@@ -82,6 +88,16 @@ class MlPredictTest {
         assertThat(nullPrompt.getField("completion")).isNull();
         assertThat(nullPrompt.getField("finish_reason")).isEqualTo("error: MISSING_FIELD");
         assertThat(nullPrompt.getField("error")).isEqualTo("the prompt is NULL");
+
+        // the same metrics as the DataStream operator's, summed over the ML_PREDICT subtasks
+        long outputTokens = byId.values().stream().filter(r -> r.getField("completion_tokens") != null)
+                .mapToLong(r -> r.<Integer>getFieldAs("completion_tokens")).sum();
+        assertThat(REPORTED.sum(lastJob, "requests")).isEqualTo(PROMPTS.size());
+        assertThat(REPORTED.sum(lastJob, "outputTokens")).isEqualTo(outputTokens);
+        assertThat(REPORTED.sum(lastJob, "timeToFirstTokenUs")).isEqualTo(PROMPTS.size());
+        assertThat(REPORTED.sum(lastJob, "errors.PROMPT_TOO_LONG")).isEqualTo(1);
+        assertThat(REPORTED.sum(lastJob, "errors.MISSING_FIELD")).isEqualTo(1);
+        assertThat(REPORTED.sum(lastJob, "errorsTotal")).isEqualTo(2);
 
         assertThat(EngineRegistry.shared().users(SPEC.toOptions())).isZero(); // every subtask released it
     }
