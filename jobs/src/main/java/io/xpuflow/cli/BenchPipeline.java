@@ -131,7 +131,7 @@ final class BenchPipeline implements Callable<Integer> {
 
     private BenchCommand.ThroughputResult runPipeline(LlmEngine engine, EngineSpec engineSpec, List<String> prompts,
                                                       int outputLen) throws Exception {
-        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+        try (EmbeddedKafka kafka = EmbeddedBroker.start(common.verbose)) {
             kafka.createTopic("bench-prompts", 1);
             kafka.createTopic("bench-results", 1);
             List<Map.Entry<String, String>> records = new ArrayList<>();
