@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Properties;
 import java.util.function.Consumer;
+import org.apache.flink.api.connector.source.Boundedness;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -23,8 +24,9 @@ public final class LocalPipelineRun {
     private LocalPipelineRun() {}
 
     /**
-     * Executes the (bounded) pipeline and, on the calling thread, follows {@code topics} until
-     * {@code expected} records arrived or the job ended and {@code drain} passed.
+     * Executes the pipeline and, on the calling thread, follows {@code topics} until {@code expected}
+     * records arrived or the job ended and {@code drain} passed. Then a bounded job is waited for (a failure
+     * surfaces here) and an unbounded one, which would run forever, is cancelled.
      *
      * @return the records seen
      */
@@ -64,7 +66,11 @@ public final class LocalPipelineRun {
                 }
             }
             if (!job.getJobStatus().get().isGloballyTerminalState()) {
-                job.getJobExecutionResult().get();
+                if (pipeline.source().getBoundedness() == Boundedness.CONTINUOUS_UNBOUNDED) {
+                    job.cancel().get(); // a streaming job never ends by itself; what it wrote is committed already
+                } else {
+                    job.getJobExecutionResult().get();
+                }
             }
         }
         return seen;

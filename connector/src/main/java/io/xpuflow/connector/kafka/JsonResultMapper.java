@@ -8,8 +8,9 @@ import io.xpuflow.runtime.engine.GenerationResult;
 
 /**
  * Turns a generation result or error into an {@link OutputRecord} with the input's key, written by a
- * {@link ResponseWriter}. The request's {@code metadata} is read again from the input record here
- * (the element is all a mapper gets), which costs a streaming scan of the input per output.
+ * {@link ResponseWriter}. The request's {@code metadata} and {@code return_token_ids} are read again from
+ * the input record here ({@link RequestParser#echo}; the element is all a mapper gets), which costs a
+ * streaming scan of the input per output.
  */
 public final class JsonResultMapper implements ResultMapper<PromptRecord, OutputRecord> {
     private static final long serialVersionUID = 1L;
@@ -25,13 +26,13 @@ public final class JsonResultMapper implements ResultMapper<PromptRecord, Output
 
     @Override
     public OutputRecord onResult(PromptRecord in, GenerationResult result) {
-        String metadata = RequestParser.rawMetadata(in.value()).orElse(null);
-        return new OutputRecord(OutputRecord.Kind.RESULT, in.key(), writer.result(result, metadata), result.id());
+        return new OutputRecord(OutputRecord.Kind.RESULT, in.key(), writer.result(result, RequestParser.echo(in.value())),
+                result.id());
     }
 
     @Override
     public OutputRecord onError(PromptRecord in, String requestId, ErrorCode code, String message) {
-        String metadata = code == ErrorCode.INVALID_JSON ? null : RequestParser.rawMetadata(in.value()).orElse(null);
+        String metadata = code == ErrorCode.INVALID_JSON ? null : RequestParser.echo(in.value()).rawMetadata();
         byte[] value = writer.error(requestId, code, message, in.value(), in.source(), metadata);
         return new OutputRecord(OutputRecord.Kind.ERROR, in.key(), value, requestId);
     }

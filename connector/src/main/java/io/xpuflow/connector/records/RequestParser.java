@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -37,11 +36,12 @@ import java.util.Set;
  *   <li>{@code id} (string, required, not blank): echoed in the result and, when there is no
  *       {@code seed}, the seed of sampling: the engine derives the seed from the id, so a request
  *       replayed after a failure generates the same text. This parser never invents a seed.</li>
- *   <li>{@code prompt} (string) or {@code messages} (array of {@code {role, content}} with string
- *       values; a null content is an empty turn): exactly one of them. Their UTF-8 size is limited
- *       ({@link #DEFAULT_MAX_PROMPT_BYTES} by default) and checked before anything is tokenized, so a
- *       huge record cannot stall the operator; prompts longer than the model's context are rejected by
- *       the engine.</li>
+ *   <li>{@code prompt} (a string, or an array of token ids as OpenAI's completions API allows, for
+ *       producers that tokenize themselves or models without a tokenizer) or {@code messages} (array of
+ *       {@code {role, content}} with string values; a null content is an empty turn): exactly one of
+ *       them. The UTF-8 size of text is limited ({@link #DEFAULT_MAX_PROMPT_BYTES} by default) and
+ *       checked before anything is tokenized, so a huge record cannot stall the operator; prompts longer
+ *       than the model's context, and token ids outside its vocabulary, are rejected by the engine.</li>
  *   <li>sampling, each optional with the job's {@link SamplingDefaults} for absent or null fields:
  *       {@code max_tokens}, {@code min_tokens}, {@code top_k}, {@code logprobs} (integers),
  *       {@code temperature}, {@code top_p}, {@code min_p}, {@code presence_penalty},
@@ -49,7 +49,9 @@ import java.util.Set;
  *       integer), {@code stop} (string or array of strings), {@code stop_token_ids} (array of
  *       integers), {@code ignore_eos} (boolean). Integers may be written as {@code 10.0}; strings
  *       such as {@code "10"} are refused.</li>
- *   <li>{@code metadata} (any JSON): not read here; {@link #rawMetadata} copies it untouched into
+ *   <li>{@code return_token_ids} (boolean, as in vLLM): the result also lists the generated token ids.
+ *       Read again when the output is written ({@link #echo}).</li>
+ *   <li>{@code metadata} (any JSON): not read here; {@link #echo} copies it untouched into
  *       the output record.</li>
  *   <li>any other field is ignored, as OpenAI's API does with fields it does not use (e.g.
  *       {@code model}, {@code stream}), so one producer can feed several back ends.</li>
@@ -120,10 +122,17 @@ public final class RequestParser implements Serializable {
             throw new InvalidInputException(ErrorCode.MISSING_FIELD, id, "'prompt' or 'messages' is required");
         }
         String promptText = null;
+        int[] promptIds = null;
         List<ChatMessage> chat = null;
         long promptBytes;
-        if (prompt != null) {
-            promptText = string(id, "prompt", prompt);
+        if (prompt != null && prompt.isArray()) {
+            promptIds = readPromptTokenIds(id, prompt);
+            promptBytes = 0; // nothing to tokenize: the engine checks the length against the context
+        } else if (prompt != null) {
+            if (!prompt.isTextual()) {
+                throw wrongType(id, "prompt", "a string or an array of token ids", prompt);
+            }
+            promptText = prompt.textValue();
             promptBytes = textBytes(id, "prompt", promptText);
         } else {
             chat = readMessages(id, messages);
@@ -138,8 +147,30 @@ public final class RequestParser implements Serializable {
         }
 
         SamplingParams sampling = readSampling(id, root);
+        JsonNode returnTokenIds = present(root, "return_token_ids");
+        if (returnTokenIds != null && !returnTokenIds.isBoolean()) {
+            throw wrongType(id, "return_token_ids", "a boolean", returnTokenIds);
+        }
+        if (promptIds != null) {
+            return GenerationRequest.ofTokens(id, promptIds, sampling);
+        }
         return prompt != null ? GenerationRequest.ofText(id, promptText, sampling)
                 : GenerationRequest.ofMessages(id, chat, sampling);
+    }
+
+    private static int[] readPromptTokenIds(String id, JsonNode prompt) throws InvalidInputException {
+        if (prompt.isEmpty()) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'prompt' must not be an empty array");
+        }
+        int[] ids = new int[prompt.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode n = prompt.get(i);
+            if (!n.isNumber()) {
+                throw wrongType(id, "prompt[" + i + "]", "a token id (an integer)", n);
+            }
+            ids[i] = integer(id, "prompt[" + i + "]", n);
+        }
+        return ids;
     }
 
     private static JsonNode readObject(byte[] value) throws InvalidInputException {
@@ -388,48 +419,64 @@ public final class RequestParser implements Serializable {
     }
 
     /**
-     * The {@code metadata} value of a request exactly as it is written in the record (same bytes,
-     * numbers and escapes untouched), for copying into the output; empty when the record is not a JSON
-     * object, has no {@code metadata} or has {@code "metadata": null}.
+     * What an output record takes over from its request besides the result.
+     *
+     * @param rawMetadata the request's {@code metadata} exactly as written in the record (same bytes,
+     *     numbers and escapes untouched), or null when it has none or {@code "metadata": null}
+     * @param returnTokenIds the request asked for the generated token ids ({@code "return_token_ids": true})
      */
-    public static Optional<String> rawMetadata(byte[] value) {
+    public record Echo(String rawMetadata, boolean returnTokenIds) {
+        /** Nothing to copy: no metadata, no token ids. */
+        public static final Echo NONE = new Echo(null, false);
+    }
+
+    /**
+     * Reads the {@link Echo} of a request record with a streaming scan of its top-level fields (the operator
+     * hands a result mapper the input record, not the parsed request); {@link Echo#NONE} when the record is
+     * not a JSON object.
+     */
+    public static Echo echo(byte[] value) {
         if (value == null || value.length == 0) {
-            return Optional.empty();
+            return Echo.NONE;
         }
         String text;
         try {
             text = Json.decodeStrict(value);
         } catch (CharacterCodingException e) {
-            return Optional.empty();
+            return Echo.NONE;
         }
+        String metadata = null;
+        boolean returnTokenIds = false;
         try (JsonParser p = Json.FACTORY.createParser(text)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
-                return Optional.empty();
+                return Echo.NONE;
             }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
+            JsonToken t = p.nextToken();
+            while (t == JsonToken.FIELD_NAME) {
                 String name = p.currentName();
-                JsonToken t = p.nextToken();
-                if (!"metadata".equals(name)) {
+                JsonToken valueToken = p.nextToken();
+                if ("return_token_ids".equals(name)) {
+                    returnTokenIds = valueToken == JsonToken.VALUE_TRUE;
+                    t = p.nextToken();
+                } else if ("metadata".equals(name) && valueToken != JsonToken.VALUE_NULL) {
+                    int start = (int) p.currentTokenLocation().getCharOffset();
                     p.skipChildren();
-                    continue;
+                    // the value ends where the next token starts, less the separator (whitespace and a comma)
+                    t = p.nextToken();
+                    int end = (int) p.currentTokenLocation().getCharOffset();
+                    String raw = text.substring(start, end).stripTrailing();
+                    if (raw.endsWith(",")) {
+                        raw = raw.substring(0, raw.length() - 1).stripTrailing();
+                    }
+                    metadata = raw;
+                } else {
+                    p.skipChildren();
+                    t = p.nextToken();
                 }
-                if (t == JsonToken.VALUE_NULL) {
-                    return Optional.empty();
-                }
-                int start = (int) p.currentTokenLocation().getCharOffset();
-                p.skipChildren();
-                // the value ends where the next token starts, less the separator (whitespace and a comma)
-                p.nextToken();
-                int end = (int) p.currentTokenLocation().getCharOffset();
-                String raw = text.substring(start, end).stripTrailing();
-                if (raw.endsWith(",")) {
-                    raw = raw.substring(0, raw.length() - 1).stripTrailing();
-                }
-                return Optional.of(raw);
             }
-            return Optional.empty();
+            return new Echo(metadata, returnTokenIds);
         } catch (IOException e) {
-            return Optional.empty(); // only reached for records that already failed parsing
+            return Echo.NONE; // only reached for records that already failed parsing
         }
     }
 }

@@ -16,12 +16,14 @@ import java.io.UncheckedIOException;
  * {"id": "r-17", "text": "...", "finish_reason": "stop",
  *  "usage": {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17},
  *  "timings": {"queue_ms": 0.4, "ttft_ms": 3.1, "tpot_ms": 0.9, "total_ms": 13.2},
+ *  "token_ids": [450, 2217, ...],
  *  "logprobs": [{"token_id": 42, "logprob": -0.12, "top": [{"token_id": 42, "logprob": -0.12}, ...]}, ...],
  *  "metadata": {"user": 42}}
  * }</pre>
  * {@code finish_reason} is {@code stop} (end of sequence, a stop string or token) or {@code length}
- * ({@code max_tokens} or the model's context); {@code logprobs} appears only when the request asked
- * for it ({@code "logprobs": n > 0}, n alternatives per token), {@code metadata} only when the request
+ * ({@code max_tokens} or the model's context); {@code token_ids} (the generated tokens, a matched stop
+ * string's included) appears only when the request set {@code "return_token_ids": true};
+ * {@code logprobs} only when the request asked for it ({@code "logprobs": n > 0}, n alternatives per token), {@code metadata} only when the request
  * had one, copied byte for byte. Timings are wall-clock milliseconds: waiting before the first engine
  * step, to the first token, mean per token after it, and in all; they are the only part of a result
  * that differs when the same request is generated twice.
@@ -62,9 +64,9 @@ public final class ResponseWriter implements Serializable {
     }
 
     /**
-     * @param rawMetadata the request's metadata JSON as written (see {@link RequestParser#rawMetadata}), or null
+     * @param echo what the request asked to have copied or added (see {@link RequestParser#echo})
      */
-    public byte[] result(GenerationResult r, String rawMetadata) {
+    public byte[] result(GenerationResult r, RequestParser.Echo echo) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256 + r.text().length() * 2);
         try (JsonGenerator g = Json.FACTORY.createGenerator(out)) {
             g.writeStartObject();
@@ -82,6 +84,11 @@ public final class ResponseWriter implements Serializable {
             g.writeNumberField("tpot_ms", millis(r.timings().timePerOutputTokenMs()));
             g.writeNumberField("total_ms", millis(r.timings().totalMs()));
             g.writeEndObject();
+            if (echo.returnTokenIds()) {
+                int[] ids = r.tokenIds();
+                g.writeFieldName("token_ids");
+                g.writeArray(ids, 0, ids.length);
+            }
             if (!r.logprobs().isEmpty()) {
                 g.writeArrayFieldStart("logprobs");
                 for (GenerationResult.TokenLogprob t : r.logprobs()) {
@@ -100,9 +107,9 @@ public final class ResponseWriter implements Serializable {
                 }
                 g.writeEndArray();
             }
-            if (rawMetadata != null) {
+            if (echo.rawMetadata() != null) {
                 g.writeFieldName("metadata");
-                g.writeRawValue(rawMetadata);
+                g.writeRawValue(echo.rawMetadata());
             }
             g.writeEndObject();
         } catch (IOException e) {

@@ -82,6 +82,10 @@ class KafkaInferencePipelineTest {
                 extra.put("metadata", "{\"n\": " + i + ", \"tags\": [\"a\", 1.50]}");
             }
             String v = request("basic-" + i, STARTS[i % STARTS.length] + (i % 3 == 0 ? "" : " " + i), extra);
+            if (i % 10 == 9) { // pre-tokenized: token ids in (stories260k has 512), token ids out
+                v = v.replaceFirst("\"prompt\":\"[^\"]*\"", "\"prompt\":[1," + (10 + i) + "," + (300 + i) + ",29]")
+                        .replaceFirst("}$", ",\"return_token_ids\":true}");
+            }
             values.add(bytes(v));
             input.add(EmbeddedKafka.KeyValue.of("key-" + i, v));
         }
@@ -109,6 +113,10 @@ class KafkaInferencePipelineTest {
         // metadata is copied as written, 1.50 included
         assertThat(text(byId.get("basic-5").value())).endsWith(",\"metadata\":{\"n\": 5, \"tags\": [\"a\", 1.50]}}");
         assertThat(json(byId.get("basic-3").value()).get("logprobs")).isNotEmpty();
+        JsonNode fromIds = json(byId.get("basic-19").value());
+        assertThat(fromIds.get("usage").get("prompt_tokens").asInt()).isEqualTo(4);
+        assertThat(fromIds.get("token_ids")).hasSize(fromIds.get("usage").get("completion_tokens").asInt());
+        assertThat(json(byId.get("basic-18").value()).has("token_ids")).isFalse();
         assertThat(byId.values()).extracting(r -> json(r.value()).get("finish_reason").asText())
                 .containsOnly("stop", "length").contains("stop", "length");
     }
@@ -151,7 +159,11 @@ class KafkaInferencePipelineTest {
                 new Bad("messages without a chat template", bytes("{\"id\": \"bad-chat\", \"messages\": "
                         + "[{\"role\": \"user\", \"content\": \"hi\"}]}"), ErrorCode.INVALID_PARAM, "bad-chat"),
                 new Bad("stop token outside the vocabulary", bytes("{\"id\": \"bad-stop\", \"prompt\": \"x\", "
-                        + "\"stop_token_ids\": [99999]}"), ErrorCode.INVALID_PARAM, "bad-stop"));
+                        + "\"stop_token_ids\": [99999]}"), ErrorCode.INVALID_PARAM, "bad-stop"),
+                new Bad("prompt token outside the vocabulary", bytes("{\"id\": \"bad-vocab\", \"prompt\": [1, 512]}"),
+                        ErrorCode.INVALID_PARAM, "bad-vocab"),
+                new Bad("prompt token ids of the wrong type", bytes("{\"id\": \"bad-ids\", \"prompt\": [1, \"2\"]}"),
+                        ErrorCode.INVALID_PARAM, "bad-ids"));
         List<EmbeddedKafka.KeyValue> input = new ArrayList<>();
         for (int i = 0; i < bad.size(); i++) {
             input.add(new EmbeddedKafka.KeyValue(bytes("bad-" + i), bad.get(i).value()));
@@ -195,6 +207,8 @@ class KafkaInferencePipelineTest {
         assertThat(errors.get("bad-8").get("error").get("message").asText()).contains("max model length of 512");
         assertThat(errors.get("bad-9").get("input").asText()).contains("caf\uFFFD(\uFFFD");
         assertThat(errors.get("bad-10").get("input_truncated").asBoolean()).isTrue();
+        assertThat(errors.get("bad-17").get("error").get("message").asText())
+                .isEqualTo("request 'bad-vocab': prompt token 512 at position 1 is outside the vocabulary of 512");
     }
 
     @Test

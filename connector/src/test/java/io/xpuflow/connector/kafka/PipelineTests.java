@@ -85,8 +85,7 @@ final class PipelineTests {
             }
             for (int i = 0; i < handles.size(); i++) {
                 GenerationResult result = handles.get(i).result().join();
-                out.put(result.id(), withoutTimings(writer.result(result,
-                        RequestParser.rawMetadata(requests.get(i)).orElse(null))));
+                out.put(result.id(), withoutTimings(writer.result(result, RequestParser.echo(requests.get(i)))));
             }
         }
         return out;

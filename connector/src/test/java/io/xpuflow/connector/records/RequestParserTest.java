@@ -203,7 +203,14 @@ class RequestParserTest {
     @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
             "\"id\": 7, \"prompt\": \"x\"                     | 'id' must be a string, got a number (7)",
             "\"id\": \" \", \"prompt\": \"x\"                 | 'id' must not be blank",
-            "\"id\": \"a\", \"prompt\": 42                    | 'prompt' must be a string, got a number (42)",
+            "\"id\": \"a\", \"prompt\": 42                    | 'prompt' must be a string or an array of token ids, got a number (42)",
+            "\"id\": \"a\", \"prompt\": {\"ids\": [1]}         | 'prompt' must be a string or an array of token ids, got an object ({\"ids\":[1]})",
+            "\"id\": \"a\", \"prompt\": []                    | 'prompt' must not be an empty array",
+            "\"id\": \"a\", \"prompt\": [1, \"two\"]           | 'prompt[1]' must be a token id (an integer), got a string (\"two\")",
+            "\"id\": \"a\", \"prompt\": [1, [2]]              | 'prompt[1]' must be a token id (an integer), got an array ([2])",
+            "\"id\": \"a\", \"prompt\": [1.5]                 | 'prompt[0]' must be an integer, got 1.5",
+            "\"id\": \"a\", \"prompt\": [4294967296]          | 'prompt[0]' must be a 32-bit integer, got 4294967296",
+            "\"id\": \"a\", \"prompt\": \"x\", \"return_token_ids\": \"yes\" | 'return_token_ids' must be a boolean, got a string (\"yes\")",
             "\"id\": \"a\", \"prompt\": \"x\", \"messages\": [] | give either 'prompt' or 'messages', not both",
             "\"id\": \"a\", \"messages\": \"hi\"              | 'messages' must be an array of {role, content} objects, got a string (\"hi\")",
             "\"id\": \"a\", \"messages\": []                  | 'messages' must not be empty",
@@ -268,24 +275,51 @@ class RequestParserTest {
         }
     }
 
+    private static RequestParser.Echo echo(String doc) {
+        return RequestParser.echo(doc.getBytes(StandardCharsets.UTF_8));
+    }
+
     @Test
-    void rawMetadataIsCopiedByteForByte() {
+    void metadataIsEchoedByteForByte() {
         String[] values = {
                 "{\"user\": 42, \"tags\": [\"a\", \"b\"], \"nested\": {\"x\": 1.50, \"y\": 1e10, \"z\": \"\\u00e9\\n\"}}",
                 "[1, 2.0, 3e-5]", "\"text\"", "12345678901234567890123", "1.0", "true", "false", "{}", "[]",
                 "-0.0e+00", "\"a, b } ]\"", "{ \"spaced\" : [ 1 , 2 ] }"};
         for (String v : values) {
             for (String doc : List.of("{\"id\": \"a\", \"metadata\": " + v + "}", "{\"metadata\":" + v + ",\"id\":\"a\"}",
-                    "{\"id\": \"a\", \"metadata\" :\n\t" + v + " \n, \"prompt\": \"x\"}", "{\"metadata\": " + v + "   }")) {
-                assertThat(RequestParser.rawMetadata(doc.getBytes(StandardCharsets.UTF_8))).as(doc).contains(v);
+                    "{\"id\": \"a\", \"metadata\" :\n\t" + v + " \n, \"prompt\": \"x\"}", "{\"metadata\": " + v + "   }",
+                    "{\"metadata\": " + v + ", \"return_token_ids\": true}")) {
+                assertThat(echo(doc).rawMetadata()).as(doc).isEqualTo(v);
             }
         }
-        assertThat(RequestParser.rawMetadata("{\"id\": \"a\", \"metadata\": null}".getBytes(StandardCharsets.UTF_8))).isEmpty();
-        assertThat(RequestParser.rawMetadata("{\"id\": \"a\"}".getBytes(StandardCharsets.UTF_8))).isEmpty();
-        assertThat(RequestParser.rawMetadata("[{\"metadata\": 1}]".getBytes(StandardCharsets.UTF_8))).isEmpty();
-        assertThat(RequestParser.rawMetadata("{\"a\": {\"metadata\": 1}}".getBytes(StandardCharsets.UTF_8))).isEmpty();
-        assertThat(RequestParser.rawMetadata(new byte[] {'{', (byte) 0xFF})).isEmpty();
-        assertThat(RequestParser.rawMetadata(null)).isEmpty();
+        for (String doc : List.of("{\"id\": \"a\", \"metadata\": null}", "{\"id\": \"a\"}", "[{\"metadata\": 1}]",
+                "{\"a\": {\"metadata\": 1}}")) {
+            assertThat(echo(doc)).as(doc).isEqualTo(RequestParser.Echo.NONE);
+        }
+        assertThat(RequestParser.echo(new byte[] {'{', (byte) 0xFF})).isEqualTo(RequestParser.Echo.NONE);
+        assertThat(RequestParser.echo(null)).isEqualTo(RequestParser.Echo.NONE);
+    }
+
+    @Test
+    void returnTokenIdsIsEchoedOnlyWhenTrueAtTheTopLevel() throws Exception {
+        assertThat(echo("{\"id\": \"a\", \"return_token_ids\": true}")).isEqualTo(new RequestParser.Echo(null, true));
+        assertThat(echo("{\"return_token_ids\": true, \"metadata\": [1]}")).isEqualTo(new RequestParser.Echo("[1]", true));
+        assertThat(echo("{\"id\": \"a\", \"return_token_ids\": false}").returnTokenIds()).isFalse();
+        assertThat(echo("{\"id\": \"a\", \"metadata\": {\"return_token_ids\": true}}").returnTokenIds()).isFalse();
+        // the parser accepts only a boolean (see the invalid-parameter table), so the echo meets no other type
+        assertThat(parse("{\"id\": \"a\", \"prompt\": \"x\", \"return_token_ids\": true}").id()).isEqualTo("a");
+    }
+
+    @Test
+    void promptMayBeTokenIds() throws Exception {
+        GenerationRequest r = parse("{\"id\": \"t\", \"prompt\": [1, 450, 2.0], \"max_tokens\": 3}");
+        assertThat(r.promptTokenIds()).containsExactly(1, 450, 2);
+        assertThat(r.prompt()).isNull();
+        assertThat(r.sampling().maxTokens()).isEqualTo(3);
+        // vocabulary and context are the engine's to check: any 32-bit id passes here; wrong ids: the
+        // invalid-parameter table
+        assertThat(parse("{\"id\": \"t\", \"prompt\": [-1, 2147483647]}").promptTokenIds())
+                .containsExactly(-1, Integer.MAX_VALUE);
     }
 
     static byte[] concat(byte[]... parts) {

@@ -23,7 +23,8 @@ class ResponseWriterTest {
 
     @Test
     void resultHasTheDocumentedFieldsInOrder() throws Exception {
-        byte[] out = new ResponseWriter().result(result(List.of()), "{\"user\": 42,  \"n\": 1.50}");
+        byte[] out = new ResponseWriter().result(result(List.of()),
+                new RequestParser.Echo("{\"user\": 42,  \"n\": 1.50}", false));
         assertThat(new String(out, StandardCharsets.UTF_8)).isEqualTo("{\"id\":\"r-1\",\"text\":\"Lily said \\\"hi\\\"\\n🌸\","
                 + "\"finish_reason\":\"length\",\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":3,\"total_tokens\":7},"
                 + "\"timings\":{\"queue_ms\":0.123,\"ttft_ms\":1.5,\"tpot_ms\":0.25,\"total_ms\":2.0},"
@@ -31,9 +32,18 @@ class ResponseWriterTest {
     }
 
     @Test
+    void tokenIdsAppearWhenTheRequestAskedForThem() throws Exception {
+        String withIds = new String(new ResponseWriter().result(result(List.of()), new RequestParser.Echo("[1]", true)),
+                StandardCharsets.UTF_8);
+        assertThat(withIds).contains("\"total_ms\":2.0},\"token_ids\":[5,6,7],\"metadata\":[1]}");
+        assertThat(JSON.readTree(new ResponseWriter().result(result(List.of()), RequestParser.Echo.NONE)).has("token_ids"))
+                .isFalse();
+    }
+
+    @Test
     void logprobsAppearWhenTheResultHasThem() throws Exception {
         var lp = new GenerationResult.TokenLogprob(5, -0.5f, new int[] {5, 9}, new float[] {-0.5f, -1.25f});
-        JsonNode n = JSON.readTree(new ResponseWriter().result(result(List.of(lp, lp, lp)), null));
+        JsonNode n = JSON.readTree(new ResponseWriter().result(result(List.of(lp, lp, lp)), RequestParser.Echo.NONE));
         assertThat(n.has("metadata")).isFalse();
         assertThat(n.get("logprobs")).hasSize(3);
         assertThat(n.get("logprobs").get(0).toString())
