@@ -70,14 +70,14 @@ final class BenchPipeline implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (EngineRegistry.Lease lease = EngineRegistry.acquire(engineSpec.toOptions())) {
             LlmEngine engine = lease.engine();
-            Tokenizer tokenizer = engine.tokenizer().orElseThrow(() -> new IllegalArgumentException("bench pipeline sends"
-                    + " text prompts as JSON records: " + engineArgs.model + " needs a tokenizer.json"));
+            Tokenizer tokenizer = engine.tokenizer().orElse(null);
+            int vocab = engine.config().vocabSize();
             // distinct prompts for the two runs, so the second cannot reuse the first one's prefix cache
-            List<String> direct = prompts(tokenizer, engine.config().vocabSize(), w, w.seed());
-            List<String> pipedPrompts = prompts(tokenizer, engine.config().vocabSize(), w, w.seed() + 1);
+            List<BenchPrompt> direct = prompts(tokenizer, vocab, w, w.seed());
+            List<BenchPrompt> pipedPrompts = prompts(tokenizer, vocab, w, w.seed() + 1);
 
             // warm-up (JIT, page cache), untimed, with prompts of its own
-            runDirect(engine, prompts(tokenizer, engine.config().vocabSize(), w, w.seed() + 2).subList(0, Math.min(8, w.numPrompts())),
+            runDirect(engine, prompts(tokenizer, vocab, w, w.seed() + 2).subList(0, Math.min(8, w.numPrompts())),
                     Math.min(16, w.outputLen()));
             BenchCommand.ThroughputResult alone = runDirect(engine, direct, w.outputLen());
             out.println("Engine:   " + alone.line());
@@ -108,16 +108,31 @@ final class BenchPipeline implements Callable<Integer> {
         return 0;
     }
 
-    /** Text prompts of about {@code inputLen} tokens: random ids, decoded. */
-    private static List<String> prompts(Tokenizer tokenizer, int vocab, BenchWorkload w, long seed) {
+    /** A prompt as text (what a producer usually sends) or, for a model without a tokenizer, as token ids. */
+    private record BenchPrompt(String text, int[] ids) {
+        GenerationRequest request(String id, SamplingParams params) {
+            return text != null ? GenerationRequest.ofText(id, text, params) : GenerationRequest.ofTokens(id, ids, params);
+        }
+
+        Object json() {
+            return text != null ? text : ids;
+        }
+    }
+
+    /**
+     * Prompts of {@code inputLen} random token ids, decoded to text when the model has a tokenizer (text
+     * exercises the pipeline's tokenization as real producers do; it may re-encode to a slightly different
+     * length, the same in both runs).
+     */
+    private static List<BenchPrompt> prompts(Tokenizer tokenizer, int vocab, BenchWorkload w, long seed) {
         SplittableRandom random = new SplittableRandom(seed);
-        List<String> out = new ArrayList<>();
+        List<BenchPrompt> out = new ArrayList<>();
         for (int i = 0; i < w.numPrompts(); i++) {
             int[] ids = new int[w.inputLen()];
             for (int j = 0; j < ids.length; j++) {
                 ids[j] = random.nextInt(vocab);
             }
-            out.add(tokenizer.decode(ids, true));
+            out.add(tokenizer != null ? new BenchPrompt(tokenizer.decode(ids, true), null) : new BenchPrompt(null, ids));
         }
         return out;
     }
@@ -126,11 +141,11 @@ final class BenchPipeline implements Callable<Integer> {
         return SamplingParams.builder().maxTokens(outputLen).ignoreEos(true).build();
     }
 
-    private static BenchCommand.ThroughputResult runDirect(LlmEngine engine, List<String> prompts, int outputLen) {
+    private static BenchCommand.ThroughputResult runDirect(LlmEngine engine, List<BenchPrompt> prompts, int outputLen) {
         long start = System.nanoTime();
         List<GenerationHandle> handles = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
-            handles.add(engine.submit(GenerationRequest.ofText("direct-" + i, prompts.get(i), params(outputLen))));
+            handles.add(engine.submit(prompts.get(i).request("direct-" + i, params(outputLen))));
         }
         long total = 0;
         long output = 0;
@@ -208,8 +223,8 @@ final class BenchPipeline implements Callable<Integer> {
         }
     }
 
-    private PipelineResult runPipeline(LlmEngine engine, EngineSpec engineSpec, List<String> prompts,
-                                                      int outputLen) throws Exception {
+    private PipelineResult runPipeline(LlmEngine engine, EngineSpec engineSpec, List<BenchPrompt> prompts, int outputLen)
+            throws Exception {
         try (EmbeddedKafka kafka = EmbeddedBroker.start(common.verbose)) {
             kafka.createTopic("bench-prompts", 1);
             kafka.createTopic("bench-results", 1);
@@ -217,7 +232,7 @@ final class BenchPipeline implements Callable<Integer> {
             for (int i = 0; i < prompts.size(); i++) {
                 Map<String, Object> r = new LinkedHashMap<>();
                 r.put("id", "pipe-" + i);
-                r.put("prompt", prompts.get(i));
+                r.put("prompt", prompts.get(i).json());
                 records.add(Map.entry("pipe-" + i, JSON.writeValueAsString(r)));
             }
             kafka.produceStrings("bench-prompts", records);
