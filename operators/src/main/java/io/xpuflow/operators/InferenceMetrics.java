@@ -9,6 +9,7 @@ import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MeterView;
 import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.metrics.ThreadSafeSimpleCounter;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 
 /**
@@ -48,15 +49,16 @@ public final class InferenceMetrics {
         group.gauge("kvCacheUsage", (Gauge<Double>) () -> engine.metrics().kvUsage());
         group.gauge("prefixCacheHitRate", (Gauge<Double>) () -> engine.metrics().prefixCacheHitRate());
         group.gauge("preemptions", (Gauge<Long>) () -> engine.metrics().preemptions());
-        requests = group.counter("requests");
-        outputTokens = group.counter("outputTokens");
+        // thread-safe: the SQL functions count on the engine's loop thread as well as on the task thread
+        requests = group.counter("requests", new ThreadSafeSimpleCounter());
+        outputTokens = group.counter("outputTokens", new ThreadSafeSimpleCounter());
         group.meter("outputTokensPerSecond", new MeterView(outputTokens));
         timeToFirstTokenUs = group.histogram("timeToFirstTokenUs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
         timePerOutputTokenUs = group.histogram("timePerOutputTokenUs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
-        errors = group.counter("errorsTotal");
+        errors = group.counter("errorsTotal", new ThreadSafeSimpleCounter());
         MetricGroup errorGroup = group.addGroup("errors");
         for (ErrorCode c : ErrorCode.values()) {
-            errorsByCode.put(c, errorGroup.counter(c.name()));
+            errorsByCode.put(c, errorGroup.counter(c.name(), new ThreadSafeSimpleCounter()));
         }
     }
 

@@ -118,22 +118,22 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
         });
     }
 
+    // Both completions hand Flink a supplier: it runs on the task's mailbox thread, so the output mapping
+    // (JSON writing, say) and the metric updates stay off the engine's loop thread, which completes the
+    // engine's futures and must go on to the next step. A mapper that throws fails the job, as any operator.
+
     private void complete(IN element, GenerationResult result, ResultFuture<OUT> resultFuture) {
-        try {
+        resultFuture.complete(() -> {
             metrics.finished(result);
-            resultFuture.complete(List.of(resultMapper.onResult(element, result)));
-        } catch (RuntimeException e) {
-            resultFuture.completeExceptionally(e);
-        }
+            return List.of(resultMapper.onResult(element, result));
+        });
     }
 
     private void emitError(IN element, String requestId, ErrorCode code, String message, ResultFuture<OUT> resultFuture) {
-        metrics.error(code);
-        try {
-            resultFuture.complete(List.of(resultMapper.onError(element, requestId, code, message)));
-        } catch (RuntimeException e) {
-            resultFuture.completeExceptionally(e);
-        }
+        resultFuture.complete(() -> {
+            metrics.error(code);
+            return List.of(resultMapper.onError(element, requestId, code, message));
+        });
     }
 
     @Override
