@@ -1,0 +1,240 @@
+package io.xpuflow.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.xpuflow.connector.kafka.EmbeddedKafka;
+import io.xpuflow.runtime.testutil.Fixtures;
+import java.io.File;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code flink run} of {@code xpuflow-job.jar} on a standalone session cluster: a JobManager and a
+ * TaskManager in JVMs of their own whose class path holds Flink and nothing of ours, the job submitted by
+ * Flink's own command-line client, the natives loaded on the TaskManager from the job jar by Flink's
+ * user-code class loader — the set-up of a real deployment, which the MiniCluster tests (one JVM, one
+ * class loader) do not reach. Two jobs run one after the other on the same TaskManager, as after a
+ * restart or a redeployment.
+ *
+ * <p>An integration test: it needs the shaded jar, so it runs after {@code package} ({@code mvn verify}).
+ */
+class StandaloneClusterIT {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Duration STARTUP = Duration.ofMinutes(2);
+
+    private final List<Process> processes = new ArrayList<>();
+
+    @AfterEach
+    void stopCluster() throws InterruptedException {
+        for (Process p : processes) {
+            p.destroy();
+        }
+        for (Process p : processes) {
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    @Test
+    void theJobJarServesKafkaOnAStandaloneClusterTwiceInOneTaskManager(@TempDir Path work) throws Exception {
+        Path jobJar = Path.of("target", "xpuflow-job.jar").toAbsolutePath();
+        assertThat(jobJar).as("built by 'mvn package'").isRegularFile();
+        Path conf = Files.createDirectories(work.resolve("conf"));
+        int restPort = freePort();
+        Files.writeString(conf.resolve("config.yaml"), String.join("\n",
+                "jobmanager.rpc.address: localhost",
+                "jobmanager.rpc.port: " + freePort(),
+                "jobmanager.bind-host: localhost",
+                "jobmanager.memory.process.size: 1g",
+                "rest.address: localhost",
+                "rest.bind-address: localhost",
+                "rest.port: " + restPort,
+                "taskmanager.host: localhost",
+                "taskmanager.bind-host: localhost",
+                "taskmanager.numberOfTaskSlots: 2",
+                // what Flink's start scripts compute and pass to a TaskManager they launch
+                "taskmanager.cpu.cores: 2",
+                "taskmanager.memory.task.heap.size: 512m",
+                "taskmanager.memory.task.off-heap.size: 0m",
+                "taskmanager.memory.network.min: 64m",
+                "taskmanager.memory.network.max: 64m",
+                "taskmanager.memory.managed.size: 64m",
+                "taskmanager.memory.framework.heap.size: 128m",
+                "taskmanager.memory.framework.off-heap.size: 128m",
+                "taskmanager.memory.jvm-metaspace.size: 256m",
+                "taskmanager.memory.jvm-overhead.min: 192m",
+                "taskmanager.memory.jvm-overhead.max: 192m",
+                "parallelism.default: 1",
+                ""), StandardCharsets.UTF_8);
+
+        String classpath = flinkOnlyClasspath();
+        try (URLClassLoader cluster = new URLClassLoader(Arrays.stream(classpath.split(File.pathSeparator))
+                .map(e -> toUrl(Path.of(e))).toArray(URL[]::new), ClassLoader.getPlatformClassLoader())) {
+            assertThat(cluster.loadClass("org.apache.flink.runtime.taskexecutor.TaskManagerRunner")).isNotNull();
+            assertThatThrownBy(() -> cluster.loadClass(KafkaInferenceJob.class.getName()))
+                    .as("the cluster's class path must not hold our code").isInstanceOf(ClassNotFoundException.class);
+            assertThatThrownBy(() -> cluster.loadClass("org.bytedeco.javacpp.Loader")).isInstanceOf(ClassNotFoundException.class);
+        }
+        processes.add(start(work, "jobmanager", classpath, List.of(),
+                "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint", "--configDir", conf.toString()));
+        processes.add(start(work, "taskmanager", classpath, List.of("-Xmx1g"),
+                "org.apache.flink.runtime.taskexecutor.TaskManagerRunner", "--configDir", conf.toString()));
+        awaitTaskManager(restPort, work);
+
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            for (String run : List.of("first", "second")) {
+                kafka.createTopic(run + "-in", 2);
+                kafka.createTopic(run + "-out", 1);
+                kafka.createTopic(run + "-dlq", 1);
+                List<Map.Entry<String, String>> records = new ArrayList<>();
+                for (int i = 0; i < 6; i++) {
+                    records.add(Map.entry("k" + i, "{\"id\":\"" + run + "-" + i + "\",\"prompt\":\"Once upon a time " + i
+                            + "\"}"));
+                }
+                records.add(Map.entry("bad", "{\"id\":\"" + run + "-bad\",\"prompt\":\"x\",\"temperature\":-1}"));
+                kafka.produceStrings(run + "-in", records);
+
+                Process client = start(work, "client-" + run, classpath, List.of(),
+                        "org.apache.flink.client.cli.CliFrontend", "run", "-c", KafkaInferenceJob.class.getName(),
+                        jobJar.toString(), "--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", run + "-in",
+                        "--output-topic", run + "-out", "--dead-letter-topic", run + "-dlq",
+                        "--model", Fixtures.model("stories260k").toAbsolutePath().toString(), "--parallelism", "2",
+                        "--checkpoint-interval", "300ms", "--bounded", "--threads", "1", "--kv-cache-memory", "32",
+                        "--max-tokens", "8", "--consumer-group", run, "--transactional-id-prefix", run);
+                processes.add(client);
+                assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run of the %s job finished", run).isTrue();
+                assertThat(client.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
+
+                List<ConsumerRecord<byte[], byte[]>> out = kafka.readCommitted(run + "-out", 6, Duration.ofSeconds(30));
+                assertThat(out).hasSize(6);
+                for (ConsumerRecord<byte[], byte[]> r : out) {
+                    JsonNode n = JSON.readTree(r.value());
+                    assertThat(n.get("id").asText()).startsWith(run + "-");
+                    assertThat(n.at("/usage/completion_tokens").asInt()).isEqualTo(8);
+                    assertThat(n.get("text").asText()).isNotBlank();
+                }
+                JsonNode error = JSON.readTree(kafka.readCommitted(run + "-dlq", 1, Duration.ofSeconds(30)).get(0).value());
+                assertThat(error.at("/error/code").asText()).isEqualTo("INVALID_PARAM");
+            }
+        }
+        // both jobs' two subtasks opened the engine in the TaskManager's JVM, each job from its own class loader
+        String taskManagerLog = Files.readString(work.resolve("taskmanager.log"));
+        assertThat(taskManagerLog.lines().filter(l -> l.contains("uses the shared engine for")).count()).isEqualTo(4);
+    }
+
+    private static URL toUrl(Path p) {
+        try {
+            return p.toUri().toURL();
+        } catch (java.net.MalformedURLException e) {
+            throw new IllegalArgumentException(p.toString(), e);
+        }
+    }
+
+    /**
+     * This JVM's class path less everything of ours and what the job jar brings: what a Flink distribution's
+     * {@code lib/} holds, more or less (Flink's modules and their dependencies, a logging backend).
+     */
+    private static String flinkOnlyClasspath() {
+        // by directory in the local repository, by file name for the reactor's own jars (failsafe puts
+        // target/*.jar, not target/classes, on the class path)
+        List<String> ours = List.of("/io/xpuflow/", "/org/bytedeco/", "/org/apache/kafka/", "/flink-connector-kafka/",
+                "/com/hubspot/", "/info/picocli/", "/org/junit/", "/org/assertj/", "/target/classes", "/target/test-classes",
+                "/xpuflow-", "/javacpp-", "/kafka-", "/kafka_");
+        return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+                .filter(entry -> ours.stream().noneMatch(entry.replace(File.separatorChar, '/')::contains))
+                .collect(Collectors.joining(File.pathSeparator));
+    }
+
+    private Process start(Path work, String name, String classpath, List<String> jvmOptions, String mainClass,
+                          String... args) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(jvmOptions);
+        // what a Flink distribution's config.yaml puts in env.java.opts.all for Java 17
+        for (String pkg : List.of("java.util", "java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio",
+                "sun.nio.ch", "java.text", "java.time", "java.util.concurrent", "java.util.concurrent.atomic",
+                "java.util.concurrent.locks")) {
+            command.add("--add-opens=java.base/" + pkg + "=ALL-UNNAMED");
+        }
+        for (String pkg : List.of("sun.net.util", "sun.nio.ch", "sun.net.www")) {
+            command.add("--add-exports=java.base/" + pkg + "=ALL-UNNAMED");
+        }
+        // the JavaCPP settings this JVM runs with (see the README's TaskManager settings)
+        ManagementFactory.getRuntimeMXBean().getInputArguments().stream().filter(a -> a.startsWith("-Dorg.bytedeco"))
+                .forEach(command::add);
+        command.add("-Dorg.slf4j.simpleLogger.defaultLogLevel=info");
+        command.addAll(List.of("-cp", classpath, mainClass));
+        command.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(command).directory(work.toFile()).redirectErrorStream(true)
+                .redirectOutput(work.resolve(name + ".log").toFile());
+        pb.environment().put("FLINK_CONF_DIR", work.resolve("conf").toString());
+        return pb.start();
+    }
+
+    private void awaitTaskManager(int restPort, Path work) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.nanoTime() + STARTUP.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (Process p : processes) {
+                assertThat(p.isAlive()).as("cluster process died; %s", logs(work)).isTrue();
+            }
+            try {
+                String body = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + restPort + "/taskmanagers"))
+                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body();
+                if (JSON.readTree(body).path("taskmanagers").size() == 1) {
+                    return;
+                }
+            } catch (IOException notYet) {
+                // the REST endpoint is not up yet
+            }
+            Thread.sleep(500);
+        }
+        throw new AssertionError("no TaskManager registered within " + STARTUP + "; " + logs(work));
+    }
+
+    /** The tail of every process log, for a failure message. */
+    private static String logs(Path work) {
+        StringBuilder sb = new StringBuilder();
+        try (var files = Files.list(work)) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".log")).sorted().toList()) {
+                List<String> lines = Files.readAllLines(f, StandardCharsets.UTF_8);
+                sb.append("\n==> ").append(f.getFileName()).append(" <==\n")
+                        .append(String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size())));
+            }
+        } catch (IOException e) {
+            sb.append("(logs unreadable: ").append(e.getMessage()).append(')');
+        }
+        return sb.toString();
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}
