@@ -37,14 +37,17 @@ import org.junit.jupiter.api.io.TempDir;
  * TaskManager in JVMs of their own whose class path holds Flink and nothing of ours, the job submitted by
  * Flink's own command-line client, the natives loaded on the TaskManager from the job jar by Flink's
  * user-code class loader — the set-up of a real deployment, which the MiniCluster tests (one JVM, one
- * class loader) do not reach. Two jobs run one after the other on the same TaskManager, as after a
- * restart or a redeployment.
+ * class loader) do not reach. The two set-ups the README describes: the jar only in the job (a job that
+ * ends, then two at once, each with its own class loader, natives and engine), and the jar in the
+ * cluster's class path with parent-first class loading (two jobs at once sharing one engine).
  *
  * <p>An integration test: it needs the shaded jar, so it runs after {@code package} ({@code mvn verify}).
  */
 class StandaloneClusterIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration STARTUP = Duration.ofMinutes(2);
+    /** What LlmEngine logs once when it opens ("Engine on DIR: max model length 512, ..."). */
+    private static final String ENGINE_OPENED = ": max model length ";
 
     private final List<Process> processes = new ArrayList<>();
 
@@ -61,12 +64,66 @@ class StandaloneClusterIT {
     }
 
     @Test
-    void theJobJarServesKafkaOnAStandaloneClusterTwiceInOneTaskManager(@TempDir Path work) throws Exception {
+    void inTheJobJarEachJobLoadsTheNativesInItsOwnClassLoaderAndHasItsOwnEngine(@TempDir Path work) throws Exception {
+        String classpath = flinkOnlyClasspath();
+        startCluster(work, classpath, List.of());
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            // a bounded job that ends (its class loader is released), then two streaming jobs at once
+            Process first = submit(work, classpath, kafka, "first", 2, true);
+            assertThat(first.waitFor(3, TimeUnit.MINUTES)).as("flink run of the first job finished").isTrue();
+            assertThat(first.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
+            checkOutputs(kafka, "first");
+            List<Process> clients = List.of(submit(work, classpath, kafka, "left", 1, false),
+                    submit(work, classpath, kafka, "right", 1, false));
+            for (Process client : clients) {
+                assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
+                assertThat(client.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
+            }
+            checkOutputs(kafka, "left");
+            checkOutputs(kafka, "right");
+        }
+        // the first job's two subtasks shared one engine; the two later jobs, each in its own class loader with
+        // its own copy of the natives (JavaCPP extracts them per job jar), had one engine each
+        String taskManagerLog = Files.readString(work.resolve("taskmanager.log"));
+        assertThat(count(taskManagerLog, "uses the shared engine for")).isEqualTo(4);
+        assertThat(count(taskManagerLog, ENGINE_OPENED)).isEqualTo(3);
+    }
+
+    @Test
+    void inTheClustersLibTheNativesLoadOnceAndConcurrentJobsShareOneEngine(@TempDir Path work) throws Exception {
+        // the README's set-up for several jobs per TaskManager: the jar in lib/ (here: on the class path of
+        // both processes) and parent-first class loading, so that the copies in the submitted jar are not used
+        // (parent-first for our packages alone is not enough: the Kafka connector, parent-first as part of
+        // org.apache.flink, and the Kafka client classes in serialized job state must come from one loader)
+        String classpath = flinkOnlyClasspath() + File.pathSeparator + jobJar();
+        startCluster(work, classpath, List.of("classloader.resolve-order: parent-first"));
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            // two streaming jobs at once, one slot each, submitted detached; they run until the cluster stops
+            List<Process> clients = List.of(submit(work, classpath, kafka, "left", 1, false),
+                    submit(work, classpath, kafka, "right", 1, false));
+            for (Process client : clients) {
+                assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
+                assertThat(client.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
+            }
+            checkOutputs(kafka, "left");
+            checkOutputs(kafka, "right");
+        }
+        String taskManagerLog = Files.readString(work.resolve("taskmanager.log"));
+        assertThat(count(taskManagerLog, "uses the shared engine for")).isEqualTo(2);
+        assertThat(count(taskManagerLog, ENGINE_OPENED)).as("one engine for both jobs").isEqualTo(1);
+    }
+
+    private static Path jobJar() {
         Path jobJar = Path.of("target", "xpuflow-job.jar").toAbsolutePath();
         assertThat(jobJar).as("built by 'mvn package'").isRegularFile();
+        return jobJar;
+    }
+
+    /** A JobManager and a TaskManager of two slots, each in its own JVM with {@code classpath}. */
+    private void startCluster(Path work, String classpath, List<String> extraConfig) throws Exception {
         Path conf = Files.createDirectories(work.resolve("conf"));
         int restPort = freePort();
-        Files.writeString(conf.resolve("config.yaml"), String.join("\n",
+        List<String> config = new ArrayList<>(List.of(
                 "jobmanager.rpc.address: localhost",
                 "jobmanager.rpc.port: " + freePort(),
                 "jobmanager.bind-host: localhost",
@@ -89,62 +146,66 @@ class StandaloneClusterIT {
                 "taskmanager.memory.jvm-metaspace.size: 256m",
                 "taskmanager.memory.jvm-overhead.min: 192m",
                 "taskmanager.memory.jvm-overhead.max: 192m",
-                "parallelism.default: 1",
-                ""), StandardCharsets.UTF_8);
-
-        String classpath = flinkOnlyClasspath();
-        try (URLClassLoader cluster = new URLClassLoader(Arrays.stream(classpath.split(File.pathSeparator))
-                .map(e -> toUrl(Path.of(e))).toArray(URL[]::new), ClassLoader.getPlatformClassLoader())) {
-            assertThat(cluster.loadClass("org.apache.flink.runtime.taskexecutor.TaskManagerRunner")).isNotNull();
-            assertThatThrownBy(() -> cluster.loadClass(KafkaInferenceJob.class.getName()))
-                    .as("the cluster's class path must not hold our code").isInstanceOf(ClassNotFoundException.class);
-            assertThatThrownBy(() -> cluster.loadClass("org.bytedeco.javacpp.Loader")).isInstanceOf(ClassNotFoundException.class);
-        }
+                "parallelism.default: 1"));
+        config.addAll(extraConfig);
+        Files.writeString(conf.resolve("config.yaml"), String.join("\n", config) + "\n", StandardCharsets.UTF_8);
         processes.add(start(work, "jobmanager", classpath, List.of(),
                 "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint", "--configDir", conf.toString()));
         processes.add(start(work, "taskmanager", classpath, List.of("-Xmx1g"),
                 "org.apache.flink.runtime.taskexecutor.TaskManagerRunner", "--configDir", conf.toString()));
         awaitTaskManager(restPort, work);
+    }
 
-        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            for (String run : List.of("first", "second")) {
-                kafka.createTopic(run + "-in", 2);
-                kafka.createTopic(run + "-out", 1);
-                kafka.createTopic(run + "-dlq", 1);
-                List<Map.Entry<String, String>> records = new ArrayList<>();
-                for (int i = 0; i < 6; i++) {
-                    records.add(Map.entry("k" + i, "{\"id\":\"" + run + "-" + i + "\",\"prompt\":\"Once upon a time " + i
-                            + "\"}"));
-                }
-                records.add(Map.entry("bad", "{\"id\":\"" + run + "-bad\",\"prompt\":\"x\",\"temperature\":-1}"));
-                kafka.produceStrings(run + "-in", records);
-
-                Process client = start(work, "client-" + run, classpath, List.of(),
-                        "org.apache.flink.client.cli.CliFrontend", "run", "-c", KafkaInferenceJob.class.getName(),
-                        jobJar.toString(), "--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", run + "-in",
-                        "--output-topic", run + "-out", "--dead-letter-topic", run + "-dlq",
-                        "--model", Fixtures.model("stories260k").toAbsolutePath().toString(), "--parallelism", "2",
-                        "--checkpoint-interval", "300ms", "--bounded", "--threads", "1", "--kv-cache-memory", "32",
-                        "--max-tokens", "8", "--consumer-group", run, "--transactional-id-prefix", run);
-                processes.add(client);
-                assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run of the %s job finished", run).isTrue();
-                assertThat(client.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
-
-                List<ConsumerRecord<byte[], byte[]>> out = kafka.readCommitted(run + "-out", 6, Duration.ofSeconds(30));
-                assertThat(out).hasSize(6);
-                for (ConsumerRecord<byte[], byte[]> r : out) {
-                    JsonNode n = JSON.readTree(r.value());
-                    assertThat(n.get("id").asText()).startsWith(run + "-");
-                    assertThat(n.at("/usage/completion_tokens").asInt()).isEqualTo(8);
-                    assertThat(n.get("text").asText()).isNotBlank();
-                }
-                JsonNode error = JSON.readTree(kafka.readCommitted(run + "-dlq", 1, Duration.ofSeconds(30)).get(0).value());
-                assertThat(error.at("/error/code").asText()).isEqualTo("INVALID_PARAM");
-            }
+    /**
+     * Produces six prompts and a bad record to {@code <run>-in} and submits the job with Flink's client:
+     * attached and bounded (the client returns when the job is done), or detached and streaming.
+     */
+    private Process submit(Path work, String classpath, EmbeddedKafka kafka, String run, int parallelism,
+                           boolean attachedAndBounded) throws Exception {
+        kafka.createTopic(run + "-in", 2);
+        kafka.createTopic(run + "-out", 1);
+        kafka.createTopic(run + "-dlq", 1);
+        List<Map.Entry<String, String>> records = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            records.add(Map.entry("k" + i, "{\"id\":\"" + run + "-" + i + "\",\"prompt\":\"Once upon a time " + i + "\"}"));
         }
-        // both jobs' two subtasks opened the engine in the TaskManager's JVM, each job from its own class loader
-        String taskManagerLog = Files.readString(work.resolve("taskmanager.log"));
-        assertThat(taskManagerLog.lines().filter(l -> l.contains("uses the shared engine for")).count()).isEqualTo(4);
+        records.add(Map.entry("bad", "{\"id\":\"" + run + "-bad\",\"prompt\":\"x\",\"temperature\":-1}"));
+        kafka.produceStrings(run + "-in", records);
+
+        List<String> args = new ArrayList<>(List.of("run"));
+        if (!attachedAndBounded) {
+            args.add("-d");
+        }
+        args.addAll(List.of("-c", KafkaInferenceJob.class.getName(), jobJar().toString(),
+                "--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", run + "-in", "--output-topic", run + "-out",
+                "--dead-letter-topic", run + "-dlq", "--model", Fixtures.model("stories260k").toAbsolutePath().toString(),
+                "--parallelism", Integer.toString(parallelism), "--checkpoint-interval", "300ms", "--threads", "1",
+                "--kv-cache-memory", "32", "--max-tokens", "8", "--consumer-group", run, "--transactional-id-prefix", run));
+        if (attachedAndBounded) {
+            args.add("--bounded");
+        }
+        Process client = start(work, "client-" + run, classpath, List.of(), "org.apache.flink.client.cli.CliFrontend",
+                args.toArray(String[]::new));
+        processes.add(client);
+        return client;
+    }
+
+    /** Six completions of eight tokens and one dead letter, committed. */
+    private static void checkOutputs(EmbeddedKafka kafka, String run) throws IOException {
+        List<ConsumerRecord<byte[], byte[]>> out = kafka.readCommitted(run + "-out", 6, Duration.ofMinutes(1));
+        assertThat(out).hasSize(6);
+        for (ConsumerRecord<byte[], byte[]> r : out) {
+            JsonNode n = JSON.readTree(r.value());
+            assertThat(n.get("id").asText()).startsWith(run + "-");
+            assertThat(n.at("/usage/completion_tokens").asInt()).isEqualTo(8);
+            assertThat(n.get("text").asText()).isNotBlank();
+        }
+        JsonNode error = JSON.readTree(kafka.readCommitted(run + "-dlq", 1, Duration.ofMinutes(1)).get(0).value());
+        assertThat(error.at("/error/code").asText()).isEqualTo("INVALID_PARAM");
+    }
+
+    private static long count(String log, String text) {
+        return log.lines().filter(l -> l.contains(text)).count();
     }
 
     private static URL toUrl(Path p) {
@@ -165,9 +226,19 @@ class StandaloneClusterIT {
         List<String> ours = List.of("/io/xpuflow/", "/org/bytedeco/", "/org/apache/kafka/", "/flink-connector-kafka/",
                 "/com/hubspot/", "/info/picocli/", "/org/junit/", "/org/assertj/", "/target/classes", "/target/test-classes",
                 "/xpuflow-", "/javacpp-", "/kafka-", "/kafka_");
-        return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+        String classpath = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
                 .filter(entry -> ours.stream().noneMatch(entry.replace(File.separatorChar, '/')::contains))
                 .collect(Collectors.joining(File.pathSeparator));
+        try (URLClassLoader cluster = new URLClassLoader(Arrays.stream(classpath.split(File.pathSeparator))
+                .map(e -> toUrl(Path.of(e))).toArray(URL[]::new), ClassLoader.getPlatformClassLoader())) {
+            assertThat(cluster.loadClass("org.apache.flink.runtime.taskexecutor.TaskManagerRunner")).isNotNull();
+            assertThatThrownBy(() -> cluster.loadClass(KafkaInferenceJob.class.getName()))
+                    .as("the cluster's class path must not hold our code").isInstanceOf(ClassNotFoundException.class);
+            assertThatThrownBy(() -> cluster.loadClass("org.bytedeco.javacpp.Loader")).isInstanceOf(ClassNotFoundException.class);
+        } catch (IOException | ClassNotFoundException e) {
+            throw new IllegalStateException("cannot check the cluster's class path", e);
+        }
+        return classpath;
     }
 
     private Process start(Path work, String name, String classpath, List<String> jvmOptions, String mainClass,
