@@ -73,14 +73,7 @@ class StandaloneClusterIT {
             assertThat(first.waitFor(3, TimeUnit.MINUTES)).as("flink run of the first job finished").isTrue();
             assertThat(first.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
             checkOutputs(kafka, "first");
-            List<Process> clients = List.of(submit(work, classpath, kafka, "left", 1, false),
-                    submit(work, classpath, kafka, "right", 1, false));
-            for (Process client : clients) {
-                assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
-                assertThat(client.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
-            }
-            checkOutputs(kafka, "left");
-            checkOutputs(kafka, "right");
+            runTwoStreamingJobsAtOnce(work, classpath, kafka);
         }
         // the first job's two subtasks shared one engine; the two later jobs, each in its own class loader with
         // its own copy of the natives (JavaCPP extracts them per job jar), had one engine each
@@ -98,19 +91,23 @@ class StandaloneClusterIT {
         String classpath = flinkOnlyClasspath() + File.pathSeparator + jobJar();
         startCluster(work, classpath, List.of("classloader.resolve-order: parent-first"));
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            // two streaming jobs at once, one slot each, submitted detached; they run until the cluster stops
-            List<Process> clients = List.of(submit(work, classpath, kafka, "left", 1, false),
-                    submit(work, classpath, kafka, "right", 1, false));
-            for (Process client : clients) {
-                assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
-                assertThat(client.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
-            }
-            checkOutputs(kafka, "left");
-            checkOutputs(kafka, "right");
+            runTwoStreamingJobsAtOnce(work, classpath, kafka);
         }
         String taskManagerLog = Files.readString(work.resolve("taskmanager.log"));
         assertThat(count(taskManagerLog, "uses the shared engine for")).isEqualTo(2);
         assertThat(count(taskManagerLog, ENGINE_OPENED)).as("one engine for both jobs").isEqualTo(1);
+    }
+
+    /** Jobs "left" and "right", one slot each, submitted detached; they serve until the cluster stops. */
+    private void runTwoStreamingJobsAtOnce(Path work, String classpath, EmbeddedKafka kafka) throws Exception {
+        List<Process> clients = List.of(submit(work, classpath, kafka, "left", 1, false),
+                submit(work, classpath, kafka, "right", 1, false));
+        for (Process client : clients) {
+            assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
+            assertThat(client.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
+        }
+        checkOutputs(kafka, "left");
+        checkOutputs(kafka, "right");
     }
 
     private static Path jobJar() {
