@@ -6,6 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.xpuflow.connector.kafka.EmbeddedKafka;
+import io.xpuflow.operators.EngineSpec;
+import io.xpuflow.runtime.engine.EngineRegistry;
+import io.xpuflow.runtime.engine.GenerationRequest;
+import io.xpuflow.runtime.engine.GenerationResult;
+import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.testutil.Fixtures;
 import java.io.File;
 import java.io.IOException;
@@ -39,17 +44,21 @@ import org.junit.jupiter.api.io.TempDir;
  * user-code class loader — the set-up of a real deployment, which the MiniCluster tests (one JVM, one
  * class loader) do not reach. The two set-ups the README describes: the jar only in the job (a job that
  * ends, then two at once, each with its own class loader, natives and engine), and the jar in the
- * cluster's class path with parent-first class loading (two jobs at once sharing one engine).
+ * cluster's class path with parent-first class loading (two jobs at once sharing one engine). And a
+ * failure as it happens in production: the TaskManager killed with SIGKILL in the middle of a job.
  *
  * <p>An integration test: it needs the shaded jar, so it runs after {@code package} ({@code mvn verify}).
  */
 class StandaloneClusterIT {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Path STORIES = Fixtures.model("stories260k").toAbsolutePath();
     private static final Duration STARTUP = Duration.ofMinutes(2);
     /** What LlmEngine logs once when it opens ("Engine on DIR: max model length 512, ..."). */
     private static final String ENGINE_OPENED = ": max model length ";
 
     private final List<Process> processes = new ArrayList<>();
+    /** A process the test killed on purpose. */
+    private Process killed;
 
     @AfterEach
     void stopCluster() throws InterruptedException {
@@ -98,6 +107,63 @@ class StandaloneClusterIT {
         assertThat(count(taskManagerLog, ENGINE_OPENED)).as("one engine for both jobs").isEqualTo(1);
     }
 
+    @Test
+    void aTaskManagerKilledMidJobIsReplacedAndEveryPromptIsAnsweredOnceAsWithoutTheFailure(@TempDir Path work)
+            throws Exception {
+        String classpath = flinkOnlyClasspath();
+        // a lost TaskManager noticed within seconds, and restarts of the job until a new one is there
+        Cluster cluster = startCluster(work, classpath, List.of("heartbeat.interval: 500", "heartbeat.timeout: 4000",
+                "restart-strategy.type: fixed-delay", "restart-strategy.fixed-delay.attempts: 100",
+                "restart-strategy.fixed-delay.delay: 1 s"));
+        int prompts = 40;
+        String[] starts = {"Once upon a time", "Lily and Tom went to the park", "The little dog", "Ben had a red ball"};
+        List<Map.Entry<String, String>> records = new ArrayList<>();
+        for (int i = 0; i < prompts; i++) {
+            // sampled, no seed: a replay must draw the same tokens from the seed derived from the id
+            records.add(Map.entry("k" + i, "{\"id\":\"crash-" + i + "\",\"prompt\":\"" + starts[i % starts.length]
+                    + "\",\"max_tokens\":96,\"ignore_eos\":true,\"temperature\":0.8}"));
+        }
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            produce(kafka, "crash", records);
+            // two requests in flight at a time, so that the job is still busy when the TaskManager dies
+            Process client = submit(work, classpath, kafka, "crash", 1, true, List.of("--async-capacity", "2"));
+            assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
+            assertThat(kafka.readCommitted("crash-out", 4, Duration.ofMinutes(2))).as("first results committed").hasSizeGreaterThanOrEqualTo(4);
+
+            killed = cluster.taskManager();
+            killed.destroyForcibly(); // SIGKILL: no shutdown hook, open transactions and requests in flight are lost
+            assertThat(killed.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            int committedAtKill = kafka.readAllCommitted("crash-out", Duration.ofSeconds(30)).size();
+            assertThat(committedAtKill).as("the job was killed half way").isLessThan(prompts);
+            startTaskManager(work, classpath, "taskmanager-2");
+
+            List<ConsumerRecord<byte[], byte[]>> out = kafka.readCommitted("crash-out", prompts, Duration.ofMinutes(3));
+            assertThat(out).as("%s", logs(work)).hasSize(prompts);
+            Thread.sleep(1500); // a few more checkpoints: anything duplicated would be committed by now
+            out = kafka.readAllCommitted("crash-out", Duration.ofSeconds(30));
+            Map<String, String> textById = new java.util.HashMap<>();
+            for (ConsumerRecord<byte[], byte[]> r : out) {
+                JsonNode n = JSON.readTree(r.value());
+                assertThat(textById.put(n.get("id").asText(), n.get("text").asText())).as("duplicate %s", n.get("id")).isNull();
+            }
+            assertThat(textById).hasSize(prompts);
+            // the same text as the engine generates for each request on its own, without any failure
+            try (EngineRegistry.Lease lease = EngineRegistry.acquire(EngineSpec.of(STORIES.toString()).withThreads(1)
+                    .toOptions())) {
+                for (int i = 0; i < prompts; i++) {
+                    GenerationResult solo = lease.engine().submit(GenerationRequest.ofText("crash-" + i,
+                            starts[i % starts.length], SamplingParams.builder().maxTokens(96).ignoreEos(true)
+                                    .temperature(0.8).build())).result().join();
+                    assertThat(textById.get("crash-" + i)).as("crash-%d", i).isEqualTo(solo.text());
+                }
+            }
+            assertThat(kafka.readAllCommitted("crash-dlq", Duration.ofSeconds(30))).isEmpty();
+        }
+        // the job really failed over: restarted, and served the rest from the new TaskManager
+        assertThat(Files.readString(work.resolve("jobmanager.log"))).contains("switched from state RUNNING to RESTARTING");
+        assertThat(Files.readString(work.resolve("taskmanager-2.log"))).contains("uses the shared engine for");
+    }
+
     /** Jobs "left" and "right", one slot each, submitted detached; they serve until the cluster stops. */
     private void runTwoStreamingJobsAtOnce(Path work, String classpath, EmbeddedKafka kafka) throws Exception {
         List<Process> clients = List.of(submit(work, classpath, kafka, "left", 1, false),
@@ -117,7 +183,7 @@ class StandaloneClusterIT {
     }
 
     /** A JobManager and a TaskManager of two slots, each in its own JVM with {@code classpath}. */
-    private void startCluster(Path work, String classpath, List<String> extraConfig) throws Exception {
+    private Cluster startCluster(Path work, String classpath, List<String> extraConfig) throws Exception {
         Path conf = Files.createDirectories(work.resolve("conf"));
         int restPort = freePort();
         List<String> config = new ArrayList<>(List.of(
@@ -148,9 +214,19 @@ class StandaloneClusterIT {
         Files.writeString(conf.resolve("config.yaml"), String.join("\n", config) + "\n", StandardCharsets.UTF_8);
         processes.add(start(work, "jobmanager", classpath, List.of(),
                 "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint", "--configDir", conf.toString()));
-        processes.add(start(work, "taskmanager", classpath, List.of("-Xmx1g"),
-                "org.apache.flink.runtime.taskexecutor.TaskManagerRunner", "--configDir", conf.toString()));
-        awaitTaskManager(restPort, work);
+        Process taskManager = startTaskManager(work, classpath, "taskmanager");
+        awaitTaskManagers(restPort, work, 1);
+        return new Cluster(restPort, taskManager);
+    }
+
+    /** The cluster's REST port and its first TaskManager's process. */
+    private record Cluster(int restPort, Process taskManager) {}
+
+    private Process startTaskManager(Path work, String classpath, String name) throws IOException {
+        Process p = start(work, name, classpath, List.of("-Xmx1g"), "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
+                "--configDir", work.resolve("conf").toString());
+        processes.add(p);
+        return p;
     }
 
     /**
@@ -159,28 +235,40 @@ class StandaloneClusterIT {
      */
     private Process submit(Path work, String classpath, EmbeddedKafka kafka, String run, int parallelism,
                            boolean attachedAndBounded) throws Exception {
-        kafka.createTopic(run + "-in", 2);
-        kafka.createTopic(run + "-out", 1);
-        kafka.createTopic(run + "-dlq", 1);
         List<Map.Entry<String, String>> records = new ArrayList<>();
         for (int i = 0; i < 6; i++) {
             records.add(Map.entry("k" + i, "{\"id\":\"" + run + "-" + i + "\",\"prompt\":\"Once upon a time " + i + "\"}"));
         }
         records.add(Map.entry("bad", "{\"id\":\"" + run + "-bad\",\"prompt\":\"x\",\"temperature\":-1}"));
-        kafka.produceStrings(run + "-in", records);
+        produce(kafka, run, records);
+        List<String> extra = new ArrayList<>(List.of("--max-tokens", "8"));
+        if (attachedAndBounded) {
+            extra.add("--bounded");
+        }
+        return submit(work, classpath, kafka, run, parallelism, !attachedAndBounded, extra);
+    }
 
+    /** Creates the topics {@code <run>-in} (two partitions), {@code -out} and {@code -dlq} and produces to the first. */
+    private static void produce(EmbeddedKafka kafka, String run, List<Map.Entry<String, String>> records) {
+        kafka.createTopic(run + "-in", 2);
+        kafka.createTopic(run + "-out", 1);
+        kafka.createTopic(run + "-dlq", 1);
+        kafka.produceStrings(run + "-in", records);
+    }
+
+    /** {@code flink run [-d] -c KafkaInferenceJob xpuflow-job.jar} over the topics of {@code run}, and {@code extraArgs}. */
+    private Process submit(Path work, String classpath, EmbeddedKafka kafka, String run, int parallelism, boolean detached,
+                           List<String> extraArgs) throws Exception {
         List<String> args = new ArrayList<>(List.of("run"));
-        if (!attachedAndBounded) {
+        if (detached) {
             args.add("-d");
         }
         args.addAll(List.of("-c", KafkaInferenceJob.class.getName(), jobJar().toString(),
                 "--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", run + "-in", "--output-topic", run + "-out",
-                "--dead-letter-topic", run + "-dlq", "--model", Fixtures.model("stories260k").toAbsolutePath().toString(),
+                "--dead-letter-topic", run + "-dlq", "--model", STORIES.toString(),
                 "--parallelism", Integer.toString(parallelism), "--checkpoint-interval", "300ms", "--threads", "1",
-                "--kv-cache-memory", "32", "--max-tokens", "8", "--consumer-group", run, "--transactional-id-prefix", run));
-        if (attachedAndBounded) {
-            args.add("--bounded");
-        }
+                "--kv-cache-memory", "32", "--consumer-group", run, "--transactional-id-prefix", run));
+        args.addAll(extraArgs);
         Process client = start(work, "client-" + run, classpath, List.of(), "org.apache.flink.client.cli.CliFrontend",
                 args.toArray(String[]::new));
         processes.add(client);
@@ -264,17 +352,18 @@ class StandaloneClusterIT {
         return pb.start();
     }
 
-    private void awaitTaskManager(int restPort, Path work) throws Exception {
+    /** Waits until {@code count} TaskManagers are registered (and no cluster process died). */
+    private void awaitTaskManagers(int restPort, Path work, int count) throws Exception {
         HttpClient http = HttpClient.newHttpClient();
         long deadline = System.nanoTime() + STARTUP.toNanos();
         while (System.nanoTime() < deadline) {
             for (Process p : processes) {
-                assertThat(p.isAlive()).as("cluster process died; %s", logs(work)).isTrue();
+                assertThat(p.isAlive() || p == killed).as("cluster process died; %s", logs(work)).isTrue();
             }
             try {
                 String body = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + restPort + "/taskmanagers"))
                         .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body();
-                if (JSON.readTree(body).path("taskmanagers").size() == 1) {
+                if (JSON.readTree(body).path("taskmanagers").size() == count) {
                     return;
                 }
             } catch (IOException notYet) {
@@ -282,7 +371,7 @@ class StandaloneClusterIT {
             }
             Thread.sleep(500);
         }
-        throw new AssertionError("no TaskManager registered within " + STARTUP + "; " + logs(work));
+        throw new AssertionError(count + " TaskManager(s) not registered within " + STARTUP + "; " + logs(work));
     }
 
     /** The tail of every process log, for a failure message. */
