@@ -176,18 +176,24 @@ final class BenchPipeline implements Callable<Integer> {
     }
 
     /**
-     * When the engine first and last had requests (running or waiting), sampled every millisecond by a daemon
-     * thread that sleeps in between, so that it takes no measurable CPU from the run it observes.
+     * When the engine first and last worked for the pipeline, sampled every millisecond by a daemon thread
+     * that sleeps in between, so that it takes no measurable CPU from the run it observes. A sample counts
+     * as busy when the engine holds requests or ran a step since the previous sample (a step that began and
+     * ended between two samples is not missed). The busy span is at least one sampling interval.
      */
     private static final class EngineActivity implements Runnable {
+        private static final long INTERVAL_NANOS = 1_000_000;
+
         private final LlmEngine engine;
         private final Thread thread;
+        private final long stepsBefore;
         private volatile boolean stopped;
         private volatile long firstBusy;
         private volatile long lastBusy;
 
         private EngineActivity(LlmEngine engine) {
             this.engine = engine;
+            this.stepsBefore = engine.metrics().steps();
             this.thread = new Thread(this, "bench-engine-activity");
             thread.setDaemon(true);
         }
@@ -200,16 +206,18 @@ final class BenchPipeline implements Callable<Integer> {
 
         @Override
         public void run() {
+            long steps = stepsBefore;
             while (!stopped) {
                 var m = engine.metrics();
-                if (m.running() + m.waiting() > 0) {
+                if (m.running() + m.waiting() > 0 || m.steps() != steps) {
                     long now = System.nanoTime();
                     if (firstBusy == 0) {
-                        firstBusy = now;
+                        firstBusy = now - INTERVAL_NANOS; // the work began after the previous, idle sample
                     }
                     lastBusy = now;
                 }
-                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+                steps = m.steps();
+                java.util.concurrent.locks.LockSupport.parkNanos(INTERVAL_NANOS);
             }
         }
 
