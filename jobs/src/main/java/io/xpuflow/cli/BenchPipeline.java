@@ -14,6 +14,7 @@ import io.xpuflow.runtime.engine.GenerationRequest;
 import io.xpuflow.runtime.engine.LlmEngine;
 import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.tokenizer.Tokenizer;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.concurrent.locks.LockSupport;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -217,7 +219,7 @@ final class BenchPipeline implements Callable<Integer> {
                     lastBusy = now;
                 }
                 steps = m.steps();
-                java.util.concurrent.locks.LockSupport.parkNanos(INTERVAL_NANOS);
+                LockSupport.parkNanos(INTERVAL_NANOS);
             }
         }
 
@@ -269,7 +271,7 @@ final class BenchPipeline implements Callable<Integer> {
                         totals[0] += n.at("/usage/prompt_tokens").asLong() + n.at("/usage/completion_tokens").asLong();
                         totals[1] += n.at("/usage/completion_tokens").asLong();
                         lastSeen[0] = System.nanoTime();
-                    } catch (java.io.IOException e) {
+                    } catch (IOException e) {
                         totals[2]++;
                     }
                 });

@@ -28,6 +28,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -141,7 +142,7 @@ class StandaloneClusterIT {
             assertThat(out).as("%s", logs(work)).hasSize(prompts);
             Thread.sleep(1500); // a few more checkpoints: anything duplicated would be committed by now
             out = kafka.readAllCommitted("crash-out", Duration.ofSeconds(30));
-            Map<String, String> textById = new java.util.HashMap<>();
+            Map<String, String> textById = new HashMap<>();
             for (ConsumerRecord<byte[], byte[]> r : out) {
                 JsonNode n = JSON.readTree(r.value());
                 assertThat(textById.put(n.get("id").asText(), n.get("text").asText())).as("duplicate %s", n.get("id")).isNull();
