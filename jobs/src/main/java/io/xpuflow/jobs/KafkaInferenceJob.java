@@ -5,8 +5,11 @@ import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine;
@@ -49,6 +52,20 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--transactional-id-prefix", paramLabel = "PREFIX",
             description = "Prefix of the sink's Kafka transactional ids; unique per job (default: derived from the topics).")
     String transactionalIdPrefix;
+
+    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
+            description = "A Kafka client property for the source and the sink, e.g. security.protocol=SASL_SSL (repeatable).")
+    Map<String, String> kafkaProperties = new LinkedHashMap<>();
+
+    @Option(names = "--consumer-property", paramLabel = "KEY=VALUE", description = "A Kafka consumer property of the source (repeatable).")
+    Map<String, String> consumerProperties = new LinkedHashMap<>();
+
+    @Option(names = "--producer-property", paramLabel = "KEY=VALUE", description = "A Kafka producer property of the sink (repeatable).")
+    Map<String, String> producerProperties = new LinkedHashMap<>();
+
+    @Option(names = "--delivery-guarantee", defaultValue = "exactly-once", paramLabel = "G", converter = GuaranteeConverter.class,
+            description = "exactly-once (Kafka transactions, committed at checkpoints), at-least-once or none (default ${DEFAULT-VALUE}).")
+    DeliveryGuarantee deliveryGuarantee;
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory on every TaskManager.")
     String model;
@@ -131,7 +148,25 @@ public final class KafkaInferenceJob implements Callable<Integer> {
         if (transactionalIdPrefix != null) {
             b.transactionalIdPrefix(transactionalIdPrefix);
         }
+        b.deliveryGuarantee(deliveryGuarantee);
+        kafkaProperties.forEach(b::property);
+        consumerProperties.forEach(b::sourceProperty);
+        producerProperties.forEach(b::sinkProperty);
         return b.build();
+    }
+
+    /** {@code exactly-once}, {@code at-least-once} or {@code none}, as Flink's {@link DeliveryGuarantee} writes them. */
+    static final class GuaranteeConverter implements CommandLine.ITypeConverter<DeliveryGuarantee> {
+        @Override
+        public DeliveryGuarantee convert(String v) {
+            for (DeliveryGuarantee g : DeliveryGuarantee.values()) {
+                if (g.toString().equalsIgnoreCase(v.trim())) {
+                    return g;
+                }
+            }
+            throw new CommandLine.TypeConversionException("'" + v + "' is not a delivery guarantee: exactly-once,"
+                    + " at-least-once or none");
+        }
     }
 
     /** Durations as {@code 500ms}, {@code 10s}, {@code 5m} or ISO-8601 ({@code PT10S}). */

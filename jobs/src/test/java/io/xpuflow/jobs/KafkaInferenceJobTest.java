@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
@@ -35,7 +36,14 @@ class KafkaInferenceJobTest {
             new CommandLine(job).parseArgs("--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", "in",
                     "--output-topic", "out", "--dead-letter-topic", "dlq", "--model", Fixtures.model("stories260k").toString(),
                     "--parallelism", "2", "--checkpoint-interval", "300ms", "--bounded", "--threads", "1",
-                    "--kv-cache-memory", "32", "--max-tokens", "6", "--temperature", "0.7");
+                    "--kv-cache-memory", "32", "--max-tokens", "6", "--temperature", "0.7",
+                    // client properties reach the source and the sink (harmless values: the broker is local)
+                    "--kafka-property", "client.dns.lookup=use_all_dns_ips", "--consumer-property", "max.poll.records=7",
+                    "--producer-property", "linger.ms=1", "--delivery-guarantee", "exactly-once");
+            assertThat(job.kafkaProperties).containsEntry("client.dns.lookup", "use_all_dns_ips");
+            assertThat(job.consumerProperties).containsEntry("max.poll.records", "7");
+            assertThat(job.producerProperties).containsEntry("linger.ms", "1");
+            assertThat(job.pipeline().deliveryGuarantee()).isEqualTo(DeliveryGuarantee.EXACTLY_ONCE);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(2);
             job.configure(env);
             env.execute("test");
@@ -51,6 +59,19 @@ class KafkaInferenceJobTest {
             List<ConsumerRecord<byte[], byte[]>> errors = kafka.readCommitted("dlq", 1, Duration.ofSeconds(30));
             assertThat(json.readTree(errors.get(0).value()).at("/error/code").asText()).isEqualTo("INVALID_PARAM");
         }
+    }
+
+    @Test
+    void deliveryGuaranteesAreFlinksNames() {
+        KafkaInferenceJob.GuaranteeConverter c = new KafkaInferenceJob.GuaranteeConverter();
+        assertThat(c.convert("at-least-once")).isEqualTo(DeliveryGuarantee.AT_LEAST_ONCE);
+        assertThat(c.convert("NONE")).isEqualTo(DeliveryGuarantee.NONE);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> c.convert("twice"))
+                .hasMessage("'twice' is not a delivery guarantee: exactly-once, at-least-once or none");
+        KafkaInferenceJob job = new KafkaInferenceJob();
+        new CommandLine(job).parseArgs("--bootstrap-servers", "localhost:9092", "--input-topic", "in", "--output-topic",
+                "out", "--model", "/m", "--delivery-guarantee", "at-least-once");
+        assertThat(job.pipeline().deliveryGuarantee()).isEqualTo(DeliveryGuarantee.AT_LEAST_ONCE);
     }
 
     @Test
