@@ -3,6 +3,7 @@ package io.xpuflow.jobs;
 import io.xpuflow.connector.kafka.KafkaInferencePipeline;
 import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
+import io.xpuflow.operators.LlmAsyncFunction;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -10,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine;
@@ -80,6 +82,22 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--bounded", description = "Stop at the input's latest offsets instead of running forever.")
     boolean bounded;
 
+    /** Where a job without a checkpoint starts reading the input topic. */
+    enum StartingOffsets {
+        /** The consumer group's committed offsets; the earliest ones for a new group (the pipeline's default). */
+        COMMITTED,
+        EARLIEST,
+        LATEST
+    }
+
+    @Option(names = "--starting-offsets", defaultValue = "committed", paramLabel = "FROM",
+            description = "Where a job without a checkpoint starts: committed (the group's offsets, earliest for a new"
+                    + " group), earliest or latest (default ${DEFAULT-VALUE}).")
+    StartingOffsets startingOffsets;
+
+    @Option(names = "--ordered", description = "Emit results in input order per subtask (default: as they finish).")
+    boolean ordered;
+
     @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Engine kernel threads per TaskManager (default: all cores).")
     int threads;
 
@@ -96,8 +114,14 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     int asyncCapacity;
 
     @Option(names = "--timeout", defaultValue = "10m", paramLabel = "DURATION", converter = DurationConverter.class,
-            description = "Per-request timeout; a timed-out request becomes a TIMEOUT error record (default ${DEFAULT-VALUE}).")
+            description = "Per-request timeout, queueing included (default ${DEFAULT-VALUE}).")
     Duration timeout;
+
+    @Option(names = "--timeout-policy", defaultValue = "emit-error", paramLabel = "POLICY",
+            converter = TimeoutPolicyConverter.class,
+            description = "What a timed-out request becomes: emit-error (a TIMEOUT error record) or fail (the job"
+                    + " fails and restarts) (default ${DEFAULT-VALUE}).")
+    LlmAsyncFunction.TimeoutPolicy timeoutPolicy;
 
     @Option(names = "--max-tokens", defaultValue = "128", paramLabel = "N", description = "Default max_tokens (default ${DEFAULT-VALUE}).")
     int maxTokens;
@@ -115,7 +139,12 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     List<String> stop = List.of();
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new KafkaInferenceJob()).execute(args));
+        System.exit(commandLine(new KafkaInferenceJob()).execute(args));
+    }
+
+    /** The command line of {@code job}: enum values in any case ({@code --starting-offsets latest}). */
+    static CommandLine commandLine(KafkaInferenceJob job) {
+        return new CommandLine(job).setCaseInsensitiveEnumValuesAllowed(true);
     }
 
     @Override
@@ -141,7 +170,12 @@ public final class KafkaInferenceJob implements Callable<Integer> {
         KafkaInferencePipeline.Builder b = KafkaInferencePipeline.builder().bootstrapServers(bootstrapServers)
                 .inputTopic(inputTopic).outputTopic(outputTopic).consumerGroup(consumerGroup).engine(engine)
                 .samplingDefaults(SamplingDefaults.of(defaults)).asyncCapacity(asyncCapacity).timeout(timeout)
-                .bounded(bounded);
+                .timeoutPolicy(timeoutPolicy).orderedOutput(ordered).bounded(bounded);
+        switch (startingOffsets) {
+            case COMMITTED -> { } // the pipeline's default
+            case EARLIEST -> b.startingOffsets(OffsetsInitializer.earliest());
+            case LATEST -> b.startingOffsets(OffsetsInitializer.latest());
+        }
         if (deadLetterTopic != null) {
             b.deadLetterTopic(deadLetterTopic);
         }
@@ -153,6 +187,18 @@ public final class KafkaInferenceJob implements Callable<Integer> {
         consumerProperties.forEach(b::sourceProperty);
         producerProperties.forEach(b::sinkProperty);
         return b.build();
+    }
+
+    /** {@code emit-error} or {@code fail}. */
+    static final class TimeoutPolicyConverter implements CommandLine.ITypeConverter<LlmAsyncFunction.TimeoutPolicy> {
+        @Override
+        public LlmAsyncFunction.TimeoutPolicy convert(String v) {
+            return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "emit-error" -> LlmAsyncFunction.TimeoutPolicy.EMIT_ERROR;
+                case "fail" -> LlmAsyncFunction.TimeoutPolicy.FAIL;
+                default -> throw new CommandLine.TypeConversionException("'" + v + "' is not a timeout policy: emit-error or fail");
+            };
+        }
     }
 
     /** {@code exactly-once}, {@code at-least-once} or {@code none}, as Flink's {@link DeliveryGuarantee} writes them. */

@@ -15,7 +15,6 @@ import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 /** The job's documented arguments drive a real pipeline: broker in-process, Flink local. */
 class KafkaInferenceJobTest {
@@ -33,7 +32,7 @@ class KafkaInferenceJobTest {
             kafka.produceStrings("in", records);
 
             KafkaInferenceJob job = new KafkaInferenceJob();
-            new CommandLine(job).parseArgs("--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", "in",
+            KafkaInferenceJob.commandLine(job).parseArgs("--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", "in",
                     "--output-topic", "out", "--dead-letter-topic", "dlq", "--model", Fixtures.model("stories260k").toString(),
                     "--parallelism", "2", "--checkpoint-interval", "300ms", "--bounded", "--threads", "1",
                     "--kv-cache-memory", "32", "--max-tokens", "6", "--temperature", "0.7",
@@ -61,6 +60,62 @@ class KafkaInferenceJobTest {
         }
     }
 
+    /** Runs the job with the common arguments and {@code args} on a local environment of parallelism 1, to its end. */
+    private static void runBounded(EmbeddedKafka kafka, String run, String... args) throws Exception {
+        List<String> all = new ArrayList<>(List.of("--bootstrap-servers", kafka.bootstrapServers(), "--input-topic",
+                run + "-in", "--output-topic", run + "-out", "--dead-letter-topic", run + "-dlq", "--model",
+                Fixtures.model("stories260k").toString(), "--checkpoint-interval", "200ms", "--bounded", "--threads", "1",
+                "--kv-cache-memory", "32", "--consumer-group", run, "--transactional-id-prefix", run));
+        all.addAll(List.of(args));
+        KafkaInferenceJob job = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(job).parseArgs(all.toArray(String[]::new));
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(1);
+        job.configure(env);
+        env.execute(run);
+    }
+
+    private static void topics(EmbeddedKafka kafka, String run, List<Map.Entry<String, String>> records) {
+        kafka.createTopic(run + "-in", 1);
+        kafka.createTopic(run + "-out", 1);
+        kafka.createTopic(run + "-dlq", 1);
+        kafka.produceStrings(run + "-in", records);
+    }
+
+    @Test
+    void orderedKeepsTheInputOrderTimeoutsBecomeErrorRecordsAndLatestSkipsTheBacklog() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+            // the longest generation first: finished in arrival order only because of --ordered
+            List<Map.Entry<String, String>> records = new ArrayList<>();
+            int[] maxTokens = {48, 32, 16, 8, 4, 1};
+            for (int i = 0; i < maxTokens.length; i++) {
+                records.add(Map.entry("k" + i, "{\"id\":\"o-" + i + "\",\"prompt\":\"Once upon a time\",\"max_tokens\":"
+                        + maxTokens[i] + ",\"ignore_eos\":true}"));
+            }
+            topics(kafka, "ordered", records);
+            runBounded(kafka, "ordered", "--ordered");
+            assertThat(kafka.readAllCommitted("ordered-out", Duration.ofSeconds(30)))
+                    .extracting(r -> new ObjectMapper().readTree(r.value()).get("id").asText())
+                    .containsExactly("o-0", "o-1", "o-2", "o-3", "o-4", "o-5");
+
+            List<Map.Entry<String, String>> long400 = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                long400.add(Map.entry("k" + i, "{\"id\":\"s-" + i + "\",\"prompt\":\"Once upon a time\",\"max_tokens\":400,"
+                        + "\"ignore_eos\":true}"));
+            }
+            topics(kafka, "slow", long400);
+            runBounded(kafka, "slow", "--timeout", "1ms", "--timeout-policy", "emit-error");
+            assertThat(kafka.readAllCommitted("slow-out", Duration.ofSeconds(30))).isEmpty();
+            assertThat(kafka.readAllCommitted("slow-dlq", Duration.ofSeconds(30)))
+                    .extracting(r -> new ObjectMapper().readTree(r.value()).at("/error/code").asText())
+                    .containsExactly("TIMEOUT", "TIMEOUT", "TIMEOUT");
+
+            topics(kafka, "late", records);
+            runBounded(kafka, "late", "--starting-offsets", "LATEST"); // bounded at the latest offsets: nothing to do
+            assertThat(kafka.readAllCommitted("late-out", Duration.ofSeconds(30))).isEmpty();
+            assertThat(kafka.readAllCommitted("late-dlq", Duration.ofSeconds(30))).isEmpty();
+        }
+    }
+
     @Test
     void deliveryGuaranteesAreFlinksNames() {
         KafkaInferenceJob.GuaranteeConverter c = new KafkaInferenceJob.GuaranteeConverter();
@@ -69,7 +124,7 @@ class KafkaInferenceJobTest {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> c.convert("twice"))
                 .hasMessage("'twice' is not a delivery guarantee: exactly-once, at-least-once or none");
         KafkaInferenceJob job = new KafkaInferenceJob();
-        new CommandLine(job).parseArgs("--bootstrap-servers", "localhost:9092", "--input-topic", "in", "--output-topic",
+        KafkaInferenceJob.commandLine(job).parseArgs("--bootstrap-servers", "localhost:9092", "--input-topic", "in", "--output-topic",
                 "out", "--model", "/m", "--delivery-guarantee", "at-least-once");
         assertThat(job.pipeline().deliveryGuarantee()).isEqualTo(DeliveryGuarantee.AT_LEAST_ONCE);
     }
