@@ -52,7 +52,7 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     String consumerGroup;
 
     @Option(names = "--transactional-id-prefix", paramLabel = "PREFIX",
-            description = "Prefix of the sink's Kafka transactional ids; unique per job (default: derived from the topics).")
+            description = "Prefix of the sink's Kafka transactional ids, unique per job on a cluster (default: the consumer group).")
     String transactionalIdPrefix;
 
     @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
