@@ -39,7 +39,7 @@ import picocli.CommandLine.Spec;
  * transactional commit are in. That end-to-end time is split into the time the engine had requests and
  * the wait for the checkpoint that commits the last results, and two ratios are printed: end to end, and
  * while the engine had requests (what the pipeline costs the engine's throughput; the commit wait is a
- * latency a bounded run pays once).
+ * latency a run pays once).
  */
 @Command(name = "pipeline", description = "Throughput of the engine alone and through Kafka -> Flink -> Kafka, and their ratio.")
 final class BenchPipeline implements Callable<Integer> {
@@ -98,7 +98,7 @@ final class BenchPipeline implements Callable<Integer> {
                     viaKafka.seconds(), piped.engineBusySeconds(), piped.commitWaitSeconds());
             double ratio = viaKafka.outputTokensPerSecond() / alone.outputTokensPerSecond();
             // what the pipeline costs the engine while it works; the commit wait is latency, paid once per
-            // bounded run (a long-running job overlaps it with the next checkpoint's work)
+            // run (a long-running job overlaps it with the next checkpoint's work)
             double busyRatio = alone.seconds() / piped.engineBusySeconds() * viaKafka.outputTokens() / alone.outputTokens();
             out.printf("Pipeline / engine output tokens/s: %.3f end to end, %.3f while the engine had requests%n", ratio,
                     busyRatio);

@@ -74,13 +74,6 @@ class KafkaInferenceJobTest {
         env.execute(run);
     }
 
-    private static void topics(EmbeddedKafka kafka, String run, List<Map.Entry<String, String>> records) {
-        kafka.createTopic(run + "-in", 1);
-        kafka.createTopic(run + "-out", 1);
-        kafka.createTopic(run + "-dlq", 1);
-        kafka.produceStrings(run + "-in", records);
-    }
-
     @Test
     void orderedKeepsTheInputOrderTimeoutsBecomeErrorRecordsAndLatestSkipsTheBacklog() throws Exception {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
@@ -91,7 +84,7 @@ class KafkaInferenceJobTest {
                 records.add(Map.entry("k" + i, "{\"id\":\"o-" + i + "\",\"prompt\":\"Once upon a time\",\"max_tokens\":"
                         + maxTokens[i] + ",\"ignore_eos\":true}"));
             }
-            topics(kafka, "ordered", records);
+            JobTopics.create(kafka, "ordered", 1, records);
             runBounded(kafka, "ordered", "--ordered");
             assertThat(kafka.readAllCommitted("ordered-out", Duration.ofSeconds(30)))
                     .extracting(r -> new ObjectMapper().readTree(r.value()).get("id").asText())
@@ -102,14 +95,14 @@ class KafkaInferenceJobTest {
                 long400.add(Map.entry("k" + i, "{\"id\":\"s-" + i + "\",\"prompt\":\"Once upon a time\",\"max_tokens\":400,"
                         + "\"ignore_eos\":true}"));
             }
-            topics(kafka, "slow", long400);
+            JobTopics.create(kafka, "slow", 1, long400);
             runBounded(kafka, "slow", "--timeout", "1ms", "--timeout-policy", "emit-error");
             assertThat(kafka.readAllCommitted("slow-out", Duration.ofSeconds(30))).isEmpty();
             assertThat(kafka.readAllCommitted("slow-dlq", Duration.ofSeconds(30)))
                     .extracting(r -> new ObjectMapper().readTree(r.value()).at("/error/code").asText())
                     .containsExactly("TIMEOUT", "TIMEOUT", "TIMEOUT");
 
-            topics(kafka, "late", records);
+            JobTopics.create(kafka, "late", 1, records);
             runBounded(kafka, "late", "--starting-offsets", "LATEST"); // bounded at the latest offsets: nothing to do
             assertThat(kafka.readAllCommitted("late-out", Duration.ofSeconds(30))).isEmpty();
             assertThat(kafka.readAllCommitted("late-dlq", Duration.ofSeconds(30))).isEmpty();

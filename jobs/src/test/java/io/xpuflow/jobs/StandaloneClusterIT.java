@@ -58,8 +58,6 @@ class StandaloneClusterIT {
     private static final String ENGINE_OPENED = ": max model length ";
 
     private final List<Process> processes = new ArrayList<>();
-    /** A process the test killed on purpose. */
-    private Process killed;
 
     @AfterEach
     void stopCluster() throws InterruptedException {
@@ -113,7 +111,7 @@ class StandaloneClusterIT {
             throws Exception {
         String classpath = flinkOnlyClasspath();
         // a lost TaskManager noticed within seconds, and restarts of the job until a new one is there
-        Cluster cluster = startCluster(work, classpath, List.of("heartbeat.interval: 500", "heartbeat.timeout: 4000",
+        Process taskManager = startCluster(work, classpath, List.of("heartbeat.interval: 500", "heartbeat.timeout: 4000",
                 "restart-strategy.type: fixed-delay", "restart-strategy.fixed-delay.attempts: 100",
                 "restart-strategy.fixed-delay.delay: 1 s"));
         int prompts = 40;
@@ -125,15 +123,14 @@ class StandaloneClusterIT {
                     + "\",\"max_tokens\":96,\"ignore_eos\":true,\"temperature\":0.8}"));
         }
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            produce(kafka, "crash", records);
+            JobTopics.create(kafka, "crash", 2, records);
             // two requests in flight at a time, so that the job is still busy when the TaskManager dies
             Process client = submit(work, classpath, kafka, "crash", 1, true, List.of("--async-capacity", "2"));
             assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
             assertThat(kafka.readCommitted("crash-out", 4, Duration.ofMinutes(2))).as("first results committed").hasSizeGreaterThanOrEqualTo(4);
 
-            killed = cluster.taskManager();
-            killed.destroyForcibly(); // SIGKILL: no shutdown hook, open transactions and requests in flight are lost
-            assertThat(killed.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            taskManager.destroyForcibly(); // SIGKILL: no shutdown hook, open transactions and requests in flight are lost
+            assertThat(taskManager.waitFor(30, TimeUnit.SECONDS)).isTrue();
             int committedAtKill = kafka.readAllCommitted("crash-out", Duration.ofSeconds(30)).size();
             assertThat(committedAtKill).as("the job was killed half way").isLessThan(prompts);
             startTaskManager(work, classpath, "taskmanager-2");
@@ -183,8 +180,8 @@ class StandaloneClusterIT {
         return jobJar;
     }
 
-    /** A JobManager and a TaskManager of two slots, each in its own JVM with {@code classpath}. */
-    private Cluster startCluster(Path work, String classpath, List<String> extraConfig) throws Exception {
+    /** A JobManager and a TaskManager of two slots, each in its own JVM with {@code classpath}; returns the TaskManager. */
+    private Process startCluster(Path work, String classpath, List<String> extraConfig) throws Exception {
         Path conf = Files.createDirectories(work.resolve("conf"));
         int restPort = freePort();
         List<String> config = new ArrayList<>(List.of(
@@ -216,12 +213,9 @@ class StandaloneClusterIT {
         processes.add(start(work, "jobmanager", classpath, List.of(),
                 "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint", "--configDir", conf.toString()));
         Process taskManager = startTaskManager(work, classpath, "taskmanager");
-        awaitTaskManagers(restPort, work, 1);
-        return new Cluster(restPort, taskManager);
+        awaitTaskManager(restPort, work);
+        return taskManager;
     }
-
-    /** The cluster's REST port and its first TaskManager's process. */
-    private record Cluster(int restPort, Process taskManager) {}
 
     private Process startTaskManager(Path work, String classpath, String name) throws IOException {
         Process p = start(work, name, classpath, List.of("-Xmx1g"), "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
@@ -241,20 +235,12 @@ class StandaloneClusterIT {
             records.add(Map.entry("k" + i, "{\"id\":\"" + run + "-" + i + "\",\"prompt\":\"Once upon a time " + i + "\"}"));
         }
         records.add(Map.entry("bad", "{\"id\":\"" + run + "-bad\",\"prompt\":\"x\",\"temperature\":-1}"));
-        produce(kafka, run, records);
+        JobTopics.create(kafka, run, 2, records);
         List<String> extra = new ArrayList<>(List.of("--max-tokens", "8"));
         if (attachedAndBounded) {
             extra.add("--bounded");
         }
         return submit(work, classpath, kafka, run, parallelism, !attachedAndBounded, extra);
-    }
-
-    /** Creates the topics {@code <run>-in} (two partitions), {@code -out} and {@code -dlq} and produces to the first. */
-    private static void produce(EmbeddedKafka kafka, String run, List<Map.Entry<String, String>> records) {
-        kafka.createTopic(run + "-in", 2);
-        kafka.createTopic(run + "-out", 1);
-        kafka.createTopic(run + "-dlq", 1);
-        kafka.produceStrings(run + "-in", records);
     }
 
     /** {@code flink run [-d] -c KafkaInferenceJob xpuflow-job.jar} over the topics of {@code run}, and {@code extraArgs}. */
@@ -353,18 +339,18 @@ class StandaloneClusterIT {
         return pb.start();
     }
 
-    /** Waits until {@code count} TaskManagers are registered (and no cluster process died). */
-    private void awaitTaskManagers(int restPort, Path work, int count) throws Exception {
+    /** Waits until the TaskManager is registered (and no cluster process died). */
+    private void awaitTaskManager(int restPort, Path work) throws Exception {
         HttpClient http = HttpClient.newHttpClient();
         long deadline = System.nanoTime() + STARTUP.toNanos();
         while (System.nanoTime() < deadline) {
             for (Process p : processes) {
-                assertThat(p.isAlive() || p == killed).as("cluster process died; %s", logs(work)).isTrue();
+                assertThat(p.isAlive()).as("cluster process died; %s", logs(work)).isTrue();
             }
             try {
                 String body = http.send(HttpRequest.newBuilder(URI.create("http://localhost:" + restPort + "/taskmanagers"))
                         .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body();
-                if (JSON.readTree(body).path("taskmanagers").size() == count) {
+                if (JSON.readTree(body).path("taskmanagers").size() == 1) {
                     return;
                 }
             } catch (IOException notYet) {
@@ -372,7 +358,7 @@ class StandaloneClusterIT {
             }
             Thread.sleep(500);
         }
-        throw new AssertionError(count + " TaskManager(s) not registered within " + STARTUP + "; " + logs(work));
+        throw new AssertionError("no TaskManager registered within " + STARTUP + "; " + logs(work));
     }
 
     /** The tail of every process log, for a failure message. */

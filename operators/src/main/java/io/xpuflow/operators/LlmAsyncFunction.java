@@ -7,7 +7,6 @@ import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeoutException;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -111,9 +110,8 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
             if (error == null) {
                 complete(element, result, resultFuture);
             } else {
-                Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-                ErrorCode code = cause instanceof GenerationException g ? ErrorCode.of(g.code()) : ErrorCode.ENGINE_ERROR;
-                emitError(element, id, code, String.valueOf(cause.getMessage()), resultFuture);
+                GenerationFailure failure = GenerationFailure.of(error);
+                emitError(element, id, failure.code(), failure.message(), resultFuture);
             }
         });
     }

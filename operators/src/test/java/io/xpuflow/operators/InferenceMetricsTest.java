@@ -8,18 +8,12 @@ import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.JobID;
-import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.Meter;
 import org.apache.flink.metrics.Metric;
-import org.apache.flink.streaming.api.datastream.AsyncDataStream;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.apache.flink.util.CloseableIterator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -43,20 +37,6 @@ class InferenceMetricsTest {
         }
     };
 
-    record Run(JobID job, List<String> outputs) {}
-
-    private static Run run(List<String> input, LlmAsyncFunction<String, String> fn, long timeoutMs) throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        env.setParallelism(2);
-        List<String> out = new ArrayList<>();
-        CloseableIterator<String> results = AsyncDataStream.unorderedWait(env.fromData(input).rebalance(), fn, timeoutMs,
-                TimeUnit.MILLISECONDS, 8).returns(Types.STRING).collectAsync();
-        JobClient client = env.executeAsync("metrics");
-        results.forEachRemaining(out::add); // to the end of the bounded job
-        client.getJobExecutionResult().get();
-        return new Run(client.getJobID(), out);
-    }
-
     private static List<Metric> metrics(JobID job, String name) {
         return REPORTED.all(job, name);
     }
@@ -76,8 +56,8 @@ class InferenceMetricsTest {
         input.add("no-fields");
         input.add("bad|many|Lily");
         input.add("long|5|" + "Once upon a time there was a little girl named Lily. ".repeat(60));
-        Run run = run(input, new LlmAsyncFunction<>(LlmAsyncFunctionTest.SPEC, LlmAsyncFunctionTest.PARSE, FORMAT,
-                LlmAsyncFunction.TimeoutPolicy.EMIT_ERROR), 60_000);
+        LlmAsyncFunctionTest.Run run = LlmAsyncFunctionTest.runJob(input, new LlmAsyncFunction<>(LlmAsyncFunctionTest.SPEC,
+                LlmAsyncFunctionTest.PARSE, FORMAT, LlmAsyncFunction.TimeoutPolicy.EMIT_ERROR), 60_000);
 
         List<String> completions = run.outputs().stream().filter(o -> !o.contains("|ERROR ")).toList();
         assertThat(completions).hasSize(12);
@@ -112,7 +92,7 @@ class InferenceMetricsTest {
     void aTimedOutRequestCountsAsATimeoutAndNotAsACompletion() throws Exception {
         RequestMapper<String> endless = s -> GenerationRequest.ofText(s, "Once upon a time",
                 SamplingParams.builder().maxTokens(500).ignoreEos(true).build());
-        Run run = run(List.of("t"), new LlmAsyncFunction<>(LlmAsyncFunctionTest.SPEC.withMaxModelLen(512), endless, FORMAT,
+        LlmAsyncFunctionTest.Run run = LlmAsyncFunctionTest.runJob(List.of("t"), new LlmAsyncFunction<>(LlmAsyncFunctionTest.SPEC.withMaxModelLen(512), endless, FORMAT,
                 LlmAsyncFunction.TimeoutPolicy.EMIT_ERROR), 5);
         assertThat(run.outputs()).containsExactly("t|ERROR TIMEOUT");
         assertThat(count(run.job(), "errors.TIMEOUT")).isEqualTo(1);

@@ -14,13 +14,16 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.util.CloseableIterator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -74,13 +77,25 @@ class LlmAsyncFunctionTest {
         }
     }
 
-    private static List<String> run(List<String> input, LlmAsyncFunction<String, String> fn, long timeoutMs) throws Exception {
+    /** A finished job of the tests below and everything it emitted. */
+    record Run(JobID job, List<String> outputs) {}
+
+    /** {@code fn} over {@code input} with parallelism 2, on the MiniCluster of the calling test class, to its end. */
+    static Run runJob(List<String> input, LlmAsyncFunction<String, String> fn, long timeoutMs) throws Exception {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.setParallelism(2);
         DataStream<String> in = env.fromData(input).rebalance();
+        CloseableIterator<String> results = AsyncDataStream.unorderedWait(in, fn, timeoutMs, TimeUnit.MILLISECONDS, 16)
+                .returns(Types.STRING).collectAsync();
+        JobClient client = env.executeAsync("llm async function");
         List<String> out = new ArrayList<>();
-        AsyncDataStream.unorderedWait(in, fn, timeoutMs, TimeUnit.MILLISECONDS, 16).returns(Types.STRING).executeAndCollect().forEachRemaining(out::add);
-        return out;
+        results.forEachRemaining(out::add); // to the end of the bounded job
+        client.getJobExecutionResult().get();
+        return new Run(client.getJobID(), out);
+    }
+
+    private static List<String> run(List<String> input, LlmAsyncFunction<String, String> fn, long timeoutMs) throws Exception {
+        return runJob(input, fn, timeoutMs).outputs();
     }
 
     @Test

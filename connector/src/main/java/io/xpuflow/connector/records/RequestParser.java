@@ -154,8 +154,10 @@ public final class RequestParser implements Serializable {
         if (promptIds != null) {
             return GenerationRequest.ofTokens(id, promptIds, sampling);
         }
-        return prompt != null ? GenerationRequest.ofText(id, promptText, sampling)
-                : GenerationRequest.ofMessages(id, chat, sampling);
+        if (promptText != null) {
+            return GenerationRequest.ofText(id, promptText, sampling);
+        }
+        return GenerationRequest.ofMessages(id, chat, sampling);
     }
 
     private static int[] readPromptTokenIds(String id, JsonNode prompt) throws InvalidInputException {

@@ -22,11 +22,11 @@ import java.io.UncheckedIOException;
  * }</pre>
  * {@code finish_reason} is {@code stop} (end of sequence, a stop string or token) or {@code length}
  * ({@code max_tokens} or the model's context); {@code token_ids} (the generated tokens, a matched stop
- * string's included) appears only when the request set {@code "return_token_ids": true};
- * {@code logprobs} only when the request asked for it ({@code "logprobs": n > 0}, n alternatives per token), {@code metadata} only when the request
- * had one, copied byte for byte. Timings are wall-clock milliseconds: waiting before the first engine
- * step, to the first token, mean per token after it, and in all; they are the only part of a result
- * that differs when the same request is generated twice.
+ * string's included) appears only when the request set {@code "return_token_ids": true},
+ * {@code logprobs} only when the request asked for it ({@code "logprobs": n > 0}, n alternatives per
+ * token), {@code metadata} only when the request had one, copied byte for byte. Timings are wall-clock
+ * milliseconds: waiting before the first engine step, to the first token, mean per token after it, and in
+ * all; they are the only part of a result that differs when the same request is generated twice.
  *
  * <p>Error:
  * <pre>{@code

@@ -2,6 +2,7 @@ package io.xpuflow.connector.sql;
 
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.operators.ErrorCode;
+import io.xpuflow.operators.GenerationFailure;
 import io.xpuflow.operators.InferenceMetrics;
 import io.xpuflow.runtime.engine.EngineRegistry;
 import io.xpuflow.runtime.engine.GenerationException;
@@ -11,7 +12,6 @@ import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.flink.metrics.MetricGroup;
 
@@ -54,7 +54,7 @@ final class EngineClient implements AutoCloseable {
     /**
      * Submits {@code prompt} under the id {@link RequestIds#of(String)}. Never throws for a request the
      * engine rejects: the returned future then fails with a {@link GenerationException} (see
-     * {@link #failure}). Completion happens on the engine's loop thread.
+     * {@link GenerationFailure}). Completion happens on the engine's loop thread.
      */
     CompletableFuture<GenerationResult> generate(String prompt, SamplingParams sampling) {
         String id = RequestIds.of(prompt);
@@ -77,7 +77,7 @@ final class EngineClient implements AutoCloseable {
             if (e == null) {
                 metrics.finished(r);
             } else {
-                metrics.error(failure(e).code());
+                metrics.error(GenerationFailure.of(e).code());
             }
         });
     }
@@ -85,15 +85,6 @@ final class EngineClient implements AutoCloseable {
     /** Counts a row that got no completion for a reason found before the engine (a NULL prompt, bad options). */
     void rowError(ErrorCode code) {
         metrics.error(code);
-    }
-
-    /** Why a generation failed, as an error code and a message. */
-    record Failure(ErrorCode code, String message) {}
-
-    static Failure failure(Throwable error) {
-        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-        ErrorCode code = cause instanceof GenerationException g ? ErrorCode.of(g.code()) : ErrorCode.ENGINE_ERROR;
-        return new Failure(code, String.valueOf(cause.getMessage()));
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.xpuflow.connector.sql;
 
 import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
+import io.xpuflow.operators.GenerationFailure;
 import io.xpuflow.operators.InvalidInputException;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.util.Objects;
@@ -137,7 +138,7 @@ public class LlmGenerateFunction extends AsyncScalarFunction {
             if (e == null) {
                 result.complete(r.text());
             } else {
-                EngineClient.Failure f = EngineClient.failure(e);
+                GenerationFailure f = GenerationFailure.of(e);
                 LOG.warn("LLM_GENERATE returns NULL for a row ({}): {}", f.code(), f.message());
                 result.complete(null);
             }

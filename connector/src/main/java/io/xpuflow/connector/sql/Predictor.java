@@ -1,6 +1,7 @@
 package io.xpuflow.connector.sql;
 
 import io.xpuflow.operators.ErrorCode;
+import io.xpuflow.operators.GenerationFailure;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.util.Collection;
 import java.util.List;
@@ -46,7 +47,7 @@ final class Predictor implements AutoCloseable {
             if (e == null) {
                 return List.of(model.columns().toRow(result));
             }
-            EngineClient.Failure f = EngineClient.failure(e);
+            GenerationFailure f = GenerationFailure.of(e);
             return error(f.code(), f.message());
         });
     }
