@@ -92,8 +92,8 @@ class InferenceMetricsTest {
     void aTimedOutRequestCountsAsATimeoutAndNotAsACompletion() throws Exception {
         RequestMapper<String> endless = s -> GenerationRequest.ofText(s, "Once upon a time",
                 SamplingParams.builder().maxTokens(500).ignoreEos(true).build());
-        LlmAsyncFunctionTest.Run run = LlmAsyncFunctionTest.runJob(List.of("t"), new LlmAsyncFunction<>(LlmAsyncFunctionTest.SPEC.withMaxModelLen(512), endless, FORMAT,
-                LlmAsyncFunction.TimeoutPolicy.EMIT_ERROR), 5);
+        LlmAsyncFunctionTest.Run run = LlmAsyncFunctionTest.runJob(List.of("t"), new LlmAsyncFunction<>(
+                LlmAsyncFunctionTest.SPEC.withMaxModelLen(512), endless, FORMAT, LlmAsyncFunction.TimeoutPolicy.EMIT_ERROR), 5);
         assertThat(run.outputs()).containsExactly("t|ERROR TIMEOUT");
         assertThat(count(run.job(), "errors.TIMEOUT")).isEqualTo(1);
         assertThat(count(run.job(), "errorsTotal")).isEqualTo(1);
