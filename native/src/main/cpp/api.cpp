@@ -5,13 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <cstdarg>
 #include <cstdio>
 #include <new>
 #include <string>
-#include <thread>
 
 #include "cpu_device.h"
 #include "kernels.h"
@@ -57,6 +57,49 @@ xpu_status guarded(const char* op, F&& body) {
 
 using xpu::fail;
 using xpu::guarded;
+
+namespace {
+
+// Largest element count of one weight: its byte size must fit in int64 for every dtype.
+constexpr int64_t kMaxElements = int64_t(1) << 60;
+constexpr int kMaxThreads = 1024;
+
+int64_t dtype_bytes(int dtype) {
+    return dtype == XPU_DTYPE_F32 ? 4 : dtype == XPU_DTYPE_F8_E4M3 ? 1 : 2;
+}
+
+// Copies the caller's weight (and FP8 scales) into engine-owned memory, so the model never reads the
+// caller's mapping after registration: a checkpoint file truncated or rewritten while the model is
+// served cannot fault (SIGBUS) or silently change the weights. A weight registered again from the
+// same address with the same layout (tied embedding and LM head) shares the first copy.
+void own(xpu_model* m, xpu::Tensor& t, const void* data, const float* scale) {
+    for (const xpu::Tensor* other : {&m->embed, &m->lm_head}) {
+        if (other->source == data && other->dtype == t.dtype && other->rows == t.rows && other->cols == t.cols &&
+            other->scale_rows == t.scale_rows && other->scale_cols == t.scale_cols) {
+            t.storage = other->storage;
+            t.scale_storage = other->scale_storage;
+            t.data = other->data;
+            t.scale = other->scale;
+            return;
+        }
+    }
+    const size_t bytes = static_cast<size_t>(t.rows * t.cols * dtype_bytes(t.dtype));
+    auto storage = std::make_shared<xpu::Buffer>(bytes);
+    std::memcpy(storage->data(), data, bytes);
+    t.data = storage->data();
+    t.storage = std::move(storage);
+    m->weight_bytes += static_cast<int64_t>(bytes);
+    if (scale != nullptr && t.dtype == XPU_DTYPE_F8_E4M3) {
+        const size_t scale_bytes = static_cast<size_t>(t.scale_rows * t.scale_cols) * sizeof(float);
+        auto scales = std::make_shared<xpu::Buffer>(scale_bytes);
+        std::memcpy(scales->data(), scale, scale_bytes);
+        t.scale = static_cast<const float*>(scales->data());
+        t.scale_storage = std::move(scales);
+        m->weight_bytes += static_cast<int64_t>(scale_bytes);
+    }
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -111,9 +154,10 @@ xpu_status xpu_device_open(const char* kind, int64_t num_threads, xpu_device** o
         if (kind == nullptr || std::strcmp(kind, "cpu") != 0) {
             fail(XPU_ERR_UNSUPPORTED, "unknown device kind '%s' (available: cpu)", kind ? kind : "(null)");
         }
-        int threads = static_cast<int>(num_threads);
-        if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-        *out = new xpu_device(threads);
+        // the caller resolves "all cores": only it knows the cores a container or a Flink slot grants
+        XPU_CHECK_ARG(num_threads >= 1 && num_threads <= kMaxThreads, "num_threads %ld outside [1, %d]",
+                      (long)num_threads, kMaxThreads);
+        *out = new xpu_device(static_cast<int>(num_threads));
     });
 }
 
@@ -128,6 +172,12 @@ xpu_status xpu_model_create(xpu_device* dev, const xpu_model_params* params, xpu
                       (long)params->api_version, XPU_API_VERSION);
         XPU_CHECK_ARG(params->vocab_size > 0 && params->hidden_size > 0 && params->num_layers > 0,
                       "vocab_size, hidden_size and num_layers must be positive");
+        // token ids, positions and row indices cross the ABI as int32
+        XPU_CHECK_ARG(params->vocab_size <= INT32_MAX && params->max_tokens_per_step <= INT32_MAX,
+                      "vocab_size %ld and max_tokens_per_step %ld must fit in int32", (long)params->vocab_size,
+                      (long)params->max_tokens_per_step);
+        XPU_CHECK_ARG(params->hidden_size <= (int64_t(1) << 24), "hidden_size %ld is larger than %ld",
+                      (long)params->hidden_size, (long)(int64_t(1) << 24));
         XPU_CHECK_ARG(params->num_mtp_layers >= 0 && params->num_kv_groups > 0, "bad num_mtp_layers or num_kv_groups");
         XPU_CHECK_ARG(params->max_tokens_per_step > 0 && params->max_seqs_per_step > 0,
                       "max_tokens_per_step and max_seqs_per_step must be positive");
@@ -159,8 +209,9 @@ xpu_status xpu_model_set_tensor(xpu_model* m, int64_t role, int64_t layer, int64
         XPU_CHECK_ARG(role >= 0 && role < XPU_T_ROLE_COUNT, "unknown role %ld", (long)role);
         XPU_CHECK_ARG(dtype >= XPU_DTYPE_F32 && dtype <= XPU_DTYPE_F8_E4M3, "unknown dtype %ld", (long)dtype);
         XPU_CHECK_ARG(rows > 0 && cols > 0, "role %ld: shape [%ld, %ld] must be positive", (long)role, (long)rows, (long)cols);
+        XPU_CHECK_ARG(rows <= kMaxElements / cols, "role %ld: shape [%ld, %ld] is too large", (long)role, (long)rows, (long)cols);
         xpu::Tensor t;
-        t.data = data;
+        t.source = data;
         t.dtype = static_cast<int>(dtype);
         t.rows = rows;
         t.cols = cols;
@@ -169,12 +220,12 @@ xpu_status xpu_model_set_tensor(xpu_model* m, int64_t role, int64_t layer, int64
             XPU_CHECK_ARG(scale_rows == (rows + block_rows - 1) / block_rows && scale_cols == (cols + block_cols - 1) / block_cols,
                           "role %ld: scale shape [%ld, %ld] does not cover [%ld, %ld] in blocks of [%ld, %ld]",
                           (long)role, (long)scale_rows, (long)scale_cols, (long)rows, (long)cols, (long)block_rows, (long)block_cols);
-            t.scale = scale;
             t.scale_rows = scale_rows;
             t.scale_cols = scale_cols;
             t.block_rows = block_rows;
             t.block_cols = block_cols;
         }
+        own(m, t, data, scale);
         if (role == XPU_T_EMBED) { m->embed = t; return; }
         if (role == XPU_T_LM_HEAD) { m->lm_head = t; return; }
         if (role == XPU_T_FINAL_NORM) { m->final_norm_t = t; return; }
@@ -213,6 +264,13 @@ xpu_status xpu_model_finalize(xpu_model* m) {
 
 xpu_status xpu_model_free(xpu_model* m) {
     return guarded("xpu_model_free", [&] { delete m; });
+}
+
+xpu_status xpu_model_weight_bytes(xpu_model* m, int64_t* out_bytes) {
+    return guarded("xpu_model_weight_bytes", [&] {
+        XPU_CHECK_ARG(m != nullptr && out_bytes != nullptr, "null argument");
+        *out_bytes = m->weight_bytes;
+    });
 }
 
 xpu_status xpu_kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_group, xpu_kv_cache** out) {

@@ -1,10 +1,14 @@
 // Internal helpers shared by the CPU device: errors, dtype conversions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace xpu {
 
@@ -19,6 +23,36 @@ private:
 
 [[noreturn]] void fail(int status, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 #define XPU_CHECK_ARG(cond, ...) do { if (!(cond)) ::xpu::fail(XPU_ERR_INVALID_ARGUMENT, __VA_ARGS__); } while (0)
+
+// Engine-owned memory, 64-byte aligned (a cache line, a zmm load). Move-only; freed with its owner.
+class Buffer {
+public:
+    Buffer() = default;
+    explicit Buffer(size_t bytes) : bytes_(bytes) {
+        const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+        data_ = std::aligned_alloc(64, rounded);
+        if (data_ == nullptr) throw std::bad_alloc();
+    }
+    ~Buffer() { std::free(data_); }
+    Buffer(Buffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+    Buffer& operator=(Buffer&& o) noexcept {
+        if (this != &o) {
+            std::free(data_);
+            data_ = std::exchange(o.data_, nullptr);
+            bytes_ = std::exchange(o.bytes_, 0);
+        }
+        return *this;
+    }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+
+    void* data() const { return data_; }
+    size_t size() const { return bytes_; }
+
+private:
+    void* data_ = nullptr;
+    size_t bytes_ = 0;
+};
 
 inline float bf16_to_f32(uint16_t h) {
     uint32_t u = uint32_t(h) << 16;

@@ -1,10 +1,12 @@
-// The CPU implementation of the device ABI: the model (weights by reference into mappings), the
+// The CPU implementation of the device ABI: the model (weights copied into engine-owned memory when
+// they are registered, so nothing reads the checkpoint's mapping once the model is loaded), the
 // paged KV cache and the forward step. All computation is FP32 ("exact mode"): weights are decoded
 // row by row from their stored dtype, activations and accumulation stay in FP32.
 #pragma once
 
 #include <memory>
 #include <vector>
+
 
 #include "common.h"
 #include "thread_pool.h"
@@ -17,12 +19,15 @@ struct xpu_device {
 
 namespace xpu {
 
-// A weight as registered by the caller: row-major [rows, cols] in its stored dtype.
+// A weight as registered by the caller: row-major [rows, cols] in its stored dtype, held in
+// engine-owned memory (shared by roles registered from the same source, e.g. tied embeddings).
 struct Tensor {
-    const void* data = nullptr;
+    std::shared_ptr<const Buffer> storage, scale_storage;
+    const void* source = nullptr;  // the caller's address, only to recognise a tensor registered twice
+    const void* data = nullptr;     // into storage
     int dtype = XPU_DTYPE_F32;
     int64_t rows = 0, cols = 0;
-    const float* scale = nullptr;  // FP8 only: [scale_rows, scale_cols]
+    const float* scale = nullptr;  // FP8 only: [scale_rows, scale_cols], into scale_storage
     int64_t scale_rows = 0, scale_cols = 0, block_rows = 0, block_cols = 0;
 
     bool present() const { return data != nullptr; }
@@ -53,6 +58,8 @@ struct xpu_model {
     bool finalized = false;
     int64_t num_moe_layers = 0;
     int64_t max_top_k = 0;
+
+    int64_t weight_bytes = 0;  // engine-owned weight memory
 
     // step scratch, sized once at finalize from max_tokens_per_step (no allocation per step)
     struct Scratch {

@@ -210,9 +210,10 @@ void swiglu(ThreadPool& pool, xpu_model* m, const float* h, int64_t n, const Ten
     matmul(pool, g, n, down, out, H);
 }
 
-// Selects top_k experts for one row. scores: routing scores; choice: scores used for selection.
+// Selects top_k experts for one row. scores: routing scores; choice: scores used for selection;
+// gscore and keep: scratch of num_expert_groups entries.
 void route_row(const xpu_layer_params& P, const float* logits, const float* bias, float* scores,
-               float* choice, int32_t* ids, float* weights) {
+               float* choice, float* gscore, uint8_t* keep, int32_t* ids, float* weights) {
     const int64_t E = P.num_experts, K = P.top_k;
     if (P.scoring == XPU_SCORING_SIGMOID) {
         for (int64_t e = 0; e < E; ++e) scores[e] = 1.0f / (1.0f + std::exp(-logits[e]));
@@ -230,8 +231,6 @@ void route_row(const xpu_layer_params& P, const float* logits, const float* bias
         // group-limited routing: a group's score is the sum of its two best choices when a
         // correction bias is used (DeepSeek-V3 noaux_tc), else its best choice
         const int64_t per = E / G;
-        float gscore[1024];
-        bool keep[1024];
         for (int64_t g = 0; g < G; ++g) {
             float best = -std::numeric_limits<float>::infinity(), second = best;
             for (int64_t e = g * per; e < (g + 1) * per; ++e) {
@@ -239,14 +238,14 @@ void route_row(const xpu_layer_params& P, const float* logits, const float* bias
                 else if (choice[e] > second) second = choice[e];
             }
             gscore[g] = bias != nullptr && per >= 2 ? best + second : best;
-            keep[g] = false;
+            keep[g] = 0;
         }
         for (int64_t kept = 0; kept < P.topk_groups; ++kept) {
             int64_t arg = -1;
             for (int64_t g = 0; g < G; ++g) {
                 if (!keep[g] && (arg < 0 || gscore[g] > gscore[arg])) arg = g;
             }
-            keep[arg] = true;
+            keep[arg] = 1;
         }
         for (int64_t g = 0; g < G; ++g) {
             if (!keep[g]) {
@@ -288,11 +287,14 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
     matmul(c.pool, h, n, L.t[XPU_T_ROUTER], s.router.data(), E);
     const float* bias = P.has_correction_bias ? L.router_bias.data() : nullptr;
     c.pool.parallel_for(n, 8, [&](int64_t b, int64_t e) {
-        thread_local std::vector<float> scores, choice;
+        thread_local std::vector<float> scores, choice, gscore;
+        thread_local std::vector<uint8_t> keep;
         scores.resize(static_cast<size_t>(E));
         choice.resize(static_cast<size_t>(E));
+        gscore.resize(static_cast<size_t>(std::max<int64_t>(1, P.num_expert_groups)));
+        keep.resize(gscore.size());
         for (int64_t r = b; r < e; ++r) {
-            route_row(P, s.router.data() + r * E, bias, scores.data(), choice.data(),
+            route_row(P, s.router.data() + r * E, bias, scores.data(), choice.data(), gscore.data(), keep.data(),
                       s.topk_ids.data() + r * K, s.topk_w.data() + r * K);
         }
     });

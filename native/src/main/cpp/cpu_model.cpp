@@ -261,14 +261,20 @@ void kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_g
     }
     for (const auto& L : m->layers) {
         const int64_t blocks = kv->num_blocks[L.p.kv_group];
-        const size_t k_elems = size_t(blocks) * block_size * L.p.num_kv_heads * L.p.head_dim_qk;
-        const size_t v_elems = size_t(blocks) * block_size * L.p.num_kv_heads * L.p.head_dim_v;
-        float* k = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (k_elems * 4 + 63) / 64 * 64)));
+        int64_t slots = 0, k_elems = 0, v_elems = 0;
+        if (__builtin_mul_overflow(blocks, block_size, &slots) || __builtin_mul_overflow(slots, L.p.num_kv_heads, &slots) ||
+            __builtin_mul_overflow(slots, L.p.head_dim_qk, &k_elems) ||
+            __builtin_mul_overflow(slots, L.p.head_dim_v, &v_elems) || k_elems > (int64_t(1) << 58) ||
+            v_elems > (int64_t(1) << 58)) {
+            fail(XPU_ERR_INVALID_ARGUMENT, "kv_create: %ld blocks of %ld tokens overflow the KV cache size", (long)blocks,
+                 (long)block_size);
+        }
+        float* k = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (size_t(k_elems) * 4 + 63) / 64 * 64)));
         kv->allocations.push_back(k);
-        float* v = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (v_elems * 4 + 63) / 64 * 64)));
+        float* v = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (size_t(v_elems) * 4 + 63) / 64 * 64)));
         kv->allocations.push_back(v);
         if (k == nullptr || v == nullptr) {
-            fail(XPU_ERR_OUT_OF_MEMORY, "kv_create: cannot allocate %zu bytes of KV cache", (k_elems + v_elems) * 4);
+            fail(XPU_ERR_OUT_OF_MEMORY, "kv_create: cannot allocate %ld bytes of KV cache", (long)((k_elems + v_elems) * 4));
         }
         kv->k.push_back(k);
         kv->v.push_back(v);

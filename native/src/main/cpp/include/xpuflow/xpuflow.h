@@ -65,7 +65,8 @@ xpu_status xpu_unmap_file(int64_t addr, int64_t size);
  * Devices
  * ------------------------------------------------------------------------------------------- */
 
-/* kind: "cpu". num_threads: kernel threads inside one step (<= 0: all online cores). */
+/* kind: "cpu". num_threads: kernel threads inside one step, 1..1024. The caller decides how many cores
+ * it may use (a container's or a Flink slot's share), so there is no "all cores" default here. */
 xpu_status xpu_device_open(const char* kind, int64_t num_threads, xpu_device** out);
 xpu_status xpu_device_close(xpu_device* dev);
 
@@ -158,8 +159,8 @@ typedef enum xpu_tensor_role {
 /* Creates an empty model; then set every layer, every tensor and the RoPE frequencies, then finalize. */
 xpu_status xpu_model_create(xpu_device* dev, const xpu_model_params* params, xpu_model** out);
 xpu_status xpu_model_set_layer(xpu_model* m, int64_t layer, const xpu_layer_params* params);
-/* Registers a weight. data (and scale) must stay valid while the model lives: they point into a
- * mapping. 1-D tensors use rows = 1. FP8 takes a [scale_rows, scale_cols] F32 scale with blocks of
+/* Registers a weight. The device copies data (and scale) into memory it owns, so the caller may
+ * unmap them once the model is finalized. 1-D tensors use rows = 1. FP8 takes a [scale_rows, scale_cols] F32 scale with blocks of
  * block_rows x block_cols (the last block of a row or column may be partial). */
 xpu_status xpu_model_set_tensor(xpu_model* m, int64_t role, int64_t layer, int64_t expert,
                                 const void* data, int64_t dtype, int64_t rows, int64_t cols,
@@ -170,6 +171,8 @@ xpu_status xpu_model_set_rope(xpu_model* m, int64_t layer, const float* inv_freq
 /* Checks that every tensor the layers need is present with the right shape. */
 xpu_status xpu_model_finalize(xpu_model* m);
 xpu_status xpu_model_free(xpu_model* m);
+/* Bytes of weight memory the model owns (copies and packed forms of the registered weights). */
+xpu_status xpu_model_weight_bytes(xpu_model* m, int64_t* out_bytes);
 
 /* ---------------------------------------------------------------------------------------------
  * Paged KV cache. Blocks of block_size tokens; each KV group has its own block pool, and every

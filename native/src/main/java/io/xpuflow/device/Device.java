@@ -21,12 +21,14 @@ public final class Device implements AutoCloseable {
      * Opens a device.
      *
      * @param kind {@code "cpu"}
-     * @param numThreads kernel threads used inside one step; {@code <= 0} means every online core
+     * @param numThreads kernel threads used inside one step; {@code <= 0} means every core this JVM may
+     *     use ({@link Runtime#availableProcessors()}, which honours container CPU limits and affinity,
+     *     unlike the native side's view of the machine)
      */
     public static Device open(String kind, int numThreads) {
-        long[] out = new long[1];
-        Native.check(XpuNative.xpu_device_open(kind, numThreads, out), "xpu_device_open");
         int threads = numThreads > 0 ? numThreads : Runtime.getRuntime().availableProcessors();
+        long[] out = new long[1];
+        Native.check(XpuNative.xpu_device_open(kind, threads, out), "xpu_device_open");
         return new Device(kind, threads, out[0]);
     }
 

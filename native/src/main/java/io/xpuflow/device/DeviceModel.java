@@ -4,8 +4,9 @@ import io.xpuflow.nativebind.XpuNative;
 import java.util.Objects;
 
 /**
- * A model on a device: layer parameters plus weights by reference (the device reads them where they
- * are mapped, so the mappings must outlive the model). Build it with {@link #create}, then
+ * A model on a device: layer parameters plus weights, which the device copies into memory it owns as
+ * they are registered (the caller's mapping may be closed once the model is finished, and a file
+ * changed under a served model cannot affect it). Build it with {@link #create}, then
  * {@link #setLayer}, {@link #setTensor} and {@link #setRope} for every layer, then {@link #finish()}.
  *
  * <p>Thread confinement: {@link #step} is called by one engine thread at a time; {@link #close()}
@@ -114,6 +115,13 @@ public final class DeviceModel implements AutoCloseable {
     public synchronized void finish() {
         Native.check(XpuNative.xpu_model_finalize(handle()), "xpu_model_finalize");
         finished = true;
+    }
+
+    /** Bytes of weight memory the device holds for this model. */
+    public synchronized long weightBytes() {
+        long[] out = new long[1];
+        Native.check(XpuNative.xpu_model_weight_bytes(handle(), out), "xpu_model_weight_bytes");
+        return out[0];
     }
 
     /** Bytes one KV block of {@code blockSize} tokens takes in group {@code group}, over all its layers. */

@@ -68,6 +68,8 @@ public final class XpuNative {
 
     public static native int xpu_model_free(@Cast("xpu_model*") long model);
 
+    public static native int xpu_model_weight_bytes(@Cast("xpu_model*") long model, @Cast("int64_t*") long[] outBytes);
+
     public static native int xpu_kv_create(
             @Cast("xpu_model*") long model,
             @Cast("int64_t") long blockSize,

@@ -90,6 +90,47 @@ class DeviceTest {
     }
 
     @Test
+    void threadCountIsResolvedByTheCallerNotByTheNativeSide() {
+        // the native side cannot know a container's or a Flink slot's share of the cores
+        long[] out = new long[1];
+        assertThat(io.xpuflow.nativebind.XpuNative.xpu_device_open("cpu", 0, out)).isNotZero();
+        assertThat(io.xpuflow.nativebind.XpuNative.xpu_last_error()).contains("num_threads 0");
+        try (Device all = Device.open("cpu", 0)) {
+            assertThat(all.threads()).isEqualTo(Runtime.getRuntime().availableProcessors());
+        }
+    }
+
+    @Test
+    void weightsAreCopiedSoTheCallersMemoryMayChangeAfterRegistration() {
+        int[] tokens = {3, 5, 7};
+        float[] before;
+        float[] after;
+        try (DeviceModel m = model(true); KvCache kv = m.createKvCache(4, new long[] {8})) {
+            before = logits(m, kv, tokens);
+            // what the caller registered (a mapping, in a real load) is overwritten: the model must not notice
+            for (ByteBuffer b : keepAlive) {
+                for (int i = 0; i < b.capacity(); i += 4) {
+                    b.putFloat(i, Float.NaN);
+                }
+            }
+            after = logits(m, kv, tokens);
+            assertThat(m.weightBytes()).isEqualTo(4L * (2 * VOCAB * HIDDEN + 3 * HIDDEN + 4 * HEADS * HEAD_DIM * HIDDEN
+                    + 3 * INTER * HIDDEN));
+        }
+        assertThat(after).containsExactly(before);
+    }
+
+    private static float[] logits(DeviceModel m, KvCache kv, int[] tokens) {
+        StepBatch b = m.newBatch(capacity());
+        b.addSequence(tokens, 0, tokens.length, 0, new int[][] {{0}});
+        b.requestLogits(tokens.length - 1);
+        m.step(kv, b);
+        float[] out = new float[VOCAB];
+        b.copyLogits(0, out);
+        return out;
+    }
+
+    @Test
     void finishNamesAMissingWeight() {
         try (DeviceModel m = model(false)) {
             assertThatThrownBy(m::finish).isInstanceOf(DeviceException.class).hasMessageContainingAll("layer 0", "down");

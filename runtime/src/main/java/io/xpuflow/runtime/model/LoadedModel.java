@@ -20,9 +20,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A checkpoint placed on a device: the normalised configuration, the mapped weights and the device
- * model that reads them in place. Every tensor is checked against the configuration (presence,
- * dtype, shape, FP8 scales) before the device sees its address.
+ * A checkpoint placed on a device: the normalised configuration and the device model. Every tensor
+ * is checked against the configuration (presence, dtype, shape, FP8 scales) before the device sees its
+ * address; the device copies it into memory it owns, and the checkpoint's mappings are closed once the
+ * model is built, so a served model never reads the files again (a checkpoint truncated or rewritten
+ * underneath it changes nothing).
  *
  * <pre>{@code
  * try (LoadedModel model = LoadedModel.load(Path.of("models/stories260k"), LoadOptions.defaults())) {
@@ -36,16 +38,13 @@ public final class LoadedModel implements AutoCloseable {
     private final Path dir;
     private final ModelConfig config;
     private final KvLayout kvLayout;
-    private final Checkpoint checkpoint;
     private final Device device;
     private final DeviceModel deviceModel;
 
-    private LoadedModel(Path dir, ModelConfig config, KvLayout kvLayout, Checkpoint checkpoint, Device device,
-                        DeviceModel deviceModel) {
+    private LoadedModel(Path dir, ModelConfig config, KvLayout kvLayout, Device device, DeviceModel deviceModel) {
         this.dir = dir;
         this.config = config;
         this.kvLayout = kvLayout;
-        this.checkpoint = checkpoint;
         this.device = device;
         this.deviceModel = deviceModel;
     }
@@ -72,10 +71,10 @@ public final class LoadedModel implements AutoCloseable {
                     config.normEps()));
             new Binder(parsed, checkpoint, dm, layout).bindAll();
             dm.finish();
-            LOG.info("Loaded {} from {}: {} layers ({} MTP), {} KV groups, {} threads, {} ms", config.architecture(), dir,
-                    config.numLayers(), config.mtpLayers().size(), layout.numGroups(), device.threads(),
-                    (System.nanoTime() - start) / 1_000_000);
-            return new LoadedModel(dir, config, layout, checkpoint, device, dm);
+            LOG.info("Loaded {} from {}: {} layers ({} MTP), {} KV groups, {} threads, {} MiB of weights, {} ms",
+                    config.architecture(), dir, config.numLayers(), config.mtpLayers().size(), layout.numGroups(),
+                    device.threads(), dm.weightBytes() >> 20, (System.nanoTime() - start) / 1_000_000);
+            return new LoadedModel(dir, config, layout, device, dm);
         } catch (RuntimeException e) {
             if (dm != null) {
                 dm.close();
@@ -83,8 +82,9 @@ public final class LoadedModel implements AutoCloseable {
             if (device != null) {
                 device.close();
             }
-            checkpoint.close();
             throw e;
+        } finally {
+            checkpoint.close(); // the device holds its own copy of every weight
         }
     }
 
@@ -108,7 +108,6 @@ public final class LoadedModel implements AutoCloseable {
     public void close() {
         deviceModel.close();
         device.close();
-        checkpoint.close();
     }
 
     /** Registers every weight of the configuration with the device model. */

@@ -80,6 +80,10 @@ class ReferenceComparisonTest {
                 Spec.of("mimo-window-20-over-kv-blocks-top-1", Arch.MIMO).seed(28).hidden(48).layers(3).prompt(70)
                         .swaPattern(1, 0, 1).moePattern(0, 1, 1).attention(4, 2, 16, 16).swaAttention(4, 2, 16, 16)
                         .window(20).valueScale(0.707).experts(4, 1, 16).mtp(1),
+                // more expert groups than a fixed-size stack array in the router once held
+                Spec.of("mimo-4096-experts-in-2048-groups", Arch.MIMO).seed(30).hidden(16).layers(2).prompt(16)
+                        .swaPattern(0, 1).moePattern(0, 1).attention(2, 1, 8, 8).swaAttention(2, 1, 8, 8).window(4)
+                        .experts(4096, 2, 2).groups(2048, 4),
                 Spec.of("llama-odd-sizes-hidden-30-vocab-97", Arch.LLAMA).seed(29).vocab(97).hidden(30).layers(2).prompt(33)
                         .attention(3, 1, 10, 10).intermediate(45).dtype(DType.F32),
                 Spec.of("llama-gqa-llama3-rope-tied", Arch.LLAMA).seed(21).vocab(200).hidden(48).layers(3).prompt(40)
