@@ -182,6 +182,14 @@ xpu_status xpu_model_create(xpu_device* dev, const xpu_model_params* params, xpu
         XPU_CHECK_ARG(params->max_tokens_per_step > 0 && params->max_seqs_per_step > 0,
                       "max_tokens_per_step and max_seqs_per_step must be positive");
         XPU_CHECK_ARG(std::isfinite(params->norm_eps) && params->norm_eps > 0, "norm_eps must be positive and finite");
+        XPU_CHECK_ARG(params->weight_format >= XPU_WEIGHTS_EXACT && params->weight_format <= XPU_WEIGHTS_INT8,
+                      "unknown weight_format %ld", (long)params->weight_format);
+        XPU_CHECK_ARG(params->kv_dtype == XPU_KV_F32 || params->kv_dtype == XPU_KV_BF16, "unknown kv_dtype %ld",
+                      (long)params->kv_dtype);
+        if (params->weight_format != XPU_WEIGHTS_EXACT || params->kv_dtype != XPU_KV_F32) {
+            fail(XPU_ERR_UNSUPPORTED, "weight_format %ld with kv_dtype %ld is not implemented yet; use exact with f32",
+                 (long)params->weight_format, (long)params->kv_dtype);
+        }
         auto* m = new xpu_model();
         m->dev = dev;
         m->p = *params;

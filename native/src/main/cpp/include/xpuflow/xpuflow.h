@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define XPU_API_VERSION 1
+#define XPU_API_VERSION 2
 
 typedef enum xpu_status {
     XPU_OK = 0,
@@ -78,6 +78,15 @@ typedef enum xpu_attn_kind { XPU_ATTN_FULL = 0, XPU_ATTN_SLIDING = 1 } xpu_attn_
 typedef enum xpu_ffn_kind { XPU_FFN_DENSE = 0, XPU_FFN_MOE = 1 } xpu_ffn_kind;
 typedef enum xpu_scoring { XPU_SCORING_SOFTMAX = 0, XPU_SCORING_SIGMOID = 1 } xpu_scoring;
 
+/* Weights are converted once, when registered, into the layout the kernels of the format read. */
+typedef enum xpu_weight_format {
+    XPU_WEIGHTS_EXACT = 0,  /* reference: stored dtype decoded to FP32 row by row; FP32 activations and sums */
+    XPU_WEIGHTS_BF16 = 1,   /* BF16 weights and activations, FP32 accumulation */
+    XPU_WEIGHTS_INT8 = 2    /* INT8 weights, scale per 32 along K; activations quantised per row on the fly */
+} xpu_weight_format;
+
+typedef enum xpu_kv_dtype { XPU_KV_F32 = 0, XPU_KV_BF16 = 1 } xpu_kv_dtype;
+
 typedef struct xpu_model_params {
     int64_t api_version;        /* XPU_API_VERSION */
     int64_t vocab_size;
@@ -88,6 +97,8 @@ typedef struct xpu_model_params {
     int64_t max_tokens_per_step; /* sizes the step scratch buffers */
     int64_t max_seqs_per_step;
     double norm_eps;            /* RMSNorm epsilon */
+    int64_t weight_format;      /* xpu_weight_format: what matrix products compute in */
+    int64_t kv_dtype;           /* xpu_kv_dtype: element type of the KV cache */
 } xpu_model_params;
 
 typedef struct xpu_layer_params {

@@ -14,7 +14,7 @@ import java.util.Objects;
  */
 public final class DeviceModel implements AutoCloseable {
     enum ModelField { API_VERSION, VOCAB_SIZE, HIDDEN_SIZE, NUM_LAYERS, NUM_MTP_LAYERS, NUM_KV_GROUPS,
-        MAX_TOKENS_PER_STEP, MAX_SEQS_PER_STEP, NORM_EPS }
+        MAX_TOKENS_PER_STEP, MAX_SEQS_PER_STEP, NORM_EPS, WEIGHT_FORMAT, KV_DTYPE }
 
     enum LayerField { ATTN_KIND, WINDOW, NUM_HEADS, NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V, ROTARY_DIM, HAS_SINK,
         HAS_QKV_BIAS, HAS_QK_NORM, KV_GROUP, FFN_KIND, INTERMEDIATE_SIZE, NUM_EXPERTS, TOP_K,
@@ -44,7 +44,9 @@ public final class DeviceModel implements AutoCloseable {
                 .set(ModelField.NUM_KV_GROUPS, p.numKvGroups())
                 .set(ModelField.MAX_TOKENS_PER_STEP, p.maxTokensPerStep())
                 .set(ModelField.MAX_SEQS_PER_STEP, p.maxSeqsPerStep())
-                .set(ModelField.NORM_EPS, p.normEps());
+                .set(ModelField.NORM_EPS, p.normEps())
+                .set(ModelField.WEIGHT_FORMAT, p.weightFormat().ordinal())
+                .set(ModelField.KV_DTYPE, p.kvCacheDtype().ordinal());
         long[] out = new long[1];
         Native.check(XpuNative.xpu_model_create(device.handle(), s.address(), out), "xpu_model_create");
         return new DeviceModel(device, p, out[0]);

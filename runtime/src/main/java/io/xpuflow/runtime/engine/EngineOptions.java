@@ -1,5 +1,7 @@
 package io.xpuflow.runtime.engine;
 
+import io.xpuflow.device.KvCacheDtype;
+import io.xpuflow.device.WeightFormat;
 import java.nio.file.Path;
 
 /**
@@ -15,9 +17,13 @@ import java.nio.file.Path;
  * @param maxModelLen longest sequence, prompt plus output; {@code <= 0}: the model's
  *     {@code max_position_embeddings}
  * @param enablePrefixCaching reuse the KV of full blocks whose token prefix was seen before
+ * @param weightFormat what matrix products compute in; {@code null}: chosen from the checkpoint (BF16
+ *     for BF16 and FP8 checkpoints, exact otherwise)
+ * @param kvCacheDtype element type of the KV cache; {@code null}: FP32 in exact mode, BF16 in the fast modes
  */
 public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int blockSize, int maxNumSeqs,
-                            int maxNumBatchedTokens, int maxModelLen, boolean enablePrefixCaching) {
+                            int maxNumBatchedTokens, int maxModelLen, boolean enablePrefixCaching,
+                            WeightFormat weightFormat, KvCacheDtype kvCacheDtype) {
 
     public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
 
@@ -46,7 +52,7 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
     public Builder toBuilder() {
         return new Builder(modelDir).threads(threads).kvCacheBytes(kvCacheBytes).blockSize(blockSize)
                 .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
-                .enablePrefixCaching(enablePrefixCaching);
+                .enablePrefixCaching(enablePrefixCaching).weightFormat(weightFormat).kvCacheDtype(kvCacheDtype);
     }
 
     public static final class Builder {
@@ -58,6 +64,8 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         private int maxNumBatchedTokens = 256;
         private int maxModelLen;
         private boolean enablePrefixCaching = true;
+        private WeightFormat weightFormat;
+        private KvCacheDtype kvCacheDtype;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -70,10 +78,14 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         public Builder maxNumBatchedTokens(int v) { maxNumBatchedTokens = v; return this; }
         public Builder maxModelLen(int v) { maxModelLen = v; return this; }
         public Builder enablePrefixCaching(boolean v) { enablePrefixCaching = v; return this; }
+        /** {@code null}: chosen from the checkpoint. */
+        public Builder weightFormat(WeightFormat v) { weightFormat = v; return this; }
+        /** {@code null}: FP32 in exact mode, BF16 in the fast modes. */
+        public Builder kvCacheDtype(KvCacheDtype v) { kvCacheDtype = v; return this; }
 
         public EngineOptions build() {
             return new EngineOptions(modelDir, threads, kvCacheBytes, blockSize, maxNumSeqs, maxNumBatchedTokens,
-                    maxModelLen, enablePrefixCaching);
+                    maxModelLen, enablePrefixCaching, weightFormat, kvCacheDtype);
         }
     }
 }

@@ -151,7 +151,8 @@ public final class LlmEngine implements AutoCloseable {
      */
     public static LlmEngine open(EngineOptions options) {
         LoadedModel model = LoadedModel.load(options.modelDir(),
-                new LoadOptions(options.threads(), options.maxNumBatchedTokens(), options.maxNumSeqs()));
+                new LoadOptions(options.threads(), options.maxNumBatchedTokens(), options.maxNumSeqs(),
+                        options.weightFormat(), options.kvCacheDtype()));
         try {
             Tokenizer tokenizer = Files.exists(options.modelDir().resolve("tokenizer.json"))
                     ? Tokenizer.load(options.modelDir()) : null;

@@ -2,9 +2,11 @@ package io.xpuflow.runtime.model;
 
 import io.xpuflow.device.Device;
 import io.xpuflow.device.DeviceModel;
+import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.LayerParams;
 import io.xpuflow.device.ModelParams;
 import io.xpuflow.device.TensorRole;
+import io.xpuflow.device.WeightFormat;
 import io.xpuflow.device.WeightView;
 import io.xpuflow.runtime.checkpoint.Checkpoint;
 import io.xpuflow.runtime.checkpoint.CheckpointException;
@@ -65,15 +67,22 @@ public final class LoadedModel implements AutoCloseable {
             parsed = ModelConfigs.withMtp(parsed, name -> checkpoint.find(name).isPresent());
             ModelConfig config = parsed.config();
             KvLayout layout = KvLayout.of(config);
+            Binder binder = new Binder(parsed, checkpoint, layout);
+            WeightFormat format = options.weightFormat() != null ? options.weightFormat()
+                    : defaultWeightFormat(binder.storedDtype());
+            KvCacheDtype kvDtype = options.kvCacheDtype() != null ? options.kvCacheDtype()
+                    : KvCacheDtype.defaultFor(format);
             device = Device.open("cpu", options.threads());
             dm = DeviceModel.create(device, new ModelParams(config.vocabSize(), config.hiddenSize(), config.numLayers(),
                     config.mtpLayers().size(), layout.numGroups(), options.maxTokensPerStep(), options.maxSeqsPerStep(),
-                    config.normEps()));
-            new Binder(parsed, checkpoint, dm, layout).bindAll();
+                    config.normEps(), format, kvDtype));
+            binder.bindAll(dm);
             dm.finish();
-            LOG.info("Loaded {} from {}: {} layers ({} MTP), {} KV groups, {} threads, {} MiB of weights, {} ms",
-                    config.architecture(), dir, config.numLayers(), config.mtpLayers().size(), layout.numGroups(),
-                    device.threads(), dm.weightBytes() >> 20, (System.nanoTime() - start) / 1_000_000);
+            LOG.info("Loaded {} from {}: {} layers ({} MTP), {} KV groups; {} weights ({} MiB, {} checkpoint), KV cache {},"
+                            + " {} kernels, {} threads, {} ms", config.architecture(), dir, config.numLayers(),
+                    config.mtpLayers().size(), layout.numGroups(), format.optionValue(), dm.weightBytes() >> 20,
+                    binder.storedDtype(), kvDtype.optionValue(), io.xpuflow.device.Devices.cpuIsa(), device.threads(),
+                    (System.nanoTime() - start) / 1_000_000);
             return new LoadedModel(dir, config, layout, device, dm);
         } catch (RuntimeException e) {
             if (dm != null) {
@@ -86,6 +95,14 @@ public final class LoadedModel implements AutoCloseable {
         } finally {
             checkpoint.close(); // the device holds its own copy of every weight
         }
+    }
+
+    /**
+     * The weight format a checkpoint gets unless one is asked for. Exact until the fast kernels are in:
+     * see {@link WeightFormat}.
+     */
+    public static WeightFormat defaultWeightFormat(DType stored) {
+        return WeightFormat.EXACT;
     }
 
     public Path dir() {
@@ -115,18 +132,24 @@ public final class LoadedModel implements AutoCloseable {
         private final ModelConfigs.Parsed parsed;
         private final ModelConfig config;
         private final Checkpoint checkpoint;
-        private final DeviceModel dm;
         private final KvLayout layout;
+        private DeviceModel dm;
 
-        Binder(ModelConfigs.Parsed parsed, Checkpoint checkpoint, DeviceModel dm, KvLayout layout) {
+        Binder(ModelConfigs.Parsed parsed, Checkpoint checkpoint, KvLayout layout) {
             this.parsed = parsed;
             this.config = parsed.config();
             this.checkpoint = checkpoint;
-            this.dm = dm;
             this.layout = layout;
         }
 
-        void bindAll() {
+        /** The dtype the checkpoint stores its attention weights in (layer 0's q projection). */
+        DType storedDtype() {
+            String name = parsed.adapter().tensorName(config, TensorRole.Q, 0, -1);
+            return name == null ? DType.F32 : requireTensor(name, TensorRole.Q, 0, -1).dtype();
+        }
+
+        void bindAll(DeviceModel model) {
+            this.dm = model;
             long v = config.vocabSize();
             long h = config.hiddenSize();
             bind(TensorRole.EMBED, -1, -1, v, h);
