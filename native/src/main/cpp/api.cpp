@@ -74,7 +74,7 @@ int64_t dtype_bytes(int dtype) {
 // same address with the same layout (tied embedding and LM head) shares the first copy.
 void own(xpu_model* m, xpu::Tensor& t, const void* data, const float* scale) {
     for (const xpu::Tensor* other : {&m->embed, &m->lm_head}) {
-        if (other->source == data && other->dtype == t.dtype && other->rows == t.rows && other->cols == t.cols &&
+        if (other->storage != nullptr && other->source == data && other->dtype == t.dtype && other->rows == t.rows && other->cols == t.cols &&
             other->scale_rows == t.scale_rows && other->scale_cols == t.scale_cols) {
             t.storage = other->storage;
             t.scale_storage = other->scale_storage;
@@ -186,8 +186,8 @@ xpu_status xpu_model_create(xpu_device* dev, const xpu_model_params* params, xpu
                       "unknown weight_format %ld", (long)params->weight_format);
         XPU_CHECK_ARG(params->kv_dtype == XPU_KV_F32 || params->kv_dtype == XPU_KV_BF16, "unknown kv_dtype %ld",
                       (long)params->kv_dtype);
-        if (params->weight_format != XPU_WEIGHTS_EXACT || params->kv_dtype != XPU_KV_F32) {
-            fail(XPU_ERR_UNSUPPORTED, "weight_format %ld with kv_dtype %ld is not implemented yet; use exact with f32",
+        if (params->weight_format == XPU_WEIGHTS_INT8 || params->kv_dtype != XPU_KV_F32) {
+            fail(XPU_ERR_UNSUPPORTED, "weight_format %ld with kv_dtype %ld is not implemented yet; use exact or bf16 with f32",
                  (long)params->weight_format, (long)params->kv_dtype);
         }
         auto* m = new xpu_model();
@@ -233,7 +233,11 @@ xpu_status xpu_model_set_tensor(xpu_model* m, int64_t role, int64_t layer, int64
             t.block_rows = block_rows;
             t.block_cols = block_cols;
         }
-        own(m, t, data, scale);
+        if (m->p.weight_format != XPU_WEIGHTS_EXACT && xpu::packed_role(static_cast<int>(role))) {
+            xpu::pack(m, t, data, scale);
+        } else {
+            own(m, t, data, scale);
+        }
         if (role == XPU_T_EMBED) { m->embed = t; return; }
         if (role == XPU_T_LM_HEAD) { m->lm_head = t; return; }
         if (role == XPU_T_FINAL_NORM) { m->final_norm_t = t; return; }

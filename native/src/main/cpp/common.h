@@ -61,6 +61,15 @@ inline float bf16_to_f32(uint16_t h) {
     return f;
 }
 
+// float -> bf16, rounded to nearest even; a NaN stays a (quiet) NaN.
+inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uint16_t(u >> 16);
+}
+
 // IEEE half -> float, exact for every code including subnormals, inf and NaN.
 inline float f16_to_f32(uint16_t h) {
     uint32_t sign = uint32_t(h & 0x8000) << 16;

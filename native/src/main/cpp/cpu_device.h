@@ -30,7 +30,14 @@ struct Tensor {
     const float* scale = nullptr;  // FP8 only: [scale_rows, scale_cols], into scale_storage
     int64_t scale_rows = 0, scale_cols = 0, block_rows = 0, block_cols = 0;
 
-    bool present() const { return data != nullptr; }
+    // fast formats: the matrix in its kernels' layout (packed.h); data stays null when only this is kept
+    struct Packed {
+        int format = XPU_WEIGHTS_EXACT;  // EXACT: not packed
+        std::shared_ptr<const Buffer> data;
+        int64_t pairs = 0, panels = 0;
+    } packed;
+
+    bool present() const { return data != nullptr || packed.data != nullptr; }
     // row r (cols floats) -> dst; returns dst, or the row itself when it is stored as F32
     const float* row(int64_t r, float* dst) const;
 };
@@ -65,6 +72,8 @@ struct xpu_model {
     struct Scratch {
         std::vector<float> x, h, q, k, v, attn, tmp, gate, up, act, router, moe_out, moe_in, moe_y;
         std::vector<float> normed, mtp_x, mtp_h, mtp_in, logits_in;
+        std::vector<uint16_t> act_bf16;     // fast formats: activation rows converted once per matmul input
+        int64_t act_stride = 0;              // elements between rows of act_bf16
         std::vector<int32_t> row_seq, row_pos, topk_ids;
         std::vector<float> topk_w;
         std::vector<int32_t> expert_rows;   // rows routed to each expert, grouped
@@ -84,6 +93,11 @@ struct xpu_kv_cache {
 };
 
 namespace xpu {
+// True for the matrices that fast formats pack (projections, FFN and expert matrices, LM head, MTP's
+// eh_proj); embeddings, routers and 1-D weights keep their stored dtype.
+bool packed_role(int role);
+// Packs the caller's weight (stored dtype `t.dtype`, FP8 scales `scale`) into t.packed in the model's format.
+void pack(xpu_model* m, Tensor& t, const void* data, const float* scale);
 void model_finalize(xpu_model* m);
 void kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_group, xpu_kv_cache* kv);
 int64_t kv_block_bytes(const xpu_model* m, int64_t group, int64_t block_size);

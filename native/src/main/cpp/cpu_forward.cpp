@@ -18,9 +18,34 @@ namespace {
 
 constexpr int64_t kRowGrain = 8;  // weight rows per parallel chunk, at least
 
-// x (T, K) @ W (N, K)^T -> y (T, N), y rows ldy apart. Each thread decodes four weight rows at a
-// time to FP32 and runs them against every input row, so a weight is read once per step.
-void matmul(ThreadPool& pool, const float* x, int64_t T, const Tensor& W, float* y, int64_t ldy) {
+// Fast formats: the input rows converted once, then threads take pairs of weight panels (64 output
+// columns) and run every row through them; the split is over columns only, so a row's result does not
+// depend on the batch or the thread count.
+void matmul_packed(ThreadPool& pool, xpu_model* m, const float* x, int64_t T, const Tensor& W, float* y, int64_t ldy) {
+    const int64_t K = W.cols, N = W.rows, lda = m->s.act_stride;
+    uint16_t* a = m->s.act_bf16.data();
+    const KernelTable& kt = kernels();
+    pool.parallel_for(T, 16, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+            kt.f32_to_bf16(x + t * K, a + t * lda, K);
+            if (K % 2 != 0) a[t * lda + K] = 0;
+        }
+    });
+    const auto& P = W.packed;
+    const uint16_t* w = static_cast<const uint16_t*>(P.data->data());
+    const int64_t units = (P.panels + 1) / 2;
+    pool.parallel_for(units, 1, [&](int64_t b, int64_t e) {
+        kernels().gemm_bf16(a, lda, T, w, P.pairs, N, 2 * b, std::min(P.panels, 2 * e), y, ldy);
+    });
+}
+
+// x (T, K) @ W (N, K)^T -> y (T, N), y rows ldy apart. Exact mode: each thread decodes four weight
+// rows at a time to FP32 and runs them against every input row, so a weight is read once per step.
+void matmul(ThreadPool& pool, xpu_model* m, const float* x, int64_t T, const Tensor& W, float* y, int64_t ldy) {
+    if (W.packed.format != XPU_WEIGHTS_EXACT) {
+        matmul_packed(pool, m, x, T, W, y, ldy);
+        return;
+    }
     const int64_t N = W.rows, K = W.cols;
     pool.parallel_for(N, kRowGrain, [&](int64_t begin, int64_t end) {
         thread_local std::vector<float> buf;
@@ -105,9 +130,9 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
     const int64_t nq = Hq * dqk, nk = Hkv * dqk, nv = Hkv * dv;
     const int64_t group_size = Hq / Hkv;
 
-    matmul(c.pool, h, n, L.t[XPU_T_Q], s.q.data(), nq);
-    matmul(c.pool, h, n, L.t[XPU_T_K], s.k.data(), nk);
-    matmul(c.pool, h, n, L.t[XPU_T_V], s.v.data(), nv);
+    matmul(c.pool, c.m, h, n, L.t[XPU_T_Q], s.q.data(), nq);
+    matmul(c.pool, c.m, h, n, L.t[XPU_T_K], s.k.data(), nk);
+    matmul(c.pool, c.m, h, n, L.t[XPU_T_V], s.v.data(), nv);
 
     const float value_scale = float(P.value_scale);
     const double eps = m->p.norm_eps;
@@ -192,7 +217,7 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
         }
     });
 
-    matmul(c.pool, s.attn.data(), n, L.t[XPU_T_O], out, H);
+    matmul(c.pool, c.m, s.attn.data(), n, L.t[XPU_T_O], out, H);
 }
 
 // SwiGLU: down(silu(gate h) * up h) for rows h (n, H) -> out (n, H)
@@ -200,14 +225,14 @@ void swiglu(ThreadPool& pool, xpu_model* m, const float* h, int64_t n, const Ten
             const Tensor& down, float* out) {
     auto& s = m->s;
     const int64_t I = gate.rows, H = m->p.hidden_size;
-    matmul(pool, h, n, gate, s.gate.data(), I);
-    matmul(pool, h, n, up, s.up.data(), I);
+    matmul(pool, m, h, n, gate, s.gate.data(), I);
+    matmul(pool, m, h, n, up, s.up.data(), I);
     float* g = s.gate.data();
     const float* u = s.up.data();
     pool.parallel_for(n * I, 4096, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) g[i] = silu(g[i]) * u[i];
     });
-    matmul(pool, g, n, down, out, H);
+    matmul(pool, m, g, n, down, out, H);
 }
 
 // Selects top_k experts for one row. scores: routing scores; choice: scores used for selection;
@@ -284,7 +309,7 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
     auto& s = m->s;
     const int64_t E = P.num_experts, K = P.top_k, H = m->p.hidden_size;
 
-    matmul(c.pool, h, n, L.t[XPU_T_ROUTER], s.router.data(), E);
+    matmul(c.pool, c.m, h, n, L.t[XPU_T_ROUTER], s.router.data(), E);
     const float* bias = P.has_correction_bias ? L.router_bias.data() : nullptr;
     c.pool.parallel_for(n, 8, [&](int64_t b, int64_t e) {
         thread_local std::vector<float> scores, choice, gscore;
@@ -334,7 +359,7 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
     if (P.shared_intermediate_size > 0) {
         swiglu(c.pool, m, h, n, L.t[XPU_T_SHARED_GATE], L.t[XPU_T_SHARED_UP], L.t[XPU_T_SHARED_DOWN], s.moe_y.data());
         // the router logits are consumed: reuse their buffer for the shared expert's gate (n, 1)
-        if (P.has_shared_expert_gate) matmul(c.pool, h, n, L.t[XPU_T_SHARED_EXPERT_GATE], s.router.data(), 1);
+        if (P.has_shared_expert_gate) matmul(c.pool, c.m, h, n, L.t[XPU_T_SHARED_EXPERT_GATE], s.router.data(), 1);
         for (int64_t r = 0; r < n; ++r) {
             const float g = P.has_shared_expert_gate ? 1.0f / (1.0f + std::exp(-s.router[r])) : 1.0f;
             kt.axpy_f32(g, s.moe_y.data() + r * H, out + r * H, H);
@@ -365,7 +390,7 @@ void decoder_layer(const StepContext& c, int64_t li, float* x, const Rows& rows,
 
 // rows (n, H) of normed hidden states -> logits (n, vocab)
 void lm_head(const StepContext& c, const float* hn, int64_t n, float* logits) {
-    matmul(c.pool, hn, n, c.m->lm_head, logits, c.m->p.vocab_size);
+    matmul(c.pool, c.m, hn, n, c.m->lm_head, logits, c.m->p.vocab_size);
 }
 
 void validate(const xpu_model* m, const xpu_kv_cache* kv, const xpu_batch* b) {
@@ -471,7 +496,7 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
             rmsnorm(e, L.mtp_enorm.data(), in, H, m->p.norm_eps);
             rmsnorm(s.normed.data() + int64_t(b->mtp_rows[i]) * H, L.mtp_hnorm.data(), in + H, H, m->p.norm_eps);
         }
-        matmul(c.pool, s.mtp_in.data(), nm, L.t[XPU_T_MTP_EH_PROJ], s.mtp_x.data(), H);
+        matmul(c.pool, c.m, s.mtp_in.data(), nm, L.t[XPU_T_MTP_EH_PROJ], s.mtp_x.data(), H);
         // MTP rows reuse the decoder's row arrays: gather their sequences and positions
         thread_local std::vector<int32_t> mseq, mpos;
         mseq.resize(static_cast<size_t>(nm));

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "cpu_device.h"
 #include "kernels.h"
+#include "packed.h"
 
 xpu_kv_cache::~xpu_kv_cache() {
     for (size_t i = 0; i < allocations.size(); ++i) {
@@ -34,6 +36,44 @@ const float* Tensor::row(int64_t r, float* dst) const {
         default:
             fail(XPU_ERR_INTERNAL, "Tensor::row: unsupported dtype %d", dtype);
     }
+}
+
+bool packed_role(int role) {
+    switch (role) {
+        case XPU_T_Q: case XPU_T_K: case XPU_T_V: case XPU_T_O:
+        case XPU_T_GATE: case XPU_T_UP: case XPU_T_DOWN:
+        case XPU_T_EXPERT_GATE: case XPU_T_EXPERT_UP: case XPU_T_EXPERT_DOWN:
+        case XPU_T_SHARED_GATE: case XPU_T_SHARED_UP: case XPU_T_SHARED_DOWN:
+        case XPU_T_LM_HEAD: case XPU_T_MTP_EH_PROJ:
+            return true;
+        default:
+            return false;
+    }
+}
+
+void pack(xpu_model* m, Tensor& t, const void* data, const float* scale) {
+    Tensor source = t;  // a view of the caller's memory, decoded row by row
+    source.data = data;
+    source.scale = scale;
+    auto& P = t.packed;
+    P.format = static_cast<int>(m->p.weight_format);
+    P.pairs = pairs_for(t.cols);
+    P.panels = panels_for(t.rows);
+    const int64_t elements = packed_bf16_elements(t.rows, t.cols);
+    auto buffer = std::make_shared<Buffer>(static_cast<size_t>(elements) * sizeof(uint16_t));
+    std::memset(buffer->data(), 0, buffer->size());
+    uint16_t* out = static_cast<uint16_t*>(buffer->data());
+    m->dev->pool.parallel_for(t.rows, 64, [&](int64_t b, int64_t e) {
+        std::vector<float> row(static_cast<size_t>(t.cols));
+        for (int64_t r = b; r < e; ++r) {
+            const float* src = source.row(r, row.data());
+            pack_bf16_row(src, t.cols, r, out);
+        }
+    });
+    m->weight_bytes += static_cast<int64_t>(buffer->size());
+    P.data = std::move(buffer);
+    t.data = nullptr;
+    t.scale = nullptr;
 }
 
 namespace {
@@ -227,6 +267,12 @@ void model_finalize(xpu_model* m) {
         s.mtp_in.assign(n * 2 * Hs, 0.f);
         s.mtp_x.assign(n * Hs, 0.f);
         s.mtp_h.assign(n * Hs, 0.f);
+    }
+    if (p.weight_format != XPU_WEIGHTS_EXACT) {
+        // the widest matrix input: hidden, attention output, FFN intermediate or MTP's [embed, hidden]
+        const int64_t widest = std::max({H, max_attn, max_inter, p.num_mtp_layers > 0 ? 2 * H : int64_t(0)});
+        s.act_stride = 2 * pairs_for(widest) + 32;  // rows start 64 bytes apart at most
+        s.act_bf16.assign(n * static_cast<size_t>(s.act_stride), 0);
     }
     s.row_seq.assign(n, 0);
     s.row_pos.assign(n, 0);

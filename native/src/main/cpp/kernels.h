@@ -22,12 +22,24 @@ struct KernelTable {
     void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
     // e4m3 codes (n) -> f32 (n): code * scales[c / block] (the block-scale row of this weight row)
     void (*fp8_to_f32)(const uint8_t* src, float* dst, int64_t n, const float* scales, int64_t block);
+
+    // ---- BF16 weight format (see packed.h for the layouts) ----
+    // f32 (n) -> bf16 (n), rounded to nearest even; NaN stays NaN
+    void (*f32_to_bf16)(const float* src, uint16_t* dst, int64_t n);
+    // y[m][c] = sum_k a[m][k] * w[c][k] for rows m < M and the columns of panels [p0, p1) (kPanel columns
+    // each, n columns in all: a partial last panel is stored in part). a: BF16 rows, lda elements apart,
+    // 2 * pairs elements used (odd K padded with a zero); w: BF16 panels of `pairs` pairs. y: row 0,
+    // column 0 of the output, rows ldy apart. Each output is one FP32 sum over k in increasing pairs,
+    // whatever M, p0 and p1 are: a row's result does not depend on the rows or panels beside it.
+    void (*gemm_bf16)(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs, int64_t n,
+                      int64_t p0, int64_t p1, float* y, int64_t ldy);
 };
 
 const KernelTable& kernels();                 // the table in use
 const KernelTable& scalar_kernels();          // the reference
 const KernelTable* avx2_kernels();            // nullptr if the CPU lacks AVX2+FMA+F16C
 const KernelTable* avx512_kernels();          // nullptr if the CPU lacks AVX-512 F/BW/VL/DQ
+const KernelTable* avx512bf16_kernels();      // nullptr if it also lacks AVX-512 BF16 and VNNI
 bool force_isa(const char* isa);              // tests and benchmarks
 
 }  // namespace xpu

@@ -2,8 +2,12 @@
 // so the file is safe to link into a library that must also load on CPUs without AVX2.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "common.h"
 #include "kernels.h"
+#include "packed.h"
 
 #define XPU_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -106,11 +110,87 @@ XPU_AVX2 void fp8_to_f32_row(const uint8_t* src, float* dst, int64_t n, const fl
     }
 }
 
+// f32 -> bf16 with round to nearest even, NaN kept quiet (as the scalar f32_to_bf16)
+XPU_AVX2 inline __m128i f32_to_bf16_8(__m256 v) {
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    r = _mm256_blendv_epi8(r, quiet, nan);
+    // 8 x 32-bit (values < 2^16) -> 8 x 16-bit
+    const __m256i packed = _mm256_packus_epi32(r, r);
+    return _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08));
+}
+
+XPU_AVX2 void f32_to_bf16_row(const float* src, uint16_t* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), f32_to_bf16_8(_mm256_loadu_ps(src + i)));
+    }
+    for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
+// MR rows x one panel (32 columns = 4 x 8 lanes). BF16 widens to FP32 exactly (a shift), so each pair
+// is two FMAs in the scalar reference's order: the result equals the scalar kernel's bit for bit.
+template <int MR>
+XPU_AVX2 inline void bf16_tile(const uint16_t* a, int64_t lda, const uint16_t* panel, int64_t pairs, float* y,
+                               int64_t ldy, int64_t cols) {
+    __m256 acc[MR][4];
+    for (int m = 0; m < MR; ++m)
+        for (int z = 0; z < 4; ++z) acc[m][z] = _mm256_setzero_ps();
+    const __m256i hi = _mm256_set1_epi32(int(0xffff0000u));
+    for (int64_t q = 0; q < pairs; ++q) {
+        __m256 ae[MR], ao[MR];
+        for (int m = 0; m < MR; ++m) {
+            uint32_t pair;
+            std::memcpy(&pair, a + m * lda + 2 * q, 4);
+            const __m256i b = _mm256_set1_epi32(int(pair));
+            ae[m] = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
+            ao[m] = _mm256_castsi256_ps(_mm256_and_si256(b, hi));
+        }
+        const uint16_t* wq = panel + q * 2 * kPanel;
+        for (int z = 0; z < 4; ++z) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + 16 * z));
+            const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+            const __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(x, hi));
+            for (int m = 0; m < MR; ++m) {
+                acc[m][z] = _mm256_fmadd_ps(ae[m], we, acc[m][z]);
+                acc[m][z] = _mm256_fmadd_ps(ao[m], wo, acc[m][z]);
+            }
+        }
+    }
+    for (int m = 0; m < MR; ++m) {
+        for (int z = 0; z < 4; ++z) {
+            const int64_t left = cols - 8 * z;
+            if (left >= 8) {
+                _mm256_storeu_ps(y + m * ldy + 8 * z, acc[m][z]);
+            } else if (left > 0) {
+                alignas(32) float tmp[8];
+                _mm256_store_ps(tmp, acc[m][z]);
+                std::memcpy(y + m * ldy + 8 * z, tmp, size_t(left) * sizeof(float));
+            }
+        }
+    }
+}
+
+XPU_AVX2 void gemm_bf16(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs, int64_t n,
+                        int64_t p0, int64_t p1, float* y, int64_t ldy) {
+    for (int64_t p = p0; p < p1; ++p) {
+        const uint16_t* panel = w + p * pairs * 2 * kPanel;
+        const int64_t cols = std::min<int64_t>(kPanel, n - p * kPanel);
+        int64_t m = 0;
+        for (; m + 2 <= M; m += 2) bf16_tile<2>(a + m * lda, lda, panel, pairs, y + m * ldy + p * kPanel, ldy, cols);
+        if (m < M) bf16_tile<1>(a + m * lda, lda, panel, pairs, y + m * ldy + p * kPanel, ldy, cols);
+    }
+}
+
 }  // namespace
 
 const KernelTable* avx2_kernels() {
     static const KernelTable table{"avx2", dot_f32, dot4_f32, axpy_f32,
-                                   bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row};
+                                   bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
+                                   f32_to_bf16_row, gemm_bf16};
     __builtin_cpu_init();
     const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     return ok ? &table : nullptr;

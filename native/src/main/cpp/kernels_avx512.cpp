@@ -1,10 +1,15 @@
 // AVX-512 (F/BW/VL/DQ) kernels, selected at run time when the CPU has them.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "common.h"
 #include "kernels.h"
+#include "packed.h"
 
 #define XPU_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define XPU_AVX512BF16 __attribute__((target("avx512bf16,avx512vnni,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside avx512fintrin.h's reduce helpers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -108,17 +113,164 @@ XPU_AVX512 void fp8_to_f32_row(const uint8_t* src, float* dst, int64_t n, const 
     }
 }
 
+// ---- BF16 format without vdpbf16ps: BF16 widens to FP32 exactly (a shift), then two FMAs per pair in
+// the scalar reference's order, so results equal the scalar kernel's bit for bit.
+
+XPU_AVX512 inline __m256i f32_to_bf16_16(__m512 v) {
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(r);
+}
+
+XPU_AVX512 void f32_to_bf16_row(const float* src, uint16_t* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), f32_to_bf16_16(_mm512_loadu_ps(src + i)));
+    }
+    if (i < n) {
+        const __mmask16 m = __mmask16((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(dst + i, m, f32_to_bf16_16(_mm512_maskz_loadu_ps(m, src + i)));
+    }
+}
+
+XPU_AVX512 inline __mmask16 lanes(int64_t left) {
+    return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+}
+
+// MR rows x NP panels (NP * 2 zmm of 16 columns)
+template <int MR, int NP>
+XPU_AVX512 inline void bf16_tile(const uint16_t* a, int64_t lda, const uint16_t* panel, int64_t pairs, float* y,
+                                 int64_t ldy, int64_t cols) {
+    constexpr int NZ = 2 * NP;
+    __m512 acc[MR][NZ];
+    for (int m = 0; m < MR; ++m)
+        for (int z = 0; z < NZ; ++z) acc[m][z] = _mm512_setzero_ps();
+    const __m512i hi = _mm512_set1_epi32(int(0xffff0000u));
+    const int64_t panel_stride = pairs * 2 * kPanel;
+    for (int64_t q = 0; q < pairs; ++q) {
+        __m512 ae[MR], ao[MR];
+        for (int m = 0; m < MR; ++m) {
+            uint32_t pair;
+            std::memcpy(&pair, a + m * lda + 2 * q, 4);
+            const __m512i b = _mm512_set1_epi32(int(pair));
+            ae[m] = _mm512_castsi512_ps(_mm512_slli_epi32(b, 16));
+            ao[m] = _mm512_castsi512_ps(_mm512_and_si512(b, hi));
+        }
+        for (int z = 0; z < NZ; ++z) {
+            const __m512i x = _mm512_loadu_si512(panel + (z / 2) * panel_stride + q * 2 * kPanel + 32 * (z % 2));
+            const __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+            const __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(x, hi));
+            for (int m = 0; m < MR; ++m) {
+                acc[m][z] = _mm512_fmadd_ps(ae[m], we, acc[m][z]);
+                acc[m][z] = _mm512_fmadd_ps(ao[m], wo, acc[m][z]);
+            }
+        }
+    }
+    for (int m = 0; m < MR; ++m)
+        for (int z = 0; z < NZ; ++z) _mm512_mask_storeu_ps(y + m * ldy + 16 * z, lanes(cols - 16 * z), acc[m][z]);
+}
+
+// Panels two at a time (64 columns), rows MR at a time; a panel pair stays in L2 while every row passes.
+template <int MR, typename Tile1, typename Tile2, typename Tail1, typename Tail2>
+XPU_AVX512 inline void gemm_panels(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs,
+                                   int64_t n, int64_t p0, int64_t p1, float* y, int64_t ldy, Tile1 tile1, Tile2 tile2,
+                                   Tail1 tail1, Tail2 tail2) {
+    const int64_t panel_stride = pairs * 2 * kPanel;
+    for (int64_t p = p0; p < p1; p += 2) {
+        const bool two = p + 1 < p1;
+        const int64_t cols = std::min<int64_t>(two ? 2 * kPanel : kPanel, n - p * kPanel);
+        const uint16_t* panel = w + p * panel_stride;
+        float* yp = y + p * kPanel;
+        int64_t m = 0;
+        for (; m + MR <= M; m += MR) {
+            if (two) tile2(a + m * lda, panel, yp + m * ldy, cols);
+            else tile1(a + m * lda, panel, yp + m * ldy, cols);
+        }
+        for (; m < M; ++m) {
+            if (two) tail2(a + m * lda, panel, yp + m * ldy, cols);
+            else tail1(a + m * lda, panel, yp + m * ldy, cols);
+        }
+    }
+}
+
+XPU_AVX512 void gemm_bf16(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs, int64_t n,
+                          int64_t p0, int64_t p1, float* y, int64_t ldy) {
+    gemm_panels<4>(a, lda, M, w, pairs, n, p0, p1, y, ldy,
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<4, 1>(am, lda, pw, pairs, yo, ldy, c); },
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<4, 2>(am, lda, pw, pairs, yo, ldy, c); },
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<1, 1>(am, lda, pw, pairs, yo, ldy, c); },
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); });
+}
+
+// ---- BF16 format with vdpbf16ps (AVX-512 BF16): 32 multiply-adds per instruction.
+
+XPU_AVX512BF16 void f32_to_bf16_row_bf16(const float* src, uint16_t* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+        std::memcpy(dst + i, &v, 32);
+    }
+    for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
+template <int MR, int NP>
+XPU_AVX512BF16 inline void dpbf16_tile(const uint16_t* a, int64_t lda, const uint16_t* panel, int64_t pairs,
+                                       float* y, int64_t ldy, int64_t cols) {
+    constexpr int NZ = 2 * NP;
+    __m512 acc[MR][NZ];
+    for (int m = 0; m < MR; ++m)
+        for (int z = 0; z < NZ; ++z) acc[m][z] = _mm512_setzero_ps();
+    const int64_t panel_stride = pairs * 2 * kPanel;
+    for (int64_t q = 0; q < pairs; ++q) {
+        __m512bh wv[NZ];
+        for (int z = 0; z < NZ; ++z) {
+            wv[z] = (__m512bh)_mm512_loadu_si512(panel + (z / 2) * panel_stride + q * 2 * kPanel + 32 * (z % 2));
+        }
+        for (int m = 0; m < MR; ++m) {
+            uint32_t pair;
+            std::memcpy(&pair, a + m * lda + 2 * q, 4);
+            const __m512bh av = (__m512bh)_mm512_set1_epi32(int(pair));
+            for (int z = 0; z < NZ; ++z) acc[m][z] = _mm512_dpbf16_ps(acc[m][z], av, wv[z]);
+        }
+    }
+    for (int m = 0; m < MR; ++m)
+        for (int z = 0; z < NZ; ++z) _mm512_mask_storeu_ps(y + m * ldy + 16 * z, lanes(cols - 16 * z), acc[m][z]);
+}
+
+XPU_AVX512BF16 void gemm_bf16_dp(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs,
+                                 int64_t n, int64_t p0, int64_t p1, float* y, int64_t ldy) {
+    gemm_panels<6>(a, lda, M, w, pairs, n, p0, p1, y, ldy,
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<6, 1>(am, lda, pw, pairs, yo, ldy, c); },
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<6, 2>(am, lda, pw, pairs, yo, ldy, c); },
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<1, 1>(am, lda, pw, pairs, yo, ldy, c); },
+        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); });
+}
+
+bool has_avx512() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
 }  // namespace
 
 const KernelTable* avx512_kernels() {
     static const KernelTable table{"avx512", dot_f32, dot4_f32, axpy_f32,
-                                   bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row};
-    __builtin_cpu_init();
-    const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
-    return ok ? &table : nullptr;
+                                   bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
+                                   f32_to_bf16_row, gemm_bf16};
+    return has_avx512() ? &table : nullptr;
+}
+
+const KernelTable* avx512bf16_kernels() {
+    static const KernelTable table{"avx512bf16", dot_f32, dot4_f32, axpy_f32,
+                                   bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
+                                   f32_to_bf16_row_bf16, gemm_bf16_dp};
+    return has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni") ? &table
+                                                                                                       : nullptr;
 }
 
 }  // namespace xpu

@@ -31,6 +31,7 @@
 
 #include "common.h"
 #include "kernels.h"
+#include "packed.h"
 #include "thread_pool.h"
 #include "xpuflow/xpuflow.h"
 
@@ -223,6 +224,7 @@ std::vector<const KernelTable*> tables_under_test() {
     std::vector<const KernelTable*> t{&xpu::scalar_kernels()};
     if (xpu::avx2_kernels() != nullptr) t.push_back(xpu::avx2_kernels());
     if (xpu::avx512_kernels() != nullptr) t.push_back(xpu::avx512_kernels());
+    if (xpu::avx512bf16_kernels() != nullptr) t.push_back(xpu::avx512bf16_kernels());
     return t;
 }
 
@@ -594,6 +596,121 @@ void test_fp8(const KernelTable& k, Rng& rng) {
     }
 }
 
+// f32_to_bf16: every table rounds to nearest even like the scalar f32_to_bf16 (NaN stays NaN); the
+// native vcvtneps2bf16 treats subnormal inputs as zero, which is the only difference allowed.
+void test_f32_to_bf16(const KernelTable& k, Rng& rng) {
+    std::vector<float> specials = {0.f, -0.f, 1.f, -1.f, 1.00390625f, 1.0078125f, 3.0e38f, -3.4e38f,
+                                   std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                                   std::numeric_limits<float>::quiet_NaN(), 1e-40f, -1e-42f};
+    std::uniform_int_distribution<uint32_t> bits;
+    for (int64_t n : {0, 1, 7, 15, 16, 17, 31, 33, 100, 1001}) {
+        Buffer<float> src(n, n % 3, 0);
+        for (int64_t i = 0; i < n; ++i) {
+            if (i < static_cast<int64_t>(specials.size()) && n > 20) {
+                src[i] = specials[static_cast<size_t>(i)];
+            } else {
+                const uint32_t u = bits(rng);
+                std::memcpy(&src[i], &u, 4);
+            }
+        }
+        Buffer<uint16_t> got(n, n % 2, Buffer<uint16_t>::kGuard, uint16_t(0xabcd));
+        k.f32_to_bf16(src.data(), got.data(), n);
+        const Where w{"f32_to_bf16", k.isa, n};
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const uint16_t want = xpu::f32_to_bf16(src[i]);
+            const float x = src[i];
+            const bool nan = x != x;
+            const bool subnormal = x != 0.f && std::fabs(x) < std::numeric_limits<float>::min();
+            if (nan) {
+                if (!std::isnan(xpu::bf16_to_f32(got[i]))) ++bad;
+            } else if (got[i] != want && !(subnormal && (got[i] & 0x7fff) == 0)) {
+                ++bad;
+            }
+        }
+        CHECK_AT(w, bad == 0, "%lld of %lld values rounded differently from the scalar conversion", (long long)bad,
+                 (long long)n);
+        CHECK_AT(w, got.guards_intact(), "%s", "wrote outside dst[0..n)");
+    }
+}
+
+// gemm_bf16 on odd shapes against the scalar kernel: the tables that widen BF16 and use FMA match it bit
+// for bit; vdpbf16ps (its own rounding of the pair sum) within a bound relative to sum |a w|. Every table:
+// a row alone equals that row in a batch, and a panel computed alone equals it in a wider call
+// (the batch invariance the serving engine relies on).
+void test_gemm_bf16(const KernelTable& k, Rng& rng) {
+    std::normal_distribution<float> normal(0.f, 1.f);
+    const bool exact = std::strcmp(k.isa, "avx512bf16") != 0;
+    for (int64_t K : {1, 2, 3, 31, 64, 129, 300}) {
+        for (int64_t N : {1, 5, 32, 33, 64, 97, 160}) {
+            for (int64_t M : {1, 2, 5, 6, 7, 13}) {
+                const int64_t pairs = xpu::pairs_for(K), lda = 2 * pairs + 2;
+                std::vector<uint16_t> w(static_cast<size_t>(xpu::packed_bf16_elements(N, K)), 0);
+                std::vector<float> wf(static_cast<size_t>(N * K)), row(static_cast<size_t>(K));
+                for (int64_t r = 0; r < N; ++r) {
+                    for (int64_t i = 0; i < K; ++i) row[i] = xpu::bf16_to_f32(xpu::f32_to_bf16(normal(rng)));
+                    std::copy(row.begin(), row.end(), wf.begin() + r * K);
+                    xpu::pack_bf16_row(row.data(), K, r, w.data());
+                }
+                std::vector<uint16_t> a(static_cast<size_t>(M * lda), 0);
+                std::vector<float> af(static_cast<size_t>(M * K));
+                for (int64_t m = 0; m < M; ++m) {
+                    for (int64_t i = 0; i < K; ++i) {
+                        a[m * lda + i] = xpu::f32_to_bf16(normal(rng));
+                        af[m * K + i] = xpu::bf16_to_f32(a[m * lda + i]);
+                    }
+                }
+                const int64_t panels = xpu::panels_for(N), ldy = N + 3;
+                Buffer<float> want(M * ldy, 0, 0, 0.f), got(M * ldy, 1, Buffer<float>::kGuard, sentinel_float());
+                for (int64_t i = 0; i < M * ldy; ++i) got[i] = sentinel_float();
+                xpu::scalar_kernels().gemm_bf16(a.data(), lda, M, w.data(), pairs, N, 0, panels, want.data(), ldy);
+                k.gemm_bf16(a.data(), lda, M, w.data(), pairs, N, 0, panels, got.data(), ldy);
+                const Where where{"gemm_bf16", k.isa, K};
+                int64_t bad = 0, untouched = 0;
+                double worst = 0;
+                for (int64_t m = 0; m < M; ++m) {
+                    for (int64_t c = 0; c < ldy; ++c) {
+                        const float g = got[m * ldy + c];
+                        if (c >= N) {
+                            if (!same_value(g, sentinel_float())) ++bad;  // wrote past the last column
+                            continue;
+                        }
+                        double mag = 0, ref = 0;
+                        for (int64_t i = 0; i < K; ++i) {
+                            mag += std::fabs(double(af[m * K + i]) * wf[c * K + i]);
+                            ref += double(af[m * K + i]) * wf[c * K + i];
+                        }
+                        if (same_value(g, sentinel_float())) ++untouched;
+                        const double err = std::fabs(double(g) - double(want[m * ldy + c]));
+                        worst = std::max(worst, err / (mag + 1e-30));
+                        if (exact ? !same_value(g, want[m * ldy + c]) : err > 1e-6 * mag + 1e-30) ++bad;
+                        // and the scalar kernel itself is an FP32 sum: close to the double-precision dot
+                        if (std::fabs(double(want[m * ldy + c]) - ref) > 1e-6 * mag + 1e-30) ++bad;
+                    }
+                }
+                CHECK_AT(where, bad == 0 && untouched == 0, "M=%lld N=%lld: %lld wrong, %lld not written (worst rel %.3g)",
+                         (long long)M, (long long)N, (long long)bad, (long long)untouched, worst);
+                CHECK_AT(where, got.guards_intact(), "M=%lld N=%lld: wrote outside y", (long long)M, (long long)N);
+
+                // batch invariance: the last row alone, and the last panel alone, give the same bits
+                std::vector<float> alone(static_cast<size_t>(ldy), sentinel_float());
+                k.gemm_bf16(a.data() + (M - 1) * lda, lda, 1, w.data(), pairs, N, 0, panels, alone.data(), ldy);
+                std::vector<float> last_panel(static_cast<size_t>(M * ldy), sentinel_float());
+                k.gemm_bf16(a.data(), lda, M, w.data(), pairs, N, panels - 1, panels, last_panel.data(), ldy);
+                int64_t differ = 0;
+                for (int64_t c = 0; c < N; ++c) differ += !same_value(alone[c], got[(M - 1) * ldy + c]);
+                for (int64_t m = 0; m < M; ++m) {
+                    for (int64_t c = (panels - 1) * xpu::kPanel; c < N; ++c) {
+                        differ += !same_value(last_panel[m * ldy + c], got[m * ldy + c]);
+                    }
+                }
+                CHECK_AT(where, differ == 0, "M=%lld N=%lld: %lld outputs depend on the rows or panels beside them",
+                         (long long)M, (long long)N, (long long)differ);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kernel tables
 // ---------------------------------------------------------------------------------------------
@@ -620,6 +737,10 @@ void test_kernel_tables() {
         test_conv16(*t, "f16_to_f32", t->f16_to_f32, xpu::f16_to_f32, rng);
         begin_section("fp8_to_f32", 300);
         test_fp8(*t, rng);
+        begin_section("f32_to_bf16", 300);
+        test_f32_to_bf16(*t, rng);
+        begin_section("gemm_bf16", 300);
+        test_gemm_bf16(*t, rng);
     }
 }
 
@@ -644,7 +765,7 @@ void test_force_isa() {
     // known names succeed exactly when this CPU has the table, and then select it
     struct Known { const char* name; const KernelTable* table; };
     for (const Known& k : {Known{"scalar", &xpu::scalar_kernels()}, Known{"avx2", xpu::avx2_kernels()},
-                           Known{"avx512", xpu::avx512_kernels()}}) {
+                           Known{"avx512", xpu::avx512_kernels()}, Known{"avx512bf16", xpu::avx512bf16_kernels()}}) {
         const bool ok = xpu::force_isa(k.name);
         CHECK_MSG(ok == (k.table != nullptr), "force_isa(\"%s\") returned %d", k.name, ok);
         if (ok) {

@@ -49,10 +49,11 @@ typedef struct xpu_kv_cache xpu_kv_cache;
 /* Message of the last failed call on this thread ("" if none). Valid until the next call. */
 const char* xpu_last_error(void);
 
-/* Instruction set the CPU kernels dispatch to: "avx512", "avx2" or "scalar". */
+/* Instruction set the CPU kernels dispatch to: "avx512bf16" (AVX-512 with BF16 and VNNI), "avx512",
+ * "avx2" or "scalar". */
 const char* xpu_cpu_isa(void);
 
-/* Forces a kernel path ("avx512", "avx2", "scalar"), for tests and benchmarks. Fails if the CPU lacks it. */
+/* Forces a kernel path (one of the names above), for tests and benchmarks. Fails if the CPU lacks it. */
 xpu_status xpu_cpu_force_isa(const char* isa);
 
 /* ---------------------------------------------------------------------------------------------

@@ -6,14 +6,17 @@ import io.xpuflow.nativebind.XpuNative;
 public final class Devices {
     private Devices() {}
 
-    /** The instruction set the CPU kernels dispatch to: {@code avx512}, {@code avx2} or {@code scalar}. */
+    /**
+     * The instruction set the CPU kernels dispatch to: {@code avx512bf16} (AVX-512 with BF16 and VNNI),
+     * {@code avx512}, {@code avx2} or {@code scalar}.
+     */
     public static String cpuIsa() {
         return XpuNative.xpu_cpu_isa();
     }
 
     /**
-     * Switches every CPU kernel of this process to {@code isa} ({@code avx512}, {@code avx2} or
-     * {@code scalar}); for tests and benchmarks. The environment variable {@code XPUFLOW_ISA} does the
+     * Switches every CPU kernel of this process to {@code isa} (one of {@link #cpuIsa()}'s names); for
+     * tests and benchmarks. The environment variable {@code XPUFLOW_ISA} does the
      * same at load time.
      *
      * @throws DeviceException if the CPU lacks that instruction set

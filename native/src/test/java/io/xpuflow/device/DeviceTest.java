@@ -79,7 +79,7 @@ class DeviceTest {
 
     @Test
     void reportsItsInstructionSet() {
-        assertThat(Devices.cpuIsa()).isIn("avx512", "avx2", "scalar");
+        assertThat(Devices.cpuIsa()).isIn("avx512bf16", "avx512", "avx2", "scalar");
         assertThatThrownBy(() -> Devices.forceCpuIsa("sse9")).isInstanceOf(DeviceException.class).hasMessageContaining("sse9");
     }
 

@@ -3,6 +3,7 @@ package io.xpuflow.runtime.model;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.xpuflow.device.Devices;
+import io.xpuflow.device.WeightFormat;
 import io.xpuflow.runtime.testutil.Fixtures;
 import io.xpuflow.runtime.testutil.Fixtures.GoldenPrompt;
 import java.util.ArrayList;
@@ -105,7 +106,7 @@ class GoldenFixturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"scalar", "avx2", "avx512"})
+    @ValueSource(strings = {"scalar", "avx2", "avx512", "avx512bf16"})
     void everyKernelPathMatchesTheReference(String isa) {
         if (!supported(isa)) {
             return; // this CPU lacks the instruction set; the path is covered where it exists
@@ -123,7 +124,7 @@ class GoldenFixturesTest {
     // --- helpers -------------------------------------------------------------------------------
 
     static LoadedModel load(String fixture, int stepTokens) {
-        return LoadedModel.load(Fixtures.model(fixture), new LoadOptions(2, stepTokens, 8));
+        return LoadedModel.load(Fixtures.model(fixture), new LoadOptions(2, stepTokens, 8, WeightFormat.EXACT, null));
     }
 
     static void assertClose(String what, float[][] got, float[] want) {
@@ -199,7 +200,7 @@ class GoldenFixturesTest {
     }
 
     static String bestIsa() {
-        for (String isa : List.of("avx512", "avx2")) {
+        for (String isa : List.of("avx512bf16", "avx512", "avx2")) {
             if (supported(isa)) {
                 return isa;
             }
