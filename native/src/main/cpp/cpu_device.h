@@ -72,8 +72,11 @@ struct xpu_model {
     struct Scratch {
         std::vector<float> x, h, q, k, v, attn, tmp, gate, up, act, router, moe_out, moe_in, moe_y;
         std::vector<float> normed, mtp_x, mtp_h, mtp_in, logits_in;
-        std::vector<uint16_t> act_bf16;     // fast formats: activation rows converted once per matmul input
-        int64_t act_stride = 0;              // elements between rows of act_bf16
+        // fast formats: matmul inputs in BF16 (act_a: the input of a section; act_b: the FFN activation;
+        // moe_in_b: the experts' gathered rows), rows act_stride elements apart
+        std::vector<uint16_t> act_a, act_b, moe_in_b;
+        int64_t act_stride = 0;
+        std::vector<int32_t> row_slots, row_fill;  // MoE: each row's slots in increasing expert order
         std::vector<int32_t> row_seq, row_pos, topk_ids;
         std::vector<float> topk_w;
         std::vector<int32_t> expert_rows;   // rows routed to each expert, grouped

@@ -12,63 +12,133 @@
 
 #include "cpu_device.h"
 #include "kernels.h"
+#include "packed.h"
 
 namespace xpu {
 namespace {
 
 constexpr int64_t kRowGrain = 8;  // weight rows per parallel chunk, at least
 
-// Fast formats: the input rows converted once, then threads take pairs of weight panels (64 output
-// columns) and run every row through them; the split is over columns only, so a row's result does not
-// depend on the batch or the thread count.
-void matmul_packed(ThreadPool& pool, xpu_model* m, const float* x, int64_t T, const Tensor& W, float* y, int64_t ldy) {
-    const int64_t K = W.cols, N = W.rows, lda = m->s.act_stride;
-    uint16_t* a = m->s.act_bf16.data();
+// ---- Matrix products ------------------------------------------------------------------------------
+//
+// A step's products run as jobs: one parallel section computes every weight that reads the same input
+// (q, k and v; gate and up), threads taking units of output columns (64 for packed weights: a panel
+// pair; 16 for exact ones). Work is split over columns only, never over k or rows, so a row's result
+// is the same alone, in any batch and with any thread count. Products too small to pay for waking the
+// other threads run on the calling thread.
+
+constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
+// Rows of a step whose MoE runs at once: bounds the scratch of the experts' inputs and outputs.
+constexpr int64_t kMoeChunkRows = 256;
+
+// The rows a product reads: FP32 for exact weights; for packed ones the same rows in BF16.
+struct MatIn {
+    const float* x = nullptr;     // [rows, k], rows k apart
+    const uint16_t* xb = nullptr;  // [rows, lda]
+    int64_t lda = 0;
+    int64_t rows = 0;
+};
+
+struct Job {
+    const MatIn* in;
+    const Tensor* w;
+    float* y;
+    int64_t ldy;
+};
+
+inline bool is_packed(const Tensor& w) { return w.packed.format != XPU_WEIGHTS_EXACT; }
+inline int64_t unit_cols(const Tensor& w) { return is_packed(w) ? 2 * kPanel : 16; }
+inline int64_t units_of(const Tensor& w) { return (w.rows + unit_cols(w) - 1) / unit_cols(w); }
+
+// y[r][c] = in[r] . W[c] for the output columns [c0, c1) (c0 a multiple of unit_cols(W)).
+void gemm_cols(const MatIn& in, const Tensor& W, int64_t c0, int64_t c1, float* y, int64_t ldy) {
     const KernelTable& kt = kernels();
-    pool.parallel_for(T, 16, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-            kt.f32_to_bf16(x + t * K, a + t * lda, K);
-            if (K % 2 != 0) a[t * lda + K] = 0;
+    if (is_packed(W)) {
+        const auto& P = W.packed;
+        kt.gemm_bf16(in.xb, in.lda, in.rows, static_cast<const uint16_t*>(P.data->data()), P.pairs, W.rows,
+                     c0 / kPanel, panels_for(c1), y, ldy);
+        return;
+    }
+    // exact: four weight rows decoded to FP32 at a time, run against every input row
+    const int64_t K = W.cols, T = in.rows;
+    thread_local std::vector<float> buf;
+    if (static_cast<int64_t>(buf.size()) < 4 * K) buf.resize(static_cast<size_t>(4 * K));
+    int64_t n = c0;
+    for (; n + 4 <= c1; n += 4) {
+        const float* w0 = W.row(n, buf.data());
+        const float* w1 = W.row(n + 1, buf.data() + K);
+        const float* w2 = W.row(n + 2, buf.data() + 2 * K);
+        const float* w3 = W.row(n + 3, buf.data() + 3 * K);
+        float out[4];
+        for (int64_t t = 0; t < T; ++t) {
+            kt.dot4_f32(in.x + t * K, w0, w1, w2, w3, K, out);
+            float* yr = y + t * ldy + n;
+            yr[0] = out[0]; yr[1] = out[1]; yr[2] = out[2]; yr[3] = out[3];
         }
-    });
-    const auto& P = W.packed;
-    const uint16_t* w = static_cast<const uint16_t*>(P.data->data());
-    const int64_t units = (P.panels + 1) / 2;
-    pool.parallel_for(units, 1, [&](int64_t b, int64_t e) {
-        kernels().gemm_bf16(a, lda, T, w, P.pairs, N, 2 * b, std::min(P.panels, 2 * e), y, ldy);
+    }
+    for (; n < c1; ++n) {
+        const float* w = W.row(n, buf.data());
+        for (int64_t t = 0; t < T; ++t) y[t * ldy + n] = kt.dot_f32(in.x + t * K, w, K);
+    }
+}
+
+// Runs fn(job, c0, c1) for every unit of output columns of every job, in one parallel section (on the
+// calling thread alone when the jobs are small).
+template <typename Fn>
+void for_each_unit(ThreadPool& pool, const Job* jobs, int64_t njobs, Fn&& fn) {
+    int64_t total = 0, macs = 0;
+    for (int64_t j = 0; j < njobs; ++j) {
+        total += units_of(*jobs[j].w);
+        macs += jobs[j].in->rows * jobs[j].w->rows * jobs[j].w->cols;
+    }
+    pool.parallel_for(total, macs < kParallelMinMacs ? total : 1, [&](int64_t b, int64_t e) {
+        int64_t j = 0, base = 0;
+        for (int64_t u = b; u < e; ++u) {
+            while (u >= base + units_of(*jobs[j].w)) base += units_of(*jobs[j++].w);
+            const int64_t unit = unit_cols(*jobs[j].w);
+            const int64_t c0 = (u - base) * unit;
+            fn(jobs[j], c0, std::min(jobs[j].w->rows, c0 + unit));
+        }
     });
 }
 
-// x (T, K) @ W (N, K)^T -> y (T, N), y rows ldy apart. Exact mode: each thread decodes four weight
-// rows at a time to FP32 and runs them against every input row, so a weight is read once per step.
-void matmul(ThreadPool& pool, xpu_model* m, const float* x, int64_t T, const Tensor& W, float* y, int64_t ldy) {
-    if (W.packed.format != XPU_WEIGHTS_EXACT) {
-        matmul_packed(pool, m, x, T, W, y, ldy);
-        return;
-    }
-    const int64_t N = W.rows, K = W.cols;
-    pool.parallel_for(N, kRowGrain, [&](int64_t begin, int64_t end) {
-        thread_local std::vector<float> buf;
-        if (static_cast<int64_t>(buf.size()) < 4 * K) buf.resize(static_cast<size_t>(4 * K));
+void run_jobs_list(ThreadPool& pool, const Job* jobs, int64_t njobs) {
+    for_each_unit(pool, jobs, njobs,
+                  [](const Job& j, int64_t c0, int64_t c1) { gemm_cols(*j.in, *j.w, c0, c1, j.y, j.ldy); });
+}
+
+void run_jobs(ThreadPool& pool, std::initializer_list<Job> jobs) {
+    run_jobs_list(pool, jobs.begin(), static_cast<int64_t>(jobs.size()));
+}
+
+// Elements between FP32 input rows for w (its k).
+inline int64_t in_k(const MatIn&, const Tensor& w) { return w.cols; }
+
+// The input rows x (rows k apart) as a MatIn for `w`, converted to BF16 into `buf` when w is packed.
+MatIn mat_in(ThreadPool& pool, xpu_model* m, const float* x, int64_t rows, int64_t k, const Tensor& w,
+             uint16_t* buf) {
+    MatIn in;
+    in.x = x;
+    in.rows = rows;
+    if (is_packed(w)) {
+        const int64_t lda = m->s.act_stride;
         const KernelTable& kt = kernels();
-        int64_t n = begin;
-        for (; n + 4 <= end; n += 4) {
-            const float* w0 = W.row(n, buf.data());
-            const float* w1 = W.row(n + 1, buf.data() + K);
-            const float* w2 = W.row(n + 2, buf.data() + 2 * K);
-            const float* w3 = W.row(n + 3, buf.data() + 3 * K);
-            float out[4];
-            for (int64_t t = 0; t < T; ++t) {
-                kt.dot4_f32(x + t * K, w0, w1, w2, w3, K, out);
-                float* yr = y + t * ldy + n;
-                yr[0] = out[0]; yr[1] = out[1]; yr[2] = out[2]; yr[3] = out[3];
+        pool.parallel_for(rows, rows * k < kParallelMinMacs / 4 ? rows : 16, [&](int64_t b, int64_t e) {
+            for (int64_t t = b; t < e; ++t) {
+                kt.f32_to_bf16(x + t * k, buf + t * lda, k);
+                if (k % 2 != 0) buf[t * lda + k] = 0;
             }
-        }
-        for (; n < end; ++n) {
-            const float* w = W.row(n, buf.data());
-            for (int64_t t = 0; t < T; ++t) y[t * ldy + n] = kt.dot_f32(x + t * K, w, K);
-        }
-    });
+        });
+        in.xb = buf;
+        in.lda = lda;
+    }
+    return in;
+}
+
+// x (T, K) @ W (N, K)^T -> y (T, N), y rows ldy apart
+void matmul(ThreadPool& pool, xpu_model* m, const float* x, int64_t T, const Tensor& W, float* y, int64_t ldy) {
+    const MatIn in = mat_in(pool, m, x, T, W.cols, W, m->s.act_a.data());
+    run_jobs(pool, {Job{&in, &W, y, ldy}});
 }
 
 // y = w * x / sqrt(mean(x^2) + eps), sum of squares in double
@@ -130,13 +200,15 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
     const int64_t nq = Hq * dqk, nk = Hkv * dqk, nv = Hkv * dv;
     const int64_t group_size = Hq / Hkv;
 
-    matmul(c.pool, c.m, h, n, L.t[XPU_T_Q], s.q.data(), nq);
-    matmul(c.pool, c.m, h, n, L.t[XPU_T_K], s.k.data(), nk);
-    matmul(c.pool, c.m, h, n, L.t[XPU_T_V], s.v.data(), nv);
+    {
+        const MatIn in = mat_in(c.pool, m, h, n, H, L.t[XPU_T_Q], s.act_a.data());
+        run_jobs(c.pool, {Job{&in, &L.t[XPU_T_Q], s.q.data(), nq}, Job{&in, &L.t[XPU_T_K], s.k.data(), nk},
+                          Job{&in, &L.t[XPU_T_V], s.v.data(), nv}});
+    }
 
     const float value_scale = float(P.value_scale);
     const double eps = m->p.norm_eps;
-    c.pool.parallel_for(n, 4, [&](int64_t b, int64_t e) {
+    c.pool.parallel_for(n, n * (nq + nk) < 4096 ? n : 4, [&](int64_t b, int64_t e) {
         const KernelTable& kt = kernels();
         for (int64_t r = b; r < e; ++r) {
             float* q = s.q.data() + r * nq;
@@ -220,19 +292,72 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
     matmul(c.pool, c.m, s.attn.data(), n, L.t[XPU_T_O], out, H);
 }
 
-// SwiGLU: down(silu(gate h) * up h) for rows h (n, H) -> out (n, H)
+// SwiGLU: down(silu(gate h) * up h). Gate and up run in one section whose units also apply the
+// activation to the columns they computed (and convert them to BF16 for a packed down projection); the
+// down projection is the second section. Several FFNs at once (the experts of a MoE layer): group g
+// reads rows [row0[g], row0[g] + rows[g]) of the inputs and writes the same rows of out.
+struct Ffn {
+    const Tensor* gate;
+    const Tensor* up;
+    const Tensor* down;
+    int64_t row0, rows;
+};
+
+void swiglu_many(ThreadPool& pool, xpu_model* m, const MatIn& in, const Ffn* ffns, int64_t count, float* out) {
+    auto& s = m->s;
+    const int64_t H = m->p.hidden_size;
+    const int64_t I = count > 0 ? ffns[0].gate->rows : 0;  // every FFN of one call has the same shape
+    thread_local std::vector<MatIn> ins;  // grow to a high-water mark, then no allocation
+    thread_local std::vector<Job> jobs;
+    ins.resize(static_cast<size_t>(2 * count));
+    jobs.resize(static_cast<size_t>(count));
+    const bool packed_down = count > 0 && is_packed(*ffns[0].down);
+    for (int64_t f = 0; f < count; ++f) {
+        MatIn& gi = ins[static_cast<size_t>(f)];
+        gi = in;
+        gi.rows = ffns[f].rows;
+        if (gi.x) gi.x = in.x + ffns[f].row0 * in_k(in, *ffns[f].gate);
+        if (gi.xb) gi.xb = in.xb + ffns[f].row0 * in.lda;
+        jobs[static_cast<size_t>(f)] = Job{&gi, ffns[f].gate, s.gate.data() + ffns[f].row0 * I, I};
+    }
+    const KernelTable& kt = kernels();
+    const int64_t lda = s.act_stride;
+    uint16_t* actb = s.act_b.data();
+    // (the lambda runs on pool threads: it must not name the thread_local vectors, only these pointers)
+    const Job* job0 = jobs.data();
+    for_each_unit(pool, job0, count, [&](const Job& j, int64_t c0, int64_t c1) {
+        const Ffn& f = ffns[&j - job0];
+        float* g = j.y;
+        float* u = s.up.data() + f.row0 * I;
+        gemm_cols(*j.in, *f.gate, c0, c1, g, I);
+        gemm_cols(*j.in, *f.up, c0, c1, u, I);
+        for (int64_t r = 0; r < f.rows; ++r) {
+            float* gr = g + r * I;
+            const float* ur = u + r * I;
+            for (int64_t i = c0; i < c1; ++i) gr[i] = silu(gr[i]) * ur[i];
+            if (packed_down) {
+                kt.f32_to_bf16(gr + c0, actb + (f.row0 + r) * lda + c0, c1 - c0);
+                if (c1 == I && I % 2 != 0) actb[(f.row0 + r) * lda + I] = 0;
+            }
+        }
+    });
+    for (int64_t f = 0; f < count; ++f) {
+        MatIn& di = ins[static_cast<size_t>(count + f)];
+        di.rows = ffns[f].rows;
+        di.x = s.gate.data() + ffns[f].row0 * I;
+        di.xb = packed_down ? actb + ffns[f].row0 * lda : nullptr;
+        di.lda = lda;
+        jobs[static_cast<size_t>(f)] = Job{&di, ffns[f].down, out + ffns[f].row0 * H, H};
+    }
+    run_jobs_list(pool, jobs.data(), count);
+}
+
+// SwiGLU on rows h (n, H) -> out (n, H)
 void swiglu(ThreadPool& pool, xpu_model* m, const float* h, int64_t n, const Tensor& gate, const Tensor& up,
             const Tensor& down, float* out) {
-    auto& s = m->s;
-    const int64_t I = gate.rows, H = m->p.hidden_size;
-    matmul(pool, m, h, n, gate, s.gate.data(), I);
-    matmul(pool, m, h, n, up, s.up.data(), I);
-    float* g = s.gate.data();
-    const float* u = s.up.data();
-    pool.parallel_for(n * I, 4096, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) g[i] = silu(g[i]) * u[i];
-    });
-    matmul(pool, m, g, n, down, out, H);
+    const MatIn in = mat_in(pool, m, h, n, m->p.hidden_size, gate, m->s.act_a.data());
+    const Ffn f{&gate, &up, &down, 0, n};
+    swiglu_many(pool, m, in, &f, 1, out);
 }
 
 // Selects top_k experts for one row. scores: routing scores; choice: scores used for selection;
@@ -325,44 +450,81 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
     });
     if (trace != nullptr) std::copy(s.topk_ids.data(), s.topk_ids.data() + n * K, trace);
 
-    // group the (row, weight) pairs by expert: counting sort on expert id
-    int32_t* offsets = s.expert_offsets.data();
-    std::fill(offsets, offsets + E + 1, 0);
-    for (int64_t i = 0; i < n * K; ++i) offsets[s.topk_ids[i] + 1]++;
-    for (int64_t e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
-    int32_t* cursor = s.expert_cursor.data();
-    std::copy(offsets, offsets + E, cursor);
-    for (int64_t r = 0; r < n; ++r) {
-        for (int64_t k = 0; k < K; ++k) {
-            const int32_t e = s.topk_ids[r * K + k];
-            const int32_t at = cursor[e]++;
-            s.expert_rows[at] = int32_t(r);
-            s.expert_row_w[at] = s.topk_w[r * K + k];
-        }
-    }
-
-    std::fill(out, out + n * H, 0.f);
+    // routed experts, rows in chunks (bounded scratch; a row's result does not depend on its chunk)
+    const bool packed = is_packed(L.expert_gate[0]);
+    MatIn h_in = mat_in(c.pool, m, h, n, H, L.expert_gate[0], s.act_a.data());
     const KernelTable& kt = kernels();
-    for (int64_t e = 0; e < E; ++e) {
-        const int64_t begin = offsets[e], cnt = offsets[e + 1] - begin;
-        if (cnt == 0) continue;
-        for (int64_t i = 0; i < cnt; ++i) {
-            const float* src = h + int64_t(s.expert_rows[begin + i]) * H;
-            std::copy(src, src + H, s.moe_in.data() + i * H);
+    const int64_t lda = s.act_stride;
+    for (int64_t r0 = 0; r0 < n; r0 += kMoeChunkRows) {
+        const int64_t nc = std::min(kMoeChunkRows, n - r0);
+        // group the chunk's (row, weight) pairs by expert: counting sort on expert id
+        int32_t* offsets = s.expert_offsets.data();
+        std::fill(offsets, offsets + E + 1, 0);
+        for (int64_t i = r0 * K; i < (r0 + nc) * K; ++i) offsets[s.topk_ids[i] + 1]++;
+        for (int64_t e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
+        int32_t* cursor = s.expert_cursor.data();
+        std::copy(offsets, offsets + E, cursor);
+        for (int64_t r = r0; r < r0 + nc; ++r) {
+            for (int64_t k = 0; k < K; ++k) {
+                const int32_t e = s.topk_ids[r * K + k];
+                const int32_t at = cursor[e]++;
+                s.expert_rows[at] = int32_t(r);
+                s.expert_row_w[at] = s.topk_w[r * K + k];
+            }
         }
-        swiglu(c.pool, m, s.moe_in.data(), cnt, L.expert_gate[e], L.expert_up[e], L.expert_down[e], s.moe_y.data());
-        for (int64_t i = 0; i < cnt; ++i) {
-            kt.axpy_f32(s.expert_row_w[begin + i], s.moe_y.data() + i * H, out + int64_t(s.expert_rows[begin + i]) * H, H);
+        // the experts' input rows, in slot order
+        const int64_t slots = nc * K;
+        MatIn in;
+        in.rows = slots;
+        if (packed) {
+            for (int64_t i = 0; i < slots; ++i) {
+                const uint16_t* src = h_in.xb + int64_t(s.expert_rows[i]) * lda;
+                std::copy(src, src + lda, s.moe_in_b.data() + i * lda);
+            }
+            in.xb = s.moe_in_b.data();
+            in.lda = lda;
+        } else {
+            for (int64_t i = 0; i < slots; ++i) {
+                const float* src = h + int64_t(s.expert_rows[i]) * H;
+                std::copy(src, src + H, s.moe_in.data() + i * H);
+            }
+            in.x = s.moe_in.data();
         }
+        thread_local std::vector<Ffn> ffns;
+        ffns.clear();
+        for (int64_t e = 0; e < E; ++e) {
+            if (offsets[e + 1] > offsets[e]) {
+                ffns.push_back(Ffn{&L.expert_gate[e], &L.expert_up[e], &L.expert_down[e], offsets[e], offsets[e + 1] - offsets[e]});
+            }
+        }
+        swiglu_many(c.pool, m, in, ffns.data(), static_cast<int64_t>(ffns.size()), s.moe_y.data());
+        // each row: its experts' outputs, weighted, in increasing expert order (slots are sorted by expert)
+        int32_t* row_slots = s.row_slots.data();
+        int32_t* filled = s.row_fill.data();
+        std::fill(filled, filled + nc, 0);
+        for (int64_t i = 0; i < slots; ++i) {
+            const int64_t r = s.expert_rows[i] - r0;
+            row_slots[r * K + filled[r]++] = int32_t(i);
+        }
+        c.pool.parallel_for(nc, nc * K * H < kParallelMinMacs ? nc : 8, [&](int64_t b, int64_t e) {
+            for (int64_t r = b; r < e; ++r) {
+                float* o = out + (r0 + r) * H;
+                std::fill(o, o + H, 0.f);
+                for (int64_t k = 0; k < K; ++k) {
+                    const int32_t i = row_slots[r * K + k];
+                    kt.axpy_f32(s.expert_row_w[i], s.moe_y.data() + int64_t(i) * H, o, H);
+                }
+            }
+        });
     }
 
     if (P.shared_intermediate_size > 0) {
-        swiglu(c.pool, m, h, n, L.t[XPU_T_SHARED_GATE], L.t[XPU_T_SHARED_UP], L.t[XPU_T_SHARED_DOWN], s.moe_y.data());
+        swiglu(c.pool, m, h, n, L.t[XPU_T_SHARED_GATE], L.t[XPU_T_SHARED_UP], L.t[XPU_T_SHARED_DOWN], s.moe_out.data());
         // the router logits are consumed: reuse their buffer for the shared expert's gate (n, 1)
         if (P.has_shared_expert_gate) matmul(c.pool, c.m, h, n, L.t[XPU_T_SHARED_EXPERT_GATE], s.router.data(), 1);
         for (int64_t r = 0; r < n; ++r) {
             const float g = P.has_shared_expert_gate ? 1.0f / (1.0f + std::exp(-s.router[r])) : 1.0f;
-            kt.axpy_f32(g, s.moe_y.data() + r * H, out + r * H, H);
+            kt.axpy_f32(g, s.moe_out.data() + r * H, out + r * H, H);
         }
     }
 }

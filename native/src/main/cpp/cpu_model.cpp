@@ -256,12 +256,19 @@ void model_finalize(xpu_model* m) {
     s.k.assign(n * max_k, 0.f);
     s.v.assign(n * max_v, 0.f);
     s.attn.assign(n * max_attn, 0.f);
-    s.gate.assign(n * max_inter, 0.f);
-    s.up.assign(n * max_inter, 0.f);
+    // MoE runs chunks of at most kMoeChunkRows rows, top_k slots each (cpu_forward.cpp)
+    const size_t moe_rows = std::min<size_t>(n, 256) * static_cast<size_t>(std::max<int64_t>(1, m->max_top_k));
+    const size_t ffn_rows = std::max(n, moe_rows);
+    s.gate.assign(ffn_rows * max_inter, 0.f);
+    s.up.assign(ffn_rows * max_inter, 0.f);
     s.router.assign(n * max_experts, 0.f);
     s.moe_out.assign(n * Hs, 0.f);
-    s.moe_in.assign(n * Hs, 0.f);
-    s.moe_y.assign(n * Hs, 0.f);
+    if (m->num_moe_layers > 0) {
+        s.moe_in.assign(p.weight_format == XPU_WEIGHTS_EXACT ? moe_rows * Hs : 0, 0.f);
+        s.moe_y.assign(moe_rows * Hs, 0.f);
+        s.row_slots.assign(moe_rows, 0);
+        s.row_fill.assign(std::min<size_t>(n, 256), 0);
+    }
     s.logits_in.assign(n * Hs, 0.f);
     if (p.num_mtp_layers > 0) {
         s.mtp_in.assign(n * 2 * Hs, 0.f);
@@ -272,7 +279,10 @@ void model_finalize(xpu_model* m) {
         // the widest matrix input: hidden, attention output, FFN intermediate or MTP's [embed, hidden]
         const int64_t widest = std::max({H, max_attn, max_inter, p.num_mtp_layers > 0 ? 2 * H : int64_t(0)});
         s.act_stride = 2 * pairs_for(widest) + 32;  // rows start 64 bytes apart at most
-        s.act_bf16.assign(n * static_cast<size_t>(s.act_stride), 0);
+        const size_t stride = static_cast<size_t>(s.act_stride);
+        s.act_a.assign(n * stride, 0);
+        s.act_b.assign(ffn_rows * stride, 0);
+        s.moe_in_b.assign(m->num_moe_layers > 0 ? moe_rows * stride : 0, 0);
     }
     s.row_seq.assign(n, 0);
     s.row_pos.assign(n, 0);
