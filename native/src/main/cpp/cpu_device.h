@@ -67,6 +67,9 @@ struct xpu_model {
     int64_t max_top_k = 0;
 
     int64_t weight_bytes = 0;  // engine-owned weight memory
+    // the exact mode with an FP32 cache keeps the reference attention; everything else attends with the
+    // fast kernels over the fast KV layout (packed.h)
+    bool fast_attention() const { return p.weight_format != XPU_WEIGHTS_EXACT || p.kv_dtype != XPU_KV_F32; }
 
     // step scratch, sized once at finalize from max_tokens_per_step (no allocation per step)
     struct Scratch {
@@ -90,7 +93,7 @@ struct xpu_kv_cache {
     int64_t block_size = 0;
     std::vector<int64_t> num_blocks;  // per group
     // per layer (decoder + MTP): K [blocks, block_size, kv_heads, dqk], V [blocks, block_size, kv_heads, dv]
-    std::vector<float*> k, v;
+    std::vector<void*> k, v;  // FP32, or BF16 (kv_dtype); layout by the model's attention (packed.h)
     std::vector<void*> allocations;
     ~xpu_kv_cache();
 };

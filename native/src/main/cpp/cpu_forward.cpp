@@ -189,6 +189,90 @@ inline const int32_t* block_table(const StepContext& c, int64_t group, int64_t s
     return c.b->block_tables + (group * c.b->num_seqs + seq) * c.b->max_blocks_per_seq;
 }
 
+// o_proj of the attention output rows s.attn (n, heads * dv) -> out (n, H)
+void run_jobs_o(const StepContext& c, int64_t li, int64_t n, float* out) {
+    xpu_model* m = c.m;
+    matmul(c.pool, m, m->s.attn.data(), n, m->layers[li].t[XPU_T_O], out, m->p.hidden_size);
+}
+
+// Fast attention (packed.h layout, FP32 or BF16 cache): K/V of the step written first, then each (row,
+// KV head) runs its GQA group of query heads through the allowed keys block by block with an online
+// softmax (attend_block); the sink logit joins the softmax at the end and carries no value.
+void attention_fast(const StepContext& c, int64_t li, const Rows& rows) {
+    xpu_model* m = c.m;
+    const Layer& L = m->layers[li];
+    const xpu_layer_params& P = L.p;
+    auto& s = m->s;
+    const int64_t n = rows.n;
+    const int64_t Hq = P.num_heads, Hkv = P.num_kv_heads, dqk = P.head_dim_qk, dv = P.head_dim_v;
+    const int64_t nq = Hq * dqk, nk = Hkv * dqk, nv = Hkv * dv, g = Hq / Hkv;
+    const int64_t bs = c.kv->block_size;
+    const bool bf16 = m->p.kv_dtype == XPU_KV_BF16;
+    const int64_t esz = bf16 ? 2 : 4;
+    char* kcache = static_cast<char*>(c.kv->k[li]);
+    char* vcache = static_cast<char*>(c.kv->v[li]);
+    const int64_t kblock = dqk * bs * esz, vblock = bs * dv * esz;  // bytes of one head's block
+    for (int64_t r = 0; r < n; ++r) {
+        const int32_t p = rows.pos[r];
+        const int64_t block = block_table(c, P.kv_group, rows.seq[r])[p / bs], j = p % bs;
+        for (int64_t hk = 0; hk < Hkv; ++hk) {
+            const float* k = s.k.data() + r * nk + hk * dqk;
+            const float* v = s.v.data() + r * nv + hk * dv;
+            char* kb = kcache + (block * Hkv + hk) * kblock;
+            char* vb = vcache + (block * Hkv + hk) * vblock + j * dv * esz;
+            if (bf16) {
+                for (int64_t d = 0; d < dqk; ++d) reinterpret_cast<uint16_t*>(kb)[d * bs + j] = f32_to_bf16(k[d]);
+                for (int64_t d = 0; d < dv; ++d) reinterpret_cast<uint16_t*>(vb)[d] = f32_to_bf16(v[d]);
+            } else {
+                for (int64_t d = 0; d < dqk; ++d) reinterpret_cast<float*>(kb)[d * bs + j] = k[d];
+                std::copy(v, v + dv, reinterpret_cast<float*>(vb));
+            }
+        }
+    }
+    const float scale = float(P.attn_scale);
+    const bool sliding = P.attn_kind == XPU_ATTN_SLIDING;
+    const int64_t work = n * Hq * (dqk + dv) * (sliding ? std::min<int64_t>(P.window, 4096) : 256);
+    c.pool.parallel_for(n * Hkv, work < kParallelMinMacs ? n * Hkv : 1, [&](int64_t b, int64_t e) {
+        const KernelTable& kt = kernels();
+        thread_local std::vector<float> qs, mx, l, acc;
+        qs.resize(static_cast<size_t>(g * dqk));
+        mx.resize(static_cast<size_t>(g));
+        l.resize(static_cast<size_t>(g));
+        acc.resize(static_cast<size_t>(g * dv));
+        for (int64_t item = b; item < e; ++item) {
+            const int64_t r = item / Hkv, hk = item % Hkv;
+            const int32_t p = rows.pos[r];
+            const int64_t lo = sliding ? std::max<int64_t>(0, int64_t(p) - P.window + 1) : 0;
+            const int32_t* table = block_table(c, P.kv_group, rows.seq[r]);
+            const float* q = s.q.data() + r * nq + hk * g * dqk;
+            for (int64_t i = 0; i < g * dqk; ++i) qs[i] = q[i] * scale;
+            std::fill(mx.begin(), mx.end(), -std::numeric_limits<float>::infinity());
+            std::fill(l.begin(), l.end(), 0.f);
+            std::fill(acc.begin(), acc.end(), 0.f);
+            for (int64_t blk = lo / bs; blk <= p / bs; ++blk) {
+                const int64_t j0 = blk == lo / bs ? lo % bs : 0;
+                const int64_t j1 = blk == p / bs ? p % bs + 1 : bs;
+                const int64_t id = table[blk];
+                kt.attend_block(qs.data(), g, dqk, dv, kcache + (id * Hkv + hk) * kblock,
+                                vcache + (id * Hkv + hk) * vblock, bs, j0, j1, bf16, mx.data(), l.data(), acc.data());
+            }
+            for (int64_t h = 0; h < g; ++h) {
+                float norm;
+                if (P.has_sink) {
+                    const float sink = L.sink[hk * g + h];
+                    const float top = std::max(mx[h], sink);
+                    const float keep = std::exp(mx[h] - top);
+                    norm = keep / (l[h] * keep + std::exp(sink - top));
+                } else {
+                    norm = 1.0f / l[h];
+                }
+                float* o = s.attn.data() + r * (Hq * dv) + (hk * g + h) * dv;
+                for (int64_t d = 0; d < dv; ++d) o[d] = acc[h * dv + d] * norm;
+            }
+        }
+    });
+}
+
 // Self-attention of layer li over the rows; h (n, H) -> out (n, H) (o_proj applied).
 void attention(const StepContext& c, int64_t li, const float* h, const Rows& rows, float* out) {
     xpu_model* m = c.m;
@@ -233,10 +317,16 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
         }
     });
 
+    if (m->fast_attention()) {
+        attention_fast(c, li, rows);
+        run_jobs_o(c, li, n, out);
+        return;
+    }
+
     // write this step's K/V first: a row attends to the rows before it in the same step
     const int64_t bs = c.kv->block_size;
-    float* kcache = c.kv->k[li];
-    float* vcache = c.kv->v[li];
+    float* kcache = static_cast<float*>(c.kv->k[li]);
+    float* vcache = static_cast<float*>(c.kv->v[li]);
     for (int64_t r = 0; r < n; ++r) {
         const int32_t p = rows.pos[r];
         const int64_t block = block_table(c, P.kv_group, rows.seq[r])[p / bs];
@@ -289,7 +379,7 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
         }
     });
 
-    matmul(c.pool, c.m, s.attn.data(), n, L.t[XPU_T_O], out, H);
+    run_jobs_o(c, li, n, out);
 }
 
 // SwiGLU: down(silu(gate h) * up h). Gate and up run in one section whose units also apply the

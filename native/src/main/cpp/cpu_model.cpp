@@ -296,11 +296,13 @@ void model_finalize(xpu_model* m) {
     m->finalized = true;
 }
 
+int64_t kv_elem_bytes(const xpu_model* m) { return m->p.kv_dtype == XPU_KV_BF16 ? 2 : 4; }
+
 int64_t kv_block_bytes(const xpu_model* m, int64_t group, int64_t block_size) {
     int64_t bytes = 0;
     for (const auto& L : m->layers) {
         if (L.p.kv_group == group) {
-            bytes += block_size * L.p.num_kv_heads * (L.p.head_dim_qk + L.p.head_dim_v) * int64_t(sizeof(float));
+            bytes += block_size * L.p.num_kv_heads * (L.p.head_dim_qk + L.p.head_dim_v) * kv_elem_bytes(m);
         }
     }
     return bytes;
@@ -325,12 +327,13 @@ void kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_g
             fail(XPU_ERR_INVALID_ARGUMENT, "kv_create: %ld blocks of %ld tokens overflow the KV cache size", (long)blocks,
                  (long)block_size);
         }
-        float* k = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (size_t(k_elems) * 4 + 63) / 64 * 64)));
+        const size_t esz = static_cast<size_t>(kv_elem_bytes(m));
+        void* k = std::aligned_alloc(64, std::max<size_t>(64, (size_t(k_elems) * esz + 63) / 64 * 64));
         kv->allocations.push_back(k);
-        float* v = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(64, (size_t(v_elems) * 4 + 63) / 64 * 64)));
+        void* v = std::aligned_alloc(64, std::max<size_t>(64, (size_t(v_elems) * esz + 63) / 64 * 64));
         kv->allocations.push_back(v);
         if (k == nullptr || v == nullptr) {
-            fail(XPU_ERR_OUT_OF_MEMORY, "kv_create: cannot allocate %ld bytes of KV cache", (long)((k_elems + v_elems) * 4));
+            fail(XPU_ERR_OUT_OF_MEMORY, "kv_create: cannot allocate %ld bytes of KV cache", (long)((k_elems + v_elems) * int64_t(esz)));
         }
         kv->k.push_back(k);
         kv->v.push_back(v);

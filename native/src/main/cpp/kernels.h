@@ -33,6 +33,14 @@ struct KernelTable {
     // whatever M, p0 and p1 are: a row's result does not depend on the rows or panels beside it.
     void (*gemm_bf16)(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs, int64_t n,
                       int64_t p0, int64_t p1, float* y, int64_t ldy);
+
+    // ---- attention of the fast formats (KV layout in packed.h) ----
+    // One step of online softmax: the g query heads q [g][dqk] (already scaled) that share one KV head
+    // attend to keys j0 <= j < j1 of one KV block (K [dqk][bs], V [bs][dv], FP32 or BF16 by kv_bf16).
+    // Per head: m the running max of the scores, l the running sum of exp(score - m), acc [dv] the
+    // running sum of exp(score - m) * v. Start from m = -inf, l = 0, acc = 0.
+    void (*attend_block)(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                         int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
 };
 
 const KernelTable& kernels();                 // the table in use
@@ -41,5 +49,7 @@ const KernelTable* avx2_kernels();            // nullptr if the CPU lacks AVX2+F
 const KernelTable* avx512_kernels();          // nullptr if the CPU lacks AVX-512 F/BW/VL/DQ
 const KernelTable* avx512bf16_kernels();      // nullptr if it also lacks AVX-512 BF16 and VNNI
 bool force_isa(const char* isa);              // tests and benchmarks
+void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                         int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
 
 }  // namespace xpu

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common.h"
@@ -249,6 +250,85 @@ XPU_AVX512BF16 void gemm_bf16_dp(const uint16_t* a, int64_t lda, int64_t M, cons
         [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); });
 }
 
+// ---- attention (fast formats), blocks of 16 keys as the 16 lanes of a vector
+
+// exp(x) = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its degree-6 Taylor polynomial
+// (relative error about 2e-7); arguments below -87 give about 1e-38, callers mask what must be zero.
+XPU_AVX512 inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504089f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+XPU_AVX512 inline __m512 load16(const void* base, int64_t at, bool bf16, __mmask16 mask = 0xffff) {
+    if (bf16) {
+        const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + at);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + at);
+}
+
+// HN query heads h0 .. h0+HN-1 of a GQA group against one block of 16 keys
+template <int HN>
+XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                                    int64_t j0, int64_t j1, bool bf16, float* m, float* l, float* acc) {
+    const __mmask16 valid = __mmask16(((1u << j1) - 1) & ~((1u << j0) - 1));
+    __m512 s[HN];
+    for (int h = 0; h < HN; ++h) s[h] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dqk; ++d) {
+        const __m512 kd = load16(kb, d * 16, bf16);
+        for (int h = 0; h < HN; ++h) s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * dqk + d]), kd, s[h]);
+    }
+    alignas(64) float p[HN][16];
+    for (int h = 0; h < HN; ++h) {
+        const float mx = std::max(m[h], _mm512_mask_reduce_max_ps(valid, s[h]));
+        const __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(s[h], _mm512_set1_ps(mx))));
+        _mm512_store_ps(p[h], e);
+        const float corr = std::exp(m[h] - mx);
+        l[h] = l[h] * corr + _mm512_reduce_add_ps(e);
+        m[h] = mx;
+        float* ah = acc + h * dv;
+        for (int64_t c = 0; c < dv; c += 16) {
+            const __mmask16 cm = lanes(dv - c);
+            __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, ah + c), _mm512_set1_ps(corr));
+            for (int64_t j = j0; j < j1; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), load16(vb, j * dv + c, bf16, cm), a);
+            _mm512_mask_storeu_ps(ah + c, cm, a);
+        }
+    }
+}
+
+XPU_AVX512 void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                             int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc) {
+    if (bs != 16) {
+        scalar_attend_block(q, g, dqk, dv, kb, vb, bs, j0, j1, kv_bf16, m, l, acc);
+        return;
+    }
+    for (int64_t h0 = 0; h0 < g; h0 += 8) {
+        const float* qh = q + h0 * dqk;
+        float *mh = m + h0, *lh = l + h0, *ah = acc + h0 * dv;
+        switch (std::min<int64_t>(8, g - h0)) {
+            case 1: attend_heads<1>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 2: attend_heads<2>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 3: attend_heads<3>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 4: attend_heads<4>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 5: attend_heads<5>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 6: attend_heads<6>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 7: attend_heads<7>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            default: attend_heads<8>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+        }
+    }
+}
+
 bool has_avx512() {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -261,14 +341,14 @@ bool has_avx512() {
 const KernelTable* avx512_kernels() {
     static const KernelTable table{"avx512", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16};
+                                   f32_to_bf16_row, gemm_bf16, attend_block};
     return has_avx512() ? &table : nullptr;
 }
 
 const KernelTable* avx512bf16_kernels() {
     static const KernelTable table{"avx512bf16", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row_bf16, gemm_bf16_dp};
+                                   f32_to_bf16_row_bf16, gemm_bf16_dp, attend_block};
     return has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni") ? &table
                                                                                                        : nullptr;
 }

@@ -1,4 +1,5 @@
 // Scalar reference kernels: the portable fallback and the yardstick for the SIMD versions.
+#include <algorithm>
 #include <cmath>
 
 #include "common.h"
@@ -71,12 +72,50 @@ void gemm_bf16(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int
     }
 }
 
+void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb, int64_t bs,
+                  int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc) {
+    auto kval = [&](int64_t d, int64_t j) {
+        return kv_bf16 ? bf16_to_f32(static_cast<const uint16_t*>(kb)[d * bs + j]) : static_cast<const float*>(kb)[d * bs + j];
+    };
+    auto vval = [&](int64_t j, int64_t d) {
+        return kv_bf16 ? bf16_to_f32(static_cast<const uint16_t*>(vb)[j * dv + d]) : static_cast<const float*>(vb)[j * dv + d];
+    };
+    float scores[1024];  // bs <= 1024 (the engine's limit on the block size)
+    for (int64_t h = 0; h < g; ++h) {
+        const float* qh = q + h * dqk;
+        float mx = m[h];
+        for (int64_t j = j0; j < j1; ++j) {
+            float sc = 0.f;
+            for (int64_t d = 0; d < dqk; ++d) sc = std::fma(qh[d], kval(d, j), sc);
+            scores[j] = sc;
+            mx = std::max(mx, sc);
+        }
+        const float corr = std::exp(m[h] - mx);
+        float sum = 0.f;
+        float* ah = acc + h * dv;
+        for (int64_t d = 0; d < dv; ++d) ah[d] *= corr;
+        for (int64_t j = j0; j < j1; ++j) {
+            const float p = std::exp(scores[j] - mx);
+            sum += p;
+            for (int64_t d = 0; d < dv; ++d) ah[d] = std::fma(p, vval(j, d), ah[d]);
+        }
+        l[h] = l[h] * corr + sum;
+        m[h] = mx;
+    }
+}
+
 }  // namespace
+
+// The scalar attention also serves the AVX2 table.
+void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                         int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc) {
+    attend_block(q, g, dqk, dv, kb, vb, bs, j0, j1, kv_bf16, m, l, acc);
+}
 
 const KernelTable& scalar_kernels() {
     static const KernelTable table{"scalar", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16};
+                                   f32_to_bf16_row, gemm_bf16, attend_block};
     return table;
 }
 

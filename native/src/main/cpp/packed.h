@@ -8,6 +8,10 @@
 // so one 64-byte load gives 16 columns x 2 positions, the operand of vdpbf16ps, and a panel is one
 // contiguous stream over k: decode reads every weight byte once, in order. Activations are plain BF16
 // rows; a 32-bit broadcast of a[m][2q..2q+1] meets the panel row q.
+//
+// KV cache of the fast formats, per layer and block of bs tokens: K [kv_head][dqk][bs] (a block's keys
+// transposed, so the scores of bs keys are bs lanes of one vector) and V [kv_head][bs][dv]; FP32 or BF16.
+// (The exact mode keeps K [bs][kv_head][dqk] and V [bs][kv_head][dv] in FP32.)
 #pragma once
 
 #include <cstdint>

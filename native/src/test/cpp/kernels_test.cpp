@@ -711,6 +711,56 @@ void test_gemm_bf16(const KernelTable& k, Rng& rng) {
     }
 }
 
+// attend_block against the scalar kernel: two blocks in a row (so the running state is rescaled), FP32
+// and BF16 caches, GQA groups wider than one pass, partial key ranges.
+void test_attend_block(const KernelTable& k, Rng& rng) {
+    std::normal_distribution<float> normal(0.f, 1.f);
+    const int64_t bs = 16;
+    for (bool bf16 : {false, true}) {
+        for (int64_t g : {1, 3, 8, 11}) {
+            for (int64_t dqk : {8, 13, 96}) {
+                for (int64_t dv : {8, 20, 64}) {
+                    for (auto range : {std::pair<int64_t, int64_t>{0, 16}, {3, 9}, {15, 16}, {0, 1}}) {
+                        std::vector<float> q(static_cast<size_t>(g * dqk));
+                        for (auto& x : q) x = normal(rng) * 0.3f;
+                        std::vector<float> kf(static_cast<size_t>(2 * dqk * bs)), vf(static_cast<size_t>(2 * bs * dv));
+                        for (auto& x : kf) x = normal(rng);
+                        for (auto& x : vf) x = normal(rng);
+                        std::vector<uint16_t> kb(kf.size()), vb(vf.size());
+                        for (size_t i = 0; i < kf.size(); ++i) kb[i] = xpu::f32_to_bf16(kf[i]);
+                        for (size_t i = 0; i < vf.size(); ++i) vb[i] = xpu::f32_to_bf16(vf[i]);
+                        const void* K = bf16 ? static_cast<const void*>(kb.data()) : kf.data();
+                        const void* V = bf16 ? static_cast<const void*>(vb.data()) : vf.data();
+                        const int64_t esz = bf16 ? 2 : 4;
+                        auto run = [&](const KernelTable& t, std::vector<float>& m, std::vector<float>& l, std::vector<float>& acc) {
+                            m.assign(static_cast<size_t>(g), -std::numeric_limits<float>::infinity());
+                            l.assign(static_cast<size_t>(g), 0.f);
+                            acc.assign(static_cast<size_t>(g * dv), 0.f);
+                            t.attend_block(q.data(), g, dqk, dv, K, V, bs, range.first, range.second, bf16, m.data(), l.data(), acc.data());
+                            t.attend_block(q.data(), g, dqk, dv, static_cast<const char*>(K) + dqk * bs * esz,
+                                           static_cast<const char*>(V) + bs * dv * esz, bs, 0, 16, bf16, m.data(), l.data(), acc.data());
+                        };
+                        std::vector<float> m0, l0, a0, m1, l1, a1;
+                        run(xpu::scalar_kernels(), m0, l0, a0);
+                        run(k, m1, l1, a1);
+                        const Where w{"attend_block", k.isa, dqk};
+                        int64_t bad = 0;
+                        for (int64_t h = 0; h < g; ++h) {
+                            if (std::fabs(m0[h] - m1[h]) > 1e-5f * (1 + std::fabs(m0[h]))) ++bad;
+                            if (std::fabs(l0[h] - l1[h]) > 1e-5f * l0[h]) ++bad;
+                            for (int64_t d = 0; d < dv; ++d) {
+                                if (std::fabs(a0[h * dv + d] - a1[h * dv + d]) > 1e-5f * (l0[h] + std::fabs(a0[h * dv + d]))) ++bad;
+                            }
+                        }
+                        CHECK_AT(w, bad == 0, "bf16=%d g=%lld dv=%lld keys [%lld, %lld): %lld values differ", bf16, (long long)g,
+                                 (long long)dv, (long long)range.first, (long long)range.second, (long long)bad);
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kernel tables
 // ---------------------------------------------------------------------------------------------
@@ -741,6 +791,8 @@ void test_kernel_tables() {
         test_f32_to_bf16(*t, rng);
         begin_section("gemm_bf16", 300);
         test_gemm_bf16(*t, rng);
+        begin_section("attend_block", 300);
+        test_attend_block(*t, rng);
     }
 }
 

@@ -98,11 +98,11 @@ public final class LoadedModel implements AutoCloseable {
     }
 
     /**
-     * The weight format a checkpoint gets unless one is asked for. Exact until the fast kernels are in:
-     * see {@link WeightFormat}.
+     * The weight format a checkpoint gets unless one is asked for: BF16 for BF16 and FP8 checkpoints (their
+     * weights lose nothing, or only FP8 block scales' rounding, as BF16), exact for F32 and F16 ones.
      */
     public static WeightFormat defaultWeightFormat(DType stored) {
-        return WeightFormat.EXACT;
+        return stored == DType.BF16 || stored == DType.F8_E4M3 ? WeightFormat.BF16 : WeightFormat.EXACT;
     }
 
     public Path dir() {

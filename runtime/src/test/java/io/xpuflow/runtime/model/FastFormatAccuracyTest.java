@@ -2,6 +2,7 @@ package io.xpuflow.runtime.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.WeightFormat;
 import io.xpuflow.runtime.testutil.Fixtures;
 import io.xpuflow.runtime.testutil.Fixtures.GoldenPrompt;
@@ -43,7 +44,11 @@ class FastFormatAccuracyTest {
     private static final Map<String, String> MEASURED = new ConcurrentSkipListMap<>();
 
     static Stream<Arguments> cases() {
-        return BF16.keySet().stream().sorted().map(f -> Arguments.of(f, WeightFormat.BF16, BF16.get(f)));
+        return Stream.concat(
+                BF16.keySet().stream().sorted().map(f -> Arguments.of(f, WeightFormat.BF16, KvCacheDtype.BF16, BF16.get(f))),
+                // the fast attention over an FP32 cache, and the exact weights with a BF16 cache
+                Stream.of(Arguments.of("tiny-mimo-v2", WeightFormat.BF16, KvCacheDtype.F32, BF16.get("tiny-mimo-v2")),
+                        Arguments.of("tiny-mimo-v2", WeightFormat.EXACT, KvCacheDtype.BF16, BF16.get("tiny-mimo-v2"))));
     }
 
     @AfterAll
@@ -51,9 +56,9 @@ class FastFormatAccuracyTest {
         MEASURED.forEach((k, v) -> System.out.println("[fast-format] " + k + ": " + v));
     }
 
-    @ParameterizedTest(name = "{0} {1}")
+    @ParameterizedTest(name = "{0} {1} weights, {2} KV cache")
     @MethodSource("cases")
-    void logitsAndGreedyStayCloseToTheExactMode(String fixture, WeightFormat format, Bound bound) {
+    void logitsAndGreedyStayCloseToTheExactMode(String fixture, WeightFormat format, KvCacheDtype kv, Bound bound) {
         List<int[]> texts = new ArrayList<>();
         for (GoldenPrompt p : Fixtures.golden(fixture)) {
             int[] t = java.util.Arrays.copyOf(p.ids(), p.ids().length + p.greedy().length);
@@ -66,7 +71,7 @@ class FastFormatAccuracyTest {
         double worstKl = 0;
         int sameRoute = 0;
         double klSameRoute = 0;
-        try (LoadedModel exact = load(fixture, WeightFormat.EXACT); LoadedModel fast = load(fixture, format);
+        try (LoadedModel exact = load(fixture, WeightFormat.EXACT, KvCacheDtype.F32); LoadedModel fast = load(fixture, format, kv);
              ModelRunner e = new ModelRunner(exact, 512, 1); ModelRunner f = new ModelRunner(fast, 512, 4)) {
             boolean moe = exact.config().numMoeLayers() > 0;
             for (int[] t : texts) {
@@ -120,7 +125,7 @@ class FastFormatAccuracyTest {
         double top1 = (double) agree / positions;
         double meanKl = kl / positions;
         double meanKlSameRoute = klSameRoute / sameRoute;
-        MEASURED.put(fixture + " " + format.optionValue(), String.format("top-1 agreement %.4f over %d positions,"
+        MEASURED.put(fixture + " " + format.optionValue() + " weights, " + kv.optionValue() + " KV", String.format("top-1 agreement %.4f over %d positions,"
                 + " mean KL %.3g (worst %.3g); %d positions with the exact mode's experts: mean KL %.3g", top1, positions,
                 meanKl, worstKl, sameRoute, meanKlSameRoute));
         assertThat(top1).as("%s %s: top-1 agreement with the exact mode", fixture, format).isGreaterThanOrEqualTo(bound.minTop1());
@@ -146,8 +151,8 @@ class FastFormatAccuracyTest {
         return first;
     }
 
-    static LoadedModel load(String fixture, WeightFormat format) {
-        return LoadedModel.load(Fixtures.model(fixture), new LoadOptions(2, 64, 4, format, io.xpuflow.device.KvCacheDtype.F32));
+    static LoadedModel load(String fixture, WeightFormat format, KvCacheDtype kv) {
+        return LoadedModel.load(Fixtures.model(fixture), new LoadOptions(2, 64, 4, format, kv));
     }
 
     static int argmax(float[] v) {

@@ -2,6 +2,7 @@ package io.xpuflow.runtime.reference;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.xpuflow.device.WeightFormat;
 import io.xpuflow.runtime.checkpoint.DType;
 import io.xpuflow.runtime.checkpoint.RandomCheckpoint;
 import io.xpuflow.runtime.checkpoint.RandomCheckpoint.Arch;
@@ -43,7 +44,7 @@ class RandomShapesTest {
         int[] prompt = RandomCheckpoint.prompt(spec);
         ReferenceModel.Forward f = ref.forward(prompt);
         ModelRunner.Scores s;
-        try (LoadedModel model = LoadedModel.load(dir, new LoadOptions(2, stepTokens, 1));
+        try (LoadedModel model = LoadedModel.load(dir, new LoadOptions(2, stepTokens, 1, WeightFormat.EXACT, null));
              ModelRunner runner = new ModelRunner(model, prompt.length, 1)) {
             s = runner.score(prompt, ref.hasMtp(), ref.numMoeLayers() > 0);
         }

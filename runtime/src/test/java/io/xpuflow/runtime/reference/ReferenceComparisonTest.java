@@ -2,6 +2,7 @@ package io.xpuflow.runtime.reference;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.xpuflow.device.WeightFormat;
 import io.xpuflow.runtime.checkpoint.DType;
 import io.xpuflow.runtime.checkpoint.RandomCheckpoint;
 import io.xpuflow.runtime.checkpoint.RandomCheckpoint.Arch;
@@ -231,7 +232,7 @@ class ReferenceComparisonTest {
     }
 
     private static LoadedModel load(Path dir, int stepTokens) {
-        return LoadedModel.load(dir, new LoadOptions(2, stepTokens, 1));
+        return LoadedModel.load(dir, new LoadOptions(2, stepTokens, 1, WeightFormat.EXACT, null));
     }
 
     private static void note(Spec spec, String what, Object value) {
