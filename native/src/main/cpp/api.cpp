@@ -186,9 +186,6 @@ xpu_status xpu_model_create(xpu_device* dev, const xpu_model_params* params, xpu
                       "unknown weight_format %ld", (long)params->weight_format);
         XPU_CHECK_ARG(params->kv_dtype == XPU_KV_F32 || params->kv_dtype == XPU_KV_BF16, "unknown kv_dtype %ld",
                       (long)params->kv_dtype);
-        if (params->weight_format == XPU_WEIGHTS_INT8) {
-            fail(XPU_ERR_UNSUPPORTED, "weight_format int8 is not implemented yet; use exact or bf16");
-        }
         auto* m = new xpu_model();
         m->dev = dev;
         m->p = *params;

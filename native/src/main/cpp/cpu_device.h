@@ -34,7 +34,7 @@ struct Tensor {
     struct Packed {
         int format = XPU_WEIGHTS_EXACT;  // EXACT: not packed
         std::shared_ptr<const Buffer> data;
-        int64_t pairs = 0, panels = 0;
+        int64_t pairs = 0, blocks = 0, panels = 0;  // BF16 pairs, INT8 blocks along k; panels along n
     } packed;
 
     bool present() const { return data != nullptr || packed.data != nullptr; }

@@ -31,7 +31,8 @@ constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
 // Rows of a step whose MoE runs at once: bounds the scratch of the experts' inputs and outputs.
 constexpr int64_t kMoeChunkRows = 256;
 
-// The rows a product reads: FP32 for exact weights; for packed ones the same rows in BF16.
+// The rows a product reads: FP32 for exact weights; for packed ones the same rows in the weights'
+// activation format (BF16 values, or Q8 blocks in 2 * lda bytes per row: packed.h).
 struct MatIn {
     const float* x = nullptr;     // [rows, k], rows k apart
     const uint16_t* xb = nullptr;  // [rows, lda]
@@ -55,8 +56,14 @@ void gemm_cols(const MatIn& in, const Tensor& W, int64_t c0, int64_t c1, float* 
     const KernelTable& kt = kernels();
     if (is_packed(W)) {
         const auto& P = W.packed;
-        kt.gemm_bf16(in.xb, in.lda, in.rows, static_cast<const uint16_t*>(P.data->data()), P.pairs, W.rows,
-                     c0 / kPanel, panels_for(c1), y, ldy);
+        if (P.format == XPU_WEIGHTS_INT8) {
+            kt.gemm_q8(reinterpret_cast<const uint8_t*>(in.xb), 2 * in.lda, in.rows,
+                       static_cast<const uint8_t*>(P.data->data()), P.blocks, W.rows, c0 / kPanel, panels_for(c1), y,
+                       ldy);
+        } else {
+            kt.gemm_bf16(in.xb, in.lda, in.rows, static_cast<const uint16_t*>(P.data->data()), P.pairs, W.rows,
+                         c0 / kPanel, panels_for(c1), y, ldy);
+        }
         return;
     }
     // exact: four weight rows decoded to FP32 at a time, run against every input row
@@ -114,7 +121,21 @@ void run_jobs(ThreadPool& pool, std::initializer_list<Job> jobs) {
 // Elements between FP32 input rows for w (its k).
 inline int64_t in_k(const MatIn&, const Tensor& w) { return w.cols; }
 
-// The input rows x (rows k apart) as a MatIn for `w`, converted to BF16 into `buf` when w is packed.
+// Columns [c0, c1) of one input row x (FP32) in the activation format of packed weights `w` (k columns in
+// all), into the row at `row` (its BF16 values, or its Q8 blocks: c0 a multiple of 32, whole blocks).
+void convert_cols(const KernelTable& kt, const Tensor& w, const float* x, int64_t c0, int64_t c1, int64_t k,
+                  uint16_t* row) {
+    if (w.packed.format == XPU_WEIGHTS_INT8) {
+        const Q8Row r = q8_row(row, q8_blocks_for(k));
+        kt.quantize_q8(x + c0, c1 - c0, r.q + c0, r.d + c0 / kQBlock, r.corr + c0 / kQBlock);
+        return;
+    }
+    kt.f32_to_bf16(x + c0, row + c0, c1 - c0);
+    if (c1 == k && k % 2 != 0) row[k] = 0;  // odd k: the last pair's second half
+}
+
+// The input rows x (rows k apart) as a MatIn for `w`, converted to its activation format into `buf`
+// when w is packed.
 MatIn mat_in(ThreadPool& pool, xpu_model* m, const float* x, int64_t rows, int64_t k, const Tensor& w,
              uint16_t* buf) {
     MatIn in;
@@ -124,10 +145,7 @@ MatIn mat_in(ThreadPool& pool, xpu_model* m, const float* x, int64_t rows, int64
         const int64_t lda = m->s.act_stride;
         const KernelTable& kt = kernels();
         pool.parallel_for(rows, rows * k < kParallelMinMacs / 4 ? rows : 16, [&](int64_t b, int64_t e) {
-            for (int64_t t = b; t < e; ++t) {
-                kt.f32_to_bf16(x + t * k, buf + t * lda, k);
-                if (k % 2 != 0) buf[t * lda + k] = 0;
-            }
+            for (int64_t t = b; t < e; ++t) convert_cols(kt, w, x + t * k, 0, k, k, buf + t * lda);
         });
         in.xb = buf;
         in.lda = lda;
@@ -425,10 +443,7 @@ void swiglu_many(ThreadPool& pool, xpu_model* m, const MatIn& in, const Ffn* ffn
             float* gr = g + r * I;
             const float* ur = u + r * I;
             for (int64_t i = c0; i < c1; ++i) gr[i] = silu(gr[i]) * ur[i];
-            if (packed_down) {
-                kt.f32_to_bf16(gr + c0, actb + (f.row0 + r) * lda + c0, c1 - c0);
-                if (c1 == I && I % 2 != 0) actb[(f.row0 + r) * lda + I] = 0;
-            }
+            if (packed_down) convert_cols(kt, *f.down, gr, c0, c1, I, actb + (f.row0 + r) * lda);
         }
     });
     for (int64_t f = 0; f < count; ++f) {

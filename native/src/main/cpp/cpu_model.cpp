@@ -58,16 +58,20 @@ void pack(xpu_model* m, Tensor& t, const void* data, const float* scale) {
     auto& P = t.packed;
     P.format = static_cast<int>(m->p.weight_format);
     P.pairs = pairs_for(t.cols);
+    P.blocks = q8_blocks_for(t.cols);
     P.panels = panels_for(t.rows);
-    const int64_t elements = packed_bf16_elements(t.rows, t.cols);
-    auto buffer = std::make_shared<Buffer>(static_cast<size_t>(elements) * sizeof(uint16_t));
+    const bool int8 = P.format == XPU_WEIGHTS_INT8;
+    const int64_t bytes = int8 ? packed_q8_bytes(t.rows, t.cols)
+                               : packed_bf16_elements(t.rows, t.cols) * int64_t(sizeof(uint16_t));
+    auto buffer = std::make_shared<Buffer>(static_cast<size_t>(bytes));
     std::memset(buffer->data(), 0, buffer->size());
-    uint16_t* out = static_cast<uint16_t*>(buffer->data());
+    void* out = buffer->data();
     m->dev->pool.parallel_for(t.rows, 64, [&](int64_t b, int64_t e) {
         std::vector<float> row(static_cast<size_t>(t.cols));
         for (int64_t r = b; r < e; ++r) {
             const float* src = source.row(r, row.data());
-            pack_bf16_row(src, t.cols, r, out);
+            if (int8) pack_q8_row(src, t.cols, r, static_cast<uint8_t*>(out));
+            else pack_bf16_row(src, t.cols, r, static_cast<uint16_t*>(out));
         }
     });
     m->weight_bytes += static_cast<int64_t>(buffer->size());
@@ -278,7 +282,9 @@ void model_finalize(xpu_model* m) {
     if (p.weight_format != XPU_WEIGHTS_EXACT) {
         // the widest matrix input: hidden, attention output, FFN intermediate or MTP's [embed, hidden]
         const int64_t widest = std::max({H, max_attn, max_inter, p.num_mtp_layers > 0 ? 2 * H : int64_t(0)});
-        s.act_stride = 2 * pairs_for(widest) + 32;  // rows start 64 bytes apart at most
+        // rows start 64 bytes apart at most; a row holds `widest` BF16 values or its Q8 blocks
+        s.act_stride = 2 * pairs_for(widest) + 32;
+        static_assert(kQBlock + 8 <= 2 * kQBlock, "a Q8 row must fit in the BF16 row of the same width");
         const size_t stride = static_cast<size_t>(s.act_stride);
         s.act_a.assign(n * stride, 0);
         s.act_b.assign(ffn_rows * stride, 0);

@@ -34,6 +34,18 @@ struct KernelTable {
     void (*gemm_bf16)(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs, int64_t n,
                       int64_t p0, int64_t p1, float* y, int64_t ldy);
 
+    // ---- INT8 weight format (Q8 blocks, see packed.h) ----
+    // x (n) -> one quantised activation row's blocks: q, d and corr of ceil(n / 32) blocks (the last one
+    // padded with zeros). Codes are round-to-nearest-even(x * 127 / max|x|); a block holding a non-finite
+    // value gets codes 0 and a NaN scale.
+    void (*quantize_q8)(const float* x, int64_t n, int8_t* q, float* d, int32_t* corr);
+    // y[m][c] = sum over blocks b of float(sum_k wcode[c][k] * q[m][k] + corr[m][b]) * (d[m][b] * wd[c][b]),
+    // one FP32 multiply-add per block in increasing b, for rows m < M (quantised rows of `blocks` blocks,
+    // lda bytes apart) and the columns of panels [p0, p1) of w (n columns in all). The integer sums are
+    // exact, so every ISA gives the scalar kernel's result bit for bit, whatever M, p0 and p1 are.
+    void (*gemm_q8)(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
+                    int64_t p0, int64_t p1, float* y, int64_t ldy);
+
     // ---- attention of the fast formats (KV layout in packed.h) ----
     // One step of online softmax: the g query heads q [g][dqk] (already scaled) that share one KV head
     // attend to keys j0 <= j < j1 of one KV block (K [dqk][bs], V [bs][dv], FP32 or BF16 by kv_bf16).
@@ -49,6 +61,9 @@ const KernelTable* avx2_kernels();            // nullptr if the CPU lacks AVX2+F
 const KernelTable* avx512_kernels();          // nullptr if the CPU lacks AVX-512 F/BW/VL/DQ
 const KernelTable* avx512bf16_kernels();      // nullptr if it also lacks AVX-512 BF16 and VNNI
 bool force_isa(const char* isa);              // tests and benchmarks
+void scalar_quantize_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* corr);
+void scalar_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
+                    int64_t p0, int64_t p1, float* y, int64_t ldy);
 void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                          int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
 

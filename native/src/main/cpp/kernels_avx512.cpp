@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "common.h"
 #include "kernels.h"
@@ -250,6 +251,99 @@ XPU_AVX512BF16 void gemm_bf16_dp(const uint16_t* a, int64_t lda, int64_t M, cons
         [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); });
 }
 
+// ---- INT8 format (Q8 blocks, packed.h)
+
+// One block of up to 32 values: two vectors, masked past n. Same arithmetic as the scalar kernel: the
+// code is the product x * (127 / amax) rounded to nearest even by the conversion.
+XPU_AVX512 void quantize_q8_row(const float* x, int64_t n, int8_t* q, float* d, int32_t* corr) {
+    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b * kQBlock < n; ++b) {
+        const int64_t k0 = b * kQBlock;
+        const __mmask16 m0 = lanes(n - k0), m1 = lanes(n - k0 - 16);
+        const __m512 x0 = _mm512_maskz_loadu_ps(m0, x + k0), x1 = _mm512_maskz_loadu_ps(m1, x + k0 + 16);
+        // fpclass 0x99: QNaN, SNaN, +inf, -inf
+        const bool finite = (_mm512_fpclass_ps_mask(x0, 0x99) | _mm512_fpclass_ps_mask(x1, 0x99)) == 0;
+        int32_t sum = 0;
+        __m128i c0 = _mm_setzero_si128(), c1 = _mm_setzero_si128();
+        float amax = 0.f;
+        if (finite) {
+            amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(x0, abs_mask), _mm512_and_ps(x1, abs_mask)));
+            const __m512 id = _mm512_set1_ps(amax > 0.f ? 127.f / amax : 0.f);
+            const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, id));
+            const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, id));
+            sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+            c0 = _mm512_cvtepi32_epi8(i0);
+            c1 = _mm512_cvtepi32_epi8(i1);
+        }
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k0), c0);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k0 + 16), c1);
+        d[b] = finite ? amax / 127.f : std::numeric_limits<float>::quiet_NaN();
+        corr[b] = -128 * sum;
+    }
+}
+
+// MR rows x one panel (two vectors of 16 columns): per block, eight vpdpbusd per (row, vector) into an
+// integer sum started at the row's correction, then one conversion and multiply-add into FP32.
+template <int MR>
+XPU_AVX512BF16 inline void q8_tile(const uint8_t* a, int64_t lda, const uint8_t* panel, int64_t blocks, float* y,
+                                   int64_t ldy, int64_t cols) {
+    __m512 acc[MR][2];
+    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* block = panel + b * kQBlockBytes;
+        __m512i sum[MR][2];
+        for (int m = 0; m < MR; ++m) {
+            const Q8Row row = q8_row(const_cast<uint8_t*>(a + m * lda), blocks);
+            sum[m][0] = sum[m][1] = _mm512_set1_epi32(row.corr[b]);
+        }
+        for (int j = 0; j < kQBlock / 4; ++j) {
+            const __m512i w0 = _mm512_loadu_si512(block + j * 4 * kPanel);
+            const __m512i w1 = _mm512_loadu_si512(block + j * 4 * kPanel + 64);
+            for (int m = 0; m < MR; ++m) {
+                int32_t quad;
+                std::memcpy(&quad, a + m * lda + b * kQBlock + 4 * j, 4);
+                const __m512i av = _mm512_set1_epi32(quad);
+                sum[m][0] = _mm512_dpbusd_epi32(sum[m][0], w0, av);
+                sum[m][1] = _mm512_dpbusd_epi32(sum[m][1], w1, av);
+            }
+        }
+        const __m512 d0 = _mm512_loadu_ps(block + kPanel * kQBlock);
+        const __m512 d1 = _mm512_loadu_ps(block + kPanel * kQBlock + 64);
+        for (int m = 0; m < MR; ++m) {
+            const Q8Row row = q8_row(const_cast<uint8_t*>(a + m * lda), blocks);
+            const __m512 da = _mm512_set1_ps(row.d[b]);
+            acc[m][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[m][0]), _mm512_mul_ps(da, d0), acc[m][0]);
+            acc[m][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[m][1]), _mm512_mul_ps(da, d1), acc[m][1]);
+        }
+    }
+    for (int m = 0; m < MR; ++m) {
+        _mm512_mask_storeu_ps(y + m * ldy, lanes(cols), acc[m][0]);
+        _mm512_mask_storeu_ps(y + m * ldy + 16, lanes(cols - 16), acc[m][1]);
+    }
+}
+
+XPU_AVX512BF16 void gemm_q8_vnni(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks,
+                                 int64_t n, int64_t p0, int64_t p1, float* y, int64_t ldy) {
+    constexpr int MR = 6;
+    for (int64_t p = p0; p < p1; ++p) {
+        const uint8_t* panel = w + p * blocks * kQBlockBytes;
+        const int64_t cols = std::min<int64_t>(kPanel, n - p * kPanel);
+        float* yp = y + p * kPanel;
+        int64_t m = 0;
+        for (; m + MR <= M; m += MR) q8_tile<MR>(a + m * lda, lda, panel, blocks, yp + m * ldy, ldy, cols);
+        const uint8_t* am = a + m * lda;
+        float* ym = yp + m * ldy;
+        switch (M - m) {
+            case 1: q8_tile<1>(am, lda, panel, blocks, ym, ldy, cols); break;
+            case 2: q8_tile<2>(am, lda, panel, blocks, ym, ldy, cols); break;
+            case 3: q8_tile<3>(am, lda, panel, blocks, ym, ldy, cols); break;
+            case 4: q8_tile<4>(am, lda, panel, blocks, ym, ldy, cols); break;
+            case 5: q8_tile<5>(am, lda, panel, blocks, ym, ldy, cols); break;
+            default: break;
+        }
+    }
+}
+
 // ---- attention (fast formats), blocks of 16 keys as the 16 lanes of a vector
 
 // exp(x) = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its degree-6 Taylor polynomial
@@ -341,14 +435,16 @@ bool has_avx512() {
 const KernelTable* avx512_kernels() {
     static const KernelTable table{"avx512", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, attend_block};
+                                   f32_to_bf16_row, gemm_bf16, quantize_q8_row, scalar_gemm_q8,
+                                   attend_block};
     return has_avx512() ? &table : nullptr;
 }
 
 const KernelTable* avx512bf16_kernels() {
     static const KernelTable table{"avx512bf16", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row_bf16, gemm_bf16_dp, attend_block};
+                                   f32_to_bf16_row_bf16, gemm_bf16_dp, quantize_q8_row, gemm_q8_vnni,
+                                   attend_block};
     return has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni") ? &table
                                                                                                        : nullptr;
 }

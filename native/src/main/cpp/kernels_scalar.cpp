@@ -1,6 +1,8 @@
 // Scalar reference kernels: the portable fallback and the yardstick for the SIMD versions.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "common.h"
 #include "kernels.h"
@@ -72,6 +74,53 @@ void gemm_bf16(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int
     }
 }
 
+void quantize_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* corr) {
+    for (int64_t b = 0; b * kQBlock < n; ++b) {
+        const int64_t k0 = b * kQBlock, k1 = std::min(n, k0 + kQBlock);
+        float amax = 0.f;
+        bool finite = true;
+        for (int64_t i = k0; i < k1; ++i) {
+            finite = finite && std::isfinite(x[i]);
+            amax = std::max(amax, std::fabs(x[i]));
+        }
+        const float id = finite && amax > 0.f ? 127.f / amax : 0.f;
+        int32_t sum = 0;
+        for (int64_t i = k0; i < k0 + kQBlock; ++i) {
+            // |x * id| <= 127 up to one rounding, so the code needs no clamp
+            const int32_t c = finite && i < k1 ? static_cast<int32_t>(std::nearbyint(x[i] * id)) : 0;
+            q[i] = static_cast<int8_t>(c);
+            sum += c;
+        }
+        d[b] = finite ? amax / 127.f : std::numeric_limits<float>::quiet_NaN();
+        corr[b] = -128 * sum;
+    }
+}
+
+// The definition the SIMD versions are checked against.
+void gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n, int64_t p0,
+             int64_t p1, float* y, int64_t ldy) {
+    for (int64_t p = p0; p < p1; ++p) {
+        const uint8_t* panel = w + p * blocks * kQBlockBytes;
+        for (int64_t c = 0; c < kPanel && p * kPanel + c < n; ++c) {
+            for (int64_t m = 0; m < M; ++m) {
+                Q8Row row = q8_row(const_cast<uint8_t*>(a + m * lda), blocks);
+                float acc = 0.f;
+                for (int64_t b = 0; b < blocks; ++b) {
+                    const uint8_t* block = panel + b * kQBlockBytes;
+                    int32_t sum = row.corr[b];
+                    for (int64_t i = 0; i < kQBlock; ++i) {
+                        sum += int32_t(block[((i / 4) * kPanel + c) * 4 + i % 4]) * int32_t(row.q[b * kQBlock + i]);
+                    }
+                    float wd;
+                    std::memcpy(&wd, block + kPanel * kQBlock + c * 4, 4);
+                    acc = std::fma(float(sum), row.d[b] * wd, acc);
+                }
+                y[m * ldy + p * kPanel + c] = acc;
+            }
+        }
+    }
+}
+
 void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb, int64_t bs,
                   int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc) {
     auto kval = [&](int64_t d, int64_t j) {
@@ -106,6 +155,13 @@ void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void
 
 }  // namespace
 
+// The scalar INT8 kernels serve the tables without VNNI.
+void scalar_quantize_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* corr) { quantize_q8(x, n, q, d, corr); }
+void scalar_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
+                    int64_t p0, int64_t p1, float* y, int64_t ldy) {
+    gemm_q8(a, lda, M, w, blocks, n, p0, p1, y, ldy);
+}
+
 // The scalar attention also serves the AVX2 table.
 void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                          int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc) {
@@ -115,7 +171,7 @@ void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, con
 const KernelTable& scalar_kernels() {
     static const KernelTable table{"scalar", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, attend_block};
+                                   f32_to_bf16_row, gemm_bf16, quantize_q8, gemm_q8, attend_block};
     return table;
 }
 

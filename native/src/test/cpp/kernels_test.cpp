@@ -711,6 +711,120 @@ void test_gemm_bf16(const KernelTable& k, Rng& rng) {
     }
 }
 
+// quantize_q8 against the scalar kernel (bit for bit: codes, scales and corrections) and against its
+// definition: codes within 1/2 of x / d, |code| <= 127, padding zero, a non-finite block poisoned.
+void test_quantize_q8(const KernelTable& k, Rng& rng) {
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (int64_t n : {1, 5, 16, 31, 32, 33, 64, 100, 1001}) {
+        for (int variant = 0; variant < 3; ++variant) {
+            std::vector<float> x(static_cast<size_t>(n));
+            for (auto& v : x) v = normal(rng) * (variant == 1 ? 1e-3f : 3.f);
+            if (variant == 2) {  // a zero block and a NaN block
+                for (int64_t i = 0; i < std::min<int64_t>(n, 32); ++i) x[i] = 0.f;
+                if (n > 40) x[40] = std::numeric_limits<float>::quiet_NaN();
+            }
+            const int64_t blocks = xpu::q8_blocks_for(n);
+            std::vector<uint8_t> want(static_cast<size_t>(xpu::q8_row_bytes(n)), 0xab), got(want);
+            const xpu::Q8Row w = xpu::q8_row(want.data(), blocks), g = xpu::q8_row(got.data(), blocks);
+            xpu::scalar_kernels().quantize_q8(x.data(), n, w.q, w.d, w.corr);
+            k.quantize_q8(x.data(), n, g.q, g.d, g.corr);
+            const Where where{"quantize_q8", k.isa, n};
+            CHECK_AT(where, std::memcmp(want.data(), got.data(), want.size()) == 0, "variant %d differs from scalar",
+                     variant);
+            int64_t bad = 0;
+            for (int64_t b = 0; b < blocks; ++b) {
+                int32_t sum = 0;
+                bool finite = true;
+                for (int64_t i = b * 32; i < std::min(n, b * 32 + 32); ++i) finite = finite && std::isfinite(x[i]);
+                for (int64_t i = b * 32; i < b * 32 + 32; ++i) {
+                    sum += w.q[i];
+                    if (i >= n || !finite) { bad += w.q[i] != 0; continue; }
+                    bad += std::abs(w.q[i]) > 127;
+                    if (w.d[b] > 0) bad += std::fabs(x[i] / w.d[b] - w.q[i]) > 0.5f + 1e-3f;
+                }
+                bad += w.corr[b] != -128 * sum;
+                bad += finite == std::isnan(w.d[b]);
+            }
+            CHECK_AT(where, bad == 0, "variant %d: %lld values break the definition", variant, (long long)bad);
+        }
+    }
+}
+
+// gemm_q8 on odd shapes: every table equals the scalar kernel bit for bit (integer block sums), the
+// scalar kernel equals the double-precision dot of the dequantised values closely, and a row or panel
+// alone equals it in a wider call.
+void test_gemm_q8(const KernelTable& k, Rng& rng) {
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (int64_t K : {1, 3, 31, 32, 64, 100, 300}) {
+        for (int64_t N : {1, 5, 32, 33, 97}) {
+            for (int64_t M : {1, 2, 5, 6, 7, 13}) {
+                const int64_t blocks = xpu::q8_blocks_for(K), lda = xpu::q8_row_bytes(K) + 24;
+                std::vector<uint8_t> w(static_cast<size_t>(xpu::packed_q8_bytes(N, K)), 0);
+                std::vector<float> row(static_cast<size_t>(K));
+                for (int64_t r = 0; r < N; ++r) {
+                    for (auto& v : row) v = normal(rng);
+                    xpu::pack_q8_row(row.data(), K, r, w.data());
+                }
+                std::vector<uint8_t> a(static_cast<size_t>(M * lda), 0);
+                for (int64_t m = 0; m < M; ++m) {
+                    for (auto& v : row) v = normal(rng);
+                    const xpu::Q8Row q = xpu::q8_row(a.data() + m * lda, blocks);
+                    xpu::scalar_kernels().quantize_q8(row.data(), K, q.q, q.d, q.corr);
+                }
+                const int64_t panels = xpu::panels_for(N), ldy = N + 3;
+                Buffer<float> want(M * ldy, 0, 0, 0.f), got(M * ldy, 1, Buffer<float>::kGuard, sentinel_float());
+                for (int64_t i = 0; i < M * ldy; ++i) got[i] = sentinel_float();
+                xpu::scalar_kernels().gemm_q8(a.data(), lda, M, w.data(), blocks, N, 0, panels, want.data(), ldy);
+                k.gemm_q8(a.data(), lda, M, w.data(), blocks, N, 0, panels, got.data(), ldy);
+                const Where where{"gemm_q8", k.isa, K};
+                int64_t bad = 0, untouched = 0;
+                for (int64_t m = 0; m < M; ++m) {
+                    const xpu::Q8Row q = xpu::q8_row(a.data() + m * lda, blocks);
+                    for (int64_t c = 0; c < ldy; ++c) {
+                        const float g = got[m * ldy + c];
+                        if (c >= N) {
+                            bad += !same_value(g, sentinel_float());
+                            continue;
+                        }
+                        untouched += same_value(g, sentinel_float());
+                        bad += !same_value(g, want[m * ldy + c]);
+                        // the definition, in double: sum over k of (q * da) * (code * wd)
+                        const uint8_t* panel = w.data() + (c / 32) * blocks * xpu::kQBlockBytes;
+                        double ref = 0, mag = 0;
+                        for (int64_t b = 0; b < blocks; ++b) {
+                            float wd;
+                            std::memcpy(&wd, panel + b * xpu::kQBlockBytes + 32 * 32 + (c % 32) * 4, 4);
+                            for (int64_t i = 0; i < 32; ++i) {
+                                const int code = int(panel[b * xpu::kQBlockBytes + ((i / 4) * 32 + c % 32) * 4 + i % 4]) - 128;
+                                const double t = double(q.q[b * 32 + i]) * q.d[b] * code * wd;
+                                ref += t;
+                                mag += std::fabs(t);
+                            }
+                        }
+                        bad += std::fabs(double(want[m * ldy + c]) - ref) > 1e-5 * mag + 1e-30;
+                    }
+                }
+                CHECK_AT(where, bad == 0 && untouched == 0, "M=%lld N=%lld: %lld wrong, %lld not written",
+                         (long long)M, (long long)N, (long long)bad, (long long)untouched);
+                CHECK_AT(where, got.guards_intact(), "M=%lld N=%lld: wrote outside y", (long long)M, (long long)N);
+                std::vector<float> alone(static_cast<size_t>(ldy), sentinel_float());
+                k.gemm_q8(a.data() + (M - 1) * lda, lda, 1, w.data(), blocks, N, 0, panels, alone.data(), ldy);
+                std::vector<float> last_panel(static_cast<size_t>(M * ldy), sentinel_float());
+                k.gemm_q8(a.data(), lda, M, w.data(), blocks, N, panels - 1, panels, last_panel.data(), ldy);
+                int64_t differ = 0;
+                for (int64_t c = 0; c < N; ++c) differ += !same_value(alone[c], got[(M - 1) * ldy + c]);
+                for (int64_t m = 0; m < M; ++m) {
+                    for (int64_t c = (panels - 1) * xpu::kPanel; c < N; ++c) {
+                        differ += !same_value(last_panel[m * ldy + c], got[m * ldy + c]);
+                    }
+                }
+                CHECK_AT(where, differ == 0, "M=%lld N=%lld: %lld outputs depend on the rows or panels beside them",
+                         (long long)M, (long long)N, (long long)differ);
+            }
+        }
+    }
+}
+
 // attend_block against the scalar kernel: two blocks in a row (so the running state is rescaled), FP32
 // and BF16 caches, GQA groups wider than one pass, partial key ranges.
 void test_attend_block(const KernelTable& k, Rng& rng) {
@@ -791,6 +905,10 @@ void test_kernel_tables() {
         test_f32_to_bf16(*t, rng);
         begin_section("gemm_bf16", 300);
         test_gemm_bf16(*t, rng);
+        begin_section("quantize_q8", 300);
+        test_quantize_q8(*t, rng);
+        begin_section("gemm_q8", 300);
+        test_gemm_q8(*t, rng);
         begin_section("attend_block", 300);
         test_attend_block(*t, rng);
     }

@@ -24,31 +24,38 @@ import org.junit.jupiter.params.provider.MethodSource;
  * fails.
  */
 class FastFormatAccuracyTest {
-    /** A greedy continuation may differ from the exact one only after a step with a smaller margin. */
-    static final float FLIP_MARGIN = 0.05f;
-
     /**
      * @param minTop1 top-1 agreement over all positions
      * @param maxMeanKl mean KL over the positions every MoE layer routed to the same experts in both modes
      *     (the precision of the kernels; a token whose experts differ takes other weights altogether)
      * @param maxMeanKlAll mean KL over all positions
+     * @param flipMargin a greedy continuation may differ from the exact one only after a step whose exact
+     *     margin (top-1 minus top-2 logit) is below this
      */
-    record Bound(double minTop1, double maxMeanKl, double maxMeanKlAll) {}
+    record Bound(double minTop1, double maxMeanKl, double maxMeanKlAll, double flipMargin) {}
 
     static final Map<String, Bound> BF16 = Map.of(
-            "stories260k", new Bound(0.99, 1e-3, 1e-3),
-            "mixtral-stories260k", new Bound(0.99, 1e-3, 1e-3),
-            "tiny-mimo-v2", new Bound(0.99, 1e-3, 1e-3),
-            "tiny-mimo-v2-fp8", new Bound(0.98, 1e-3, 0.05));
+            "stories260k", new Bound(0.99, 1e-3, 1e-3, 0.05),
+            "mixtral-stories260k", new Bound(0.99, 1e-3, 1e-3, 0.05),
+            "tiny-mimo-v2", new Bound(0.99, 1e-3, 1e-3, 0.05),
+            "tiny-mimo-v2-fp8", new Bound(0.98, 1e-3, 0.05, 0.05));
+
+    static final Map<String, Bound> INT8 = Map.of(
+            "stories260k", new Bound(0.98, 2e-3, 2e-3, 0.25),
+            "mixtral-stories260k", new Bound(0.98, 3e-3, 2e-3, 0.25),
+            "tiny-mimo-v2", new Bound(0.93, 5e-3, 0.12, 0.25),
+            "tiny-mimo-v2-fp8", new Bound(0.88, 5e-3, 0.12, 0.25));
 
     private static final Map<String, String> MEASURED = new ConcurrentSkipListMap<>();
 
     static Stream<Arguments> cases() {
-        return Stream.concat(
+        return Stream.of(
                 BF16.keySet().stream().sorted().map(f -> Arguments.of(f, WeightFormat.BF16, KvCacheDtype.BF16, BF16.get(f))),
+                INT8.keySet().stream().sorted().map(f -> Arguments.of(f, WeightFormat.INT8, KvCacheDtype.BF16, INT8.get(f))),
                 // the fast attention over an FP32 cache, and the exact weights with a BF16 cache
                 Stream.of(Arguments.of("tiny-mimo-v2", WeightFormat.BF16, KvCacheDtype.F32, BF16.get("tiny-mimo-v2")),
-                        Arguments.of("tiny-mimo-v2", WeightFormat.EXACT, KvCacheDtype.BF16, BF16.get("tiny-mimo-v2"))));
+                        Arguments.of("tiny-mimo-v2", WeightFormat.EXACT, KvCacheDtype.BF16, BF16.get("tiny-mimo-v2"))))
+                .flatMap(s -> s);
     }
 
     @AfterAll
@@ -113,7 +120,7 @@ class FastFormatAccuracyTest {
                 for (int i = 0; i < n; i++) {
                     if (got[i] != want[i]) {
                         int position = p.ids().length - 1 + i;
-                        assertThat(margin(se.logits()[position]) < FLIP_MARGIN || firstRouteFlip <= position)
+                        assertThat(margin(se.logits()[position]) < bound.flipMargin() || firstRouteFlip <= position)
                                 .as("%s %s p%d: greedy token %d differs (%d vs %d) at an exact margin of %.3f with the"
                                         + " same experts so far", fixture, format, p.index(), i, got[i], want[i],
                                         margin(se.logits()[position])).isTrue();
