@@ -107,6 +107,8 @@ const char* xpu_last_error(void) { return xpu::g_last_error.c_str(); }
 
 const char* xpu_cpu_isa(void) { return xpu::kernels().isa; }
 
+const char* xpu_cpu_isa_warning(void) { return xpu::isa_warning(); }
+
 xpu_status xpu_cpu_force_isa(const char* isa) {
     return guarded("xpu_cpu_force_isa", [&] {
         if (isa == nullptr || !xpu::force_isa(isa)) {
@@ -163,6 +165,15 @@ xpu_status xpu_device_open(const char* kind, int64_t num_threads, xpu_device** o
 
 xpu_status xpu_device_close(xpu_device* dev) {
     return guarded("xpu_device_close", [&] { delete dev; });
+}
+
+xpu_status xpu_roofline(xpu_device* dev, int64_t read_bytes, double* out4) {
+    return guarded("xpu_roofline", [&] {
+        XPU_CHECK_ARG(dev != nullptr && out4 != nullptr, "null argument");
+        XPU_CHECK_ARG(read_bytes >= (int64_t(64) << 20) && read_bytes <= (int64_t(64) << 30),
+                      "read_bytes %ld outside [64 MiB, 64 GiB]", (long)read_bytes);
+        xpu::roofline(dev, read_bytes, out4);
+    });
 }
 
 xpu_status xpu_model_create(xpu_device* dev, const xpu_model_params* params, xpu_model** out) {

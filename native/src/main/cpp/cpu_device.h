@@ -108,4 +108,6 @@ void model_finalize(xpu_model* m);
 void kv_create(xpu_model* m, int64_t block_size, const int64_t* num_blocks_per_group, xpu_kv_cache* kv);
 int64_t kv_block_bytes(const xpu_model* m, int64_t group, int64_t block_size);
 void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b);
+// The roofline probe (roofline.cpp): read GB/s, FP32 GFLOP/s, BF16 GFLOP/s, INT8 GOP/s.
+void roofline(xpu_device* dev, int64_t read_bytes, double out[4]);
 }  // namespace xpu

@@ -61,6 +61,8 @@ const KernelTable* avx2_kernels();            // nullptr if the CPU lacks AVX2+F
 const KernelTable* avx512_kernels();          // nullptr if the CPU lacks AVX-512 F/BW/VL/DQ
 const KernelTable* avx512bf16_kernels();      // nullptr if it also lacks AVX-512 BF16 and VNNI
 bool force_isa(const char* isa);              // tests and benchmarks
+const char* isa_warning();                    // why XPUFLOW_ISA was not followed, or ""
+
 void scalar_quantize_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* corr);
 void scalar_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
                     int64_t p0, int64_t p1, float* y, int64_t ldy);

@@ -56,6 +56,10 @@ const char* xpu_cpu_isa(void);
 /* Forces a kernel path (one of the names above), for tests and benchmarks. Fails if the CPU lacks it. */
 xpu_status xpu_cpu_force_isa(const char* isa);
 
+/* Why the XPUFLOW_ISA environment variable was not followed (an unknown name, or one this CPU lacks),
+ * naming what was chosen instead; "" when it was followed or is not set. */
+const char* xpu_cpu_isa_warning(void);
+
 /* ---------------------------------------------------------------------------------------------
  * Read-only file mapping (safetensors weights). The mapping lives until xpu_unmap_file.
  * ------------------------------------------------------------------------------------------- */
@@ -70,6 +74,12 @@ xpu_status xpu_unmap_file(int64_t addr, int64_t size);
  * it may use (a container's or a Flink slot's share), so there is no "all cores" default here. */
 xpu_status xpu_device_open(const char* kind, int64_t num_threads, xpu_device** out);
 xpu_status xpu_device_close(xpu_device* dev);
+
+/* The machine's limits measured with the device's threads (see roofline.cpp): out[0] read bandwidth in
+ * GB/s over a buffer of read_bytes (at least 64 MiB: far larger than the caches), out[1] FP32 FMA
+ * GFLOP/s, out[2] BF16 vdpbf16ps GFLOP/s, out[3] INT8 vpdpbusd GOP/s (0 where the CPU lacks the
+ * instructions). Takes about a second. */
+xpu_status xpu_roofline(xpu_device* dev, int64_t read_bytes, double* out4);
 
 /* ---------------------------------------------------------------------------------------------
  * Models

@@ -73,4 +73,16 @@ class ServingCliTest {
         String json = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
         assertThat(new ObjectMapper().readTree(json).get("decode_tokens_per_second").asDouble()).isPositive();
     }
+
+    @Test
+    void benchRooflinePrintsTheMachinesLimits() throws Exception {
+        assertThat(run("bench", "roofline", "--read-mib", "64", "--threads", "2")).as(err.toString()).isZero();
+        assertThat(out.toString()).containsPattern("read bandwidth +[0-9.]+ GB/s").containsPattern("FP32 FMA +[0-9.]+ GFLOP/s");
+        String json = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
+        JsonNode node = new ObjectMapper().readTree(json);
+        assertThat(node.get("threads").asInt()).isEqualTo(2);
+        assertThat(node.get("read_gb_per_s").asDouble()).isPositive();
+        assertThat(run("bench", "roofline", "--read-mib", "1")).isEqualTo(2);
+        assertThat(err.toString()).contains("--read-mib must be at least 64");
+    }
 }

@@ -1,6 +1,7 @@
 package io.xpuflow.device;
 
 import io.xpuflow.nativebind.XpuNative;
+import java.util.Optional;
 
 /** Facts about the native library of this process. */
 public final class Devices {
@@ -23,5 +24,14 @@ public final class Devices {
      */
     public static void forceCpuIsa(String isa) {
         Native.check(XpuNative.xpu_cpu_force_isa(isa), "xpu_cpu_force_isa");
+    }
+
+    /**
+     * Why {@code XPUFLOW_ISA} was not followed (an unknown name, or an instruction set this CPU lacks),
+     * naming the kernels chosen instead; empty when it was followed or is not set.
+     */
+    public static Optional<String> isaWarning() {
+        String w = XpuNative.xpu_cpu_isa_warning();
+        return w == null || w.isEmpty() ? Optional.empty() : Optional.of(w);
     }
 }

@@ -32,6 +32,8 @@ public final class XpuNative {
 
     public static native int xpu_cpu_force_isa(String isa);
 
+    public static native @Cast("const char*") String xpu_cpu_isa_warning();
+
     public static native int xpu_map_file(String path, @Cast("int64_t*") long[] outAddr, @Cast("int64_t*") long[] outSize);
 
     public static native int xpu_unmap_file(@Cast("int64_t") long addr, @Cast("int64_t") long size);
@@ -39,6 +41,8 @@ public final class XpuNative {
     public static native int xpu_device_open(String kind, @Cast("int64_t") long numThreads, @Cast("xpu_device**") long[] out);
 
     public static native int xpu_device_close(@Cast("xpu_device*") long dev);
+
+    public static native int xpu_roofline(@Cast("xpu_device*") long dev, @Cast("int64_t") long readBytes, double[] out4);
 
     public static native int xpu_model_create(
             @Cast("xpu_device*") long dev, @Cast("const xpu_model_params*") long params, @Cast("xpu_model**") long[] out);

@@ -2,6 +2,7 @@ package io.xpuflow.runtime.model;
 
 import io.xpuflow.device.Device;
 import io.xpuflow.device.DeviceModel;
+import io.xpuflow.device.Devices;
 import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.LayerParams;
 import io.xpuflow.device.ModelParams;
@@ -81,8 +82,9 @@ public final class LoadedModel implements AutoCloseable {
             LOG.info("Loaded {} from {}: {} layers ({} MTP), {} KV groups; {} weights ({} MiB, {} checkpoint), KV cache {},"
                             + " {} kernels, {} threads, {} ms", config.architecture(), dir, config.numLayers(),
                     config.mtpLayers().size(), layout.numGroups(), format.optionValue(), dm.weightBytes() >> 20,
-                    binder.storedDtype(), kvDtype.optionValue(), io.xpuflow.device.Devices.cpuIsa(), device.threads(),
+                    binder.storedDtype(), kvDtype.optionValue(), Devices.cpuIsa(), device.threads(),
                     (System.nanoTime() - start) / 1_000_000);
+            Devices.isaWarning().ifPresent(w -> LOG.warn("{}", w));
             return new LoadedModel(dir, config, layout, device, dm);
         } catch (RuntimeException e) {
             if (dm != null) {
