@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -289,6 +290,34 @@ xpu_status xpu_model_weight_bytes(xpu_model* m, int64_t* out_bytes) {
     return guarded("xpu_model_weight_bytes", [&] {
         XPU_CHECK_ARG(m != nullptr && out_bytes != nullptr, "null argument");
         *out_bytes = m->weight_bytes;
+    });
+}
+
+xpu_status xpu_model_trace(xpu_model* m, int64_t capacity) {
+    return guarded("xpu_model_trace", [&] {
+        XPU_CHECK_ARG(m != nullptr, "null model");
+        XPU_CHECK_ARG(capacity >= 0 && capacity <= (int64_t(1) << 26), "capacity %ld outside [0, 2^26]", (long)capacity);
+        xpu::Trace& t = m->trace;
+        t.events.clear();
+        t.events.shrink_to_fit();
+        t.events.reserve(static_cast<size_t>(capacity));
+        t.capacity = static_cast<size_t>(capacity);
+        t.dropped = 0;
+    });
+}
+
+xpu_status xpu_model_trace_read(xpu_model* m, int64_t* out, int64_t max_events, int64_t* out_count,
+                                int64_t* out_dropped) {
+    return guarded("xpu_model_trace_read", [&] {
+        XPU_CHECK_ARG(m != nullptr && out_count != nullptr && out_dropped != nullptr, "null argument");
+        XPU_CHECK_ARG(max_events >= 0 && (out != nullptr || max_events == 0), "bad output buffer");
+        xpu::Trace& t = m->trace;
+        const int64_t n = std::min<int64_t>(max_events, static_cast<int64_t>(t.events.size()));
+        if (n > 0) std::memcpy(out, t.events.data(), static_cast<size_t>(n) * sizeof(xpu::TraceEvent));
+        t.events.erase(t.events.begin(), t.events.begin() + n);
+        *out_count = n;
+        *out_dropped = t.dropped;
+        t.dropped = 0;
     });
 }
 

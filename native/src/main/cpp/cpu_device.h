@@ -56,8 +56,27 @@ struct Layer {
 
 }  // namespace xpu
 
+namespace xpu {
+// The profiler's record of one op or one thread's work in it (the 8 fields of the ABI's events).
+struct TraceEvent {
+    int64_t op, layer, rows, bytes, flops, thread, start_ns, end_ns;
+};
+struct Trace {
+    std::vector<TraceEvent> events;  // capacity reserved when tracing starts
+    size_t capacity = 0;             // 0: off
+    int64_t dropped = 0;
+    int64_t op = XPU_OP_STEP, layer = -1;  // the op in progress, for the sections inside it
+    SectionObserver observer;
+    void add(const TraceEvent& e) {
+        if (events.size() < capacity) events.push_back(e);
+        else ++dropped;
+    }
+};
+}  // namespace xpu
+
 struct xpu_model {
     xpu_device* dev = nullptr;
+    xpu::Trace trace;
     xpu_model_params p{};
     xpu::Tensor embed, final_norm_t, lm_head;
     std::vector<float> final_norm;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "cpu_device.h"
 #include "kernels.h"
@@ -16,6 +17,72 @@
 
 namespace xpu {
 namespace {
+
+// ---- Profiling -----------------------------------------------------------------------------------
+//
+// One scope per op: with tracing on it records the op's event (and makes it the op that the thread
+// pool's sections inside it are attributed to); with tracing off it does nothing but test a flag.
+class OpScope {
+public:
+    OpScope(xpu_model* m, int64_t op, int64_t layer, int64_t rows) : m_(m->trace.capacity > 0 ? m : nullptr) {
+        if (m_ == nullptr) return;
+        prev_op_ = m_->trace.op;
+        prev_layer_ = m_->trace.layer;
+        m_->trace.op = op;
+        m_->trace.layer = layer;
+        e_ = TraceEvent{op, layer, rows, 0, 0, -1, now_ns(), 0};
+    }
+    ~OpScope() {
+        if (m_ == nullptr) return;
+        e_.end_ns = now_ns();
+        m_->trace.add(e_);
+        m_->trace.op = prev_op_;
+        m_->trace.layer = prev_layer_;
+    }
+    OpScope(const OpScope&) = delete;
+    OpScope& operator=(const OpScope&) = delete;
+    bool on() const { return m_ != nullptr; }
+    void add(int64_t bytes, int64_t flops) {
+        e_.bytes += bytes;
+        e_.flops += flops;
+    }
+
+private:
+    xpu_model* m_;
+    int64_t prev_op_ = 0, prev_layer_ = -1;
+    TraceEvent e_{};
+};
+
+// Bytes a product reads of weight w (its stored or packed form).
+int64_t weight_bytes_of(const Tensor& w) {
+    if (w.packed.data) return static_cast<int64_t>(w.packed.data->size());
+    const int64_t per = w.dtype == XPU_DTYPE_F32 ? 4 : w.dtype == XPU_DTYPE_F8_E4M3 ? 1 : 2;
+    return w.rows * w.cols * per;
+}
+
+// Installs the step's section observer while tracing is on; removes it however the step ends.
+class SectionRecording {
+public:
+    SectionRecording(xpu_model* m, ThreadPool& pool) : pool_(pool), on_(m->trace.capacity > 0) {
+        if (!on_) return;
+        Trace& t = m->trace;
+        t.observer = [&t](const Span* spans, int threads) {
+            for (int i = 0; i < threads; ++i) {
+                if (spans[i].end_ns != 0) t.add(TraceEvent{t.op, t.layer, 0, 0, 0, i, spans[i].start_ns, spans[i].end_ns});
+            }
+        };
+        pool_.observe(&t.observer);
+    }
+    ~SectionRecording() {
+        if (on_) pool_.observe(nullptr);
+    }
+    SectionRecording(const SectionRecording&) = delete;
+    SectionRecording& operator=(const SectionRecording&) = delete;
+
+private:
+    ThreadPool& pool_;
+    bool on_;
+};
 
 constexpr int64_t kRowGrain = 8;  // weight rows per parallel chunk, at least
 
@@ -303,6 +370,10 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
     const int64_t group_size = Hq / Hkv;
 
     {
+        OpScope op(m, XPU_OP_QKV, li, n);
+        if (op.on()) {
+            for (int role : {XPU_T_Q, XPU_T_K, XPU_T_V}) op.add(weight_bytes_of(L.t[role]), 2 * n * L.t[role].rows * H);
+        }
         const MatIn in = mat_in(c.pool, m, h, n, H, L.t[XPU_T_Q], s.act_a.data());
         run_jobs(c.pool, {Job{&in, &L.t[XPU_T_Q], s.q.data(), nq}, Job{&in, &L.t[XPU_T_K], s.k.data(), nk},
                           Job{&in, &L.t[XPU_T_V], s.v.data(), nv}});
@@ -310,6 +381,9 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
 
     const float value_scale = float(P.value_scale);
     const double eps = m->p.norm_eps;
+    // the attention's phases, one op each (emplace ends the previous one)
+    std::optional<OpScope> phase;
+    phase.emplace(m, XPU_OP_QK_POST, li, n);
     c.pool.parallel_for(n, n * (nq + nk) < 4096 ? n : 4, [&](int64_t b, int64_t e) {
         const KernelTable& kt = kernels();
         for (int64_t r = b; r < e; ++r) {
@@ -335,8 +409,21 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
         }
     });
 
+    phase.emplace(m, XPU_OP_ATTENTION, li, n);
+    if (phase->on()) {
+        // keys each row attends to, times the K and V bytes and the score and value flops of one key
+        const int64_t esz = m->p.kv_dtype == XPU_KV_BF16 ? 2 : 4;
+        int64_t keys = 0;
+        for (int64_t r = 0; r < n; ++r) {
+            const int64_t p = rows.pos[r];
+            keys += P.attn_kind == XPU_ATTN_SLIDING ? std::min<int64_t>(p + 1, P.window) : p + 1;
+        }
+        phase->add(keys * Hkv * (dqk + dv) * esz, keys * Hq * (dqk + dv) * 2);
+    }
     if (m->fast_attention()) {
         attention_fast(c, li, rows);
+        phase.emplace(m, XPU_OP_O_PROJ, li, n);
+        phase->add(weight_bytes_of(L.t[XPU_T_O]), 2 * n * H * L.t[XPU_T_O].cols);
         run_jobs_o(c, li, n, out);
         return;
     }
@@ -397,6 +484,8 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
         }
     });
 
+    phase.emplace(m, XPU_OP_O_PROJ, li, n);
+    phase->add(weight_bytes_of(L.t[XPU_T_O]), 2 * n * H * L.t[XPU_T_O].cols);
     run_jobs_o(c, li, n, out);
 }
 
@@ -539,6 +628,9 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
     auto& s = m->s;
     const int64_t E = P.num_experts, K = P.top_k, H = m->p.hidden_size;
 
+    std::optional<OpScope> phase;
+    phase.emplace(m, XPU_OP_ROUTER, li, n);
+    phase->add(weight_bytes_of(L.t[XPU_T_ROUTER]), 2 * n * E * H);
     matmul(c.pool, c.m, h, n, L.t[XPU_T_ROUTER], s.router.data(), E);
     const float* bias = P.has_correction_bias ? L.router_bias.data() : nullptr;
     c.pool.parallel_for(n, 8, [&](int64_t b, int64_t e) {
@@ -556,6 +648,19 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
     if (trace != nullptr) std::copy(s.topk_ids.data(), s.topk_ids.data() + n * K, trace);
 
     // routed experts, rows in chunks (bounded scratch; a row's result does not depend on its chunk)
+    phase.emplace(m, XPU_OP_EXPERTS, li, n);
+    if (phase->on()) {
+        std::vector<uint8_t> used(static_cast<size_t>(E), 0);
+        for (int64_t i = 0; i < n * K; ++i) used[static_cast<size_t>(s.topk_ids[i])] = 1;
+        const int64_t I = L.expert_gate[0].rows;
+        for (int64_t e = 0; e < E; ++e) {
+            if (used[static_cast<size_t>(e)]) {
+                phase->add(weight_bytes_of(L.expert_gate[e]) + weight_bytes_of(L.expert_up[e]) +
+                           weight_bytes_of(L.expert_down[e]), 0);
+            }
+        }
+        phase->add(0, 2 * n * K * 3 * I * H);
+    }
     const bool packed = is_packed(L.expert_gate[0]);
     MatIn h_in = mat_in(c.pool, m, h, n, H, L.expert_gate[0], s.act_a.data());
     const KernelTable& kt = kernels();
@@ -624,6 +729,10 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
     }
 
     if (P.shared_intermediate_size > 0) {
+        phase.emplace(m, XPU_OP_SHARED, li, n);
+        for (int role : {XPU_T_SHARED_GATE, XPU_T_SHARED_UP, XPU_T_SHARED_DOWN}) {
+            phase->add(weight_bytes_of(L.t[role]), 2 * n * L.t[role].rows * L.t[role].cols);
+        }
         swiglu(c.pool, m, h, n, L.t[XPU_T_SHARED_GATE], L.t[XPU_T_SHARED_UP], L.t[XPU_T_SHARED_DOWN], s.moe_out.data());
         // the router logits are consumed: reuse their buffer for the shared expert's gate (n, 1)
         if (P.has_shared_expert_gate) matmul(c.pool, c.m, h, n, L.t[XPU_T_SHARED_EXPERT_GATE], s.router.data(), 1);
@@ -642,21 +751,38 @@ void decoder_layer(const StepContext& c, int64_t li, float* x, const Rows& rows,
     const int64_t n = rows.n, H = m->p.hidden_size;
     const KernelTable& kt = kernels();
 
-    rmsnorm_rows(c.pool, x, L.attn_norm.data(), s.h.data(), n, H, m->p.norm_eps);
+    {
+        OpScope op(m, XPU_OP_NORM, li, n);
+        rmsnorm_rows(c.pool, x, L.attn_norm.data(), s.h.data(), n, H, m->p.norm_eps);
+    }
     attention(c, li, s.h.data(), rows, s.tmp.data());
-    for (int64_t r = 0; r < n; ++r) kt.axpy_f32(1.0f, s.tmp.data() + r * H, x + r * H, H);
-
-    rmsnorm_rows(c.pool, x, L.ffn_norm.data(), s.h.data(), n, H, m->p.norm_eps);
+    {
+        OpScope op(m, XPU_OP_RESIDUAL, li, n);
+        for (int64_t r = 0; r < n; ++r) kt.axpy_f32(1.0f, s.tmp.data() + r * H, x + r * H, H);
+    }
+    {
+        OpScope op(m, XPU_OP_NORM, li, n);
+        rmsnorm_rows(c.pool, x, L.ffn_norm.data(), s.h.data(), n, H, m->p.norm_eps);
+    }
     if (L.p.ffn_kind == XPU_FFN_DENSE) {
+        OpScope op(m, XPU_OP_FFN, li, n);
+        if (op.on()) {
+            for (int role : {XPU_T_GATE, XPU_T_UP, XPU_T_DOWN}) {
+                op.add(weight_bytes_of(L.t[role]), 2 * n * L.t[role].rows * L.t[role].cols);
+            }
+        }
         swiglu(c.pool, m, s.h.data(), n, L.t[XPU_T_GATE], L.t[XPU_T_UP], L.t[XPU_T_DOWN], s.tmp.data());
     } else {
         moe(c, li, s.h.data(), n, s.tmp.data(), trace);
     }
+    OpScope op(m, XPU_OP_RESIDUAL, li, n);
     for (int64_t r = 0; r < n; ++r) kt.axpy_f32(1.0f, s.tmp.data() + r * H, x + r * H, H);
 }
 
 // rows (n, H) of normed hidden states -> logits (n, vocab)
 void lm_head(const StepContext& c, const float* hn, int64_t n, float* logits) {
+    OpScope op(c.m, XPU_OP_LM_HEAD, -1, n);
+    op.add(weight_bytes_of(c.m->lm_head), 2 * n * c.m->lm_head.rows * c.m->lm_head.cols);
     matmul(c.pool, c.m, hn, n, c.m->lm_head, logits, c.m->p.vocab_size);
 }
 
@@ -717,12 +843,16 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
     StepContext c{m, kv, b, m->dev->pool};
     auto& s = m->s;
     const int64_t T = b->num_tokens, H = m->p.hidden_size;
+    SectionRecording recording(m, c.pool);
+    OpScope whole(m, XPU_OP_STEP, -1, T);
 
     for (int64_t sq = 0; sq < b->num_seqs; ++sq) {
         for (int32_t r = b->seq_starts[sq]; r < b->seq_starts[sq + 1]; ++r) s.row_seq[r] = int32_t(sq);
     }
     Rows rows{T, s.row_seq.data(), b->positions};
 
+    std::optional<OpScope> phase;
+    phase.emplace(m, XPU_OP_EMBED, -1, T);
     c.pool.parallel_for(T, 16, [&](int64_t b0, int64_t e0) {
         for (int64_t r = b0; r < e0; ++r) {
             float* dst = s.x.data() + r * H;
@@ -731,6 +861,7 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
         }
     });
 
+    phase.reset();
     for (int64_t li = 0; li < m->p.num_layers; ++li) {
         const Layer& L = m->layers[li];
         int32_t* trace = nullptr;
@@ -738,7 +869,9 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
         decoder_layer(c, li, s.x.data(), rows, trace);
     }
 
+    phase.emplace(m, XPU_OP_NORM, -1, T);
     rmsnorm_rows(c.pool, s.x.data(), m->final_norm.data(), s.normed.data(), T, H, m->p.norm_eps);
+    phase.reset();
     if (b->hidden_out != nullptr) std::copy(s.normed.data(), s.normed.data() + T * H, b->hidden_out);
 
     if (b->num_logit_rows > 0) {
@@ -755,6 +888,8 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
         const int64_t li = m->p.num_layers + b->mtp_layer;
         const Layer& L = m->layers[li];
         const int64_t nm = b->num_mtp_rows;
+        phase.emplace(m, XPU_OP_MTP_IN, li, nm);
+        phase->add(weight_bytes_of(L.t[XPU_T_MTP_EH_PROJ]), 2 * nm * H * 2 * H);
         thread_local std::vector<float> row;
         row.resize(static_cast<size_t>(H));
         for (int64_t i = 0; i < nm; ++i) {
@@ -773,8 +908,11 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
             mpos[i] = b->positions[b->mtp_rows[i]];
         }
         Rows mrows{nm, mseq.data(), mpos.data()};
+        phase.reset();
         decoder_layer(c, li, s.mtp_x.data(), mrows, nullptr);
+        phase.emplace(m, XPU_OP_NORM, li, nm);
         rmsnorm_rows(c.pool, s.mtp_x.data(), L.mtp_final_norm.data(), s.mtp_h.data(), nm, H, m->p.norm_eps);
+        phase.reset();
         lm_head(c, s.mtp_h.data(), nm, b->mtp_logits);
     }
 }

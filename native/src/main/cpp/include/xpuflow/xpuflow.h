@@ -197,6 +197,38 @@ xpu_status xpu_model_free(xpu_model* m);
 xpu_status xpu_model_weight_bytes(xpu_model* m, int64_t* out_bytes);
 
 /* ---------------------------------------------------------------------------------------------
+ * Profiling. With tracing on, every step records one event per op, and one per thread for each
+ * parallel section inside it. An event is 8 int64: op (xpu_op), layer (-1: none), rows, bytes
+ * (weights and KV read), flops, thread (-1: the op itself; 0..threads-1: one thread's work in one
+ * section of that op), start_ns, end_ns (a steady clock). Off by default; costs nothing when off.
+ * ------------------------------------------------------------------------------------------- */
+typedef enum xpu_op {
+    XPU_OP_STEP = 0,       /* the whole step */
+    XPU_OP_EMBED = 1,
+    XPU_OP_NORM = 2,       /* RMS norms of the residual stream */
+    XPU_OP_QKV = 3,        /* q, k, v projections */
+    XPU_OP_QK_POST = 4,    /* biases, q/k norms, RoPE */
+    XPU_OP_ATTENTION = 5,  /* scores, softmax and values over the KV cache */
+    XPU_OP_O_PROJ = 6,
+    XPU_OP_FFN = 7,        /* dense SwiGLU */
+    XPU_OP_ROUTER = 8,     /* router logits and top-k */
+    XPU_OP_EXPERTS = 9,    /* routed experts, gathered and combined */
+    XPU_OP_SHARED = 10,    /* shared experts */
+    XPU_OP_LM_HEAD = 11,
+    XPU_OP_MTP_IN = 12,    /* MTP's norms and eh_proj */
+    XPU_OP_RESIDUAL = 13,
+    XPU_OP_COUNT = 14
+} xpu_op;
+
+/* capacity > 0: record up to capacity events until they are read (later ones are counted as dropped);
+ * 0: stop recording and forget what was recorded. */
+xpu_status xpu_model_trace(xpu_model* m, int64_t capacity);
+/* Moves up to max_events recorded events (8 int64 each) to out, oldest first; *out_count how many,
+ * *out_dropped how many were lost to a full buffer since the last read. */
+xpu_status xpu_model_trace_read(xpu_model* m, int64_t* out, int64_t max_events, int64_t* out_count,
+                                int64_t* out_dropped);
+
+/* ---------------------------------------------------------------------------------------------
  * Paged KV cache. Blocks of block_size tokens; each KV group has its own block pool, and every
  * layer of the group stores its K [block, slot, kv_heads, dqk] and V [block, slot, kv_heads, dv]
  * under the same block id. Memory is allocated here, once.

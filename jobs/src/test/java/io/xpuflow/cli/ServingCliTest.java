@@ -9,7 +9,11 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** {@code generate} with text prompts and sampling, and the {@code bench} commands, on stories260k. */
 class ServingCliTest {
@@ -84,5 +88,28 @@ class ServingCliTest {
         assertThat(node.get("read_gb_per_s").asDouble()).isPositive();
         assertThat(run("bench", "roofline", "--read-mib", "1")).isEqualTo(2);
         assertThat(err.toString()).contains("--read-mib must be at least 64");
+    }
+
+    @Test
+    void profileWritesAChromeTraceOfEveryOpAndPrintsWhereTheTimeWent(@TempDir Path dir) throws Exception {
+        Path trace = dir.resolve("trace.json");
+        assertThat(run("profile", "--model", STORIES, "--input-len", "16", "--output-len", "4", "--num-prompts", "2",
+                "--threads", "2", "--out", trace.toString())).as(err.toString()).isZero();
+        JsonNode events = new ObjectMapper().readTree(trace.toFile()).get("traceEvents");
+        List<String> names = new ArrayList<>();
+        events.forEach(e -> names.add(e.get("name").asText()));
+        assertThat(names).contains("step", "embed", "qkv L0", "attention L4", "ffn L4", "lm_head", "thread_name");
+        JsonNode qkv = null;
+        for (JsonNode e : events) {
+            if (e.get("name").asText().equals("qkv L0") && e.get("cat").asText().equals("op")) {
+                qkv = e;
+                break;
+            }
+        }
+        assertThat(qkv.get("ph").asText()).isEqualTo("X");
+        assertThat(qkv.get("args").get("flops").asLong()).isPositive();
+        assertThat(qkv.get("dur").asDouble()).isNotNegative();
+        assertThat(out.toString()).contains("Profiled 2 requests of 16 + 4 tokens").containsPattern("qkv +[0-9]+ ")
+                .containsPattern("kernel thread 0 busy");
     }
 }

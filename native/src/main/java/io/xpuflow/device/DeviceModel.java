@@ -1,6 +1,8 @@
 package io.xpuflow.device;
 
 import io.xpuflow.nativebind.XpuNative;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -124,6 +126,33 @@ public final class DeviceModel implements AutoCloseable {
         long[] out = new long[1];
         Native.check(XpuNative.xpu_model_weight_bytes(handle(), out), "xpu_model_weight_bytes");
         return out[0];
+    }
+
+    /**
+     * Starts recording a profile of every following step (up to {@code capacity} events until they are
+     * read; later ones are counted as dropped), or stops and forgets it with 0.
+     */
+    public synchronized void trace(int capacity) {
+        Native.check(XpuNative.xpu_model_trace(handle(), capacity), "xpu_model_trace");
+    }
+
+    /** Takes the events recorded since the last call, oldest first. */
+    public synchronized TraceEvents readTrace() {
+        List<TraceEvent> events = new ArrayList<>();
+        long dropped = 0;
+        long[] buf = new long[8 * 4096];
+        long[] count = new long[1];
+        long[] lost = new long[1];
+        do {
+            Native.check(XpuNative.xpu_model_trace_read(handle(), buf, 4096, count, lost), "xpu_model_trace_read");
+            dropped += lost[0];
+            for (int i = 0; i < count[0]; i++) {
+                int o = 8 * i;
+                events.add(new TraceEvent(TraceEvent.Op.of((int) buf[o]), (int) buf[o + 1], buf[o + 2], buf[o + 3],
+                        buf[o + 4], (int) buf[o + 5], buf[o + 6], buf[o + 7]));
+            }
+        } while (count[0] == 4096);
+        return new TraceEvents(List.copyOf(events), dropped);
     }
 
     /** Bytes one KV block of {@code blockSize} tokens takes in group {@code group}, over all its layers. */

@@ -74,6 +74,15 @@ public final class XpuNative {
 
     public static native int xpu_model_weight_bytes(@Cast("xpu_model*") long model, @Cast("int64_t*") long[] outBytes);
 
+    public static native int xpu_model_trace(@Cast("xpu_model*") long model, @Cast("int64_t") long capacity);
+
+    public static native int xpu_model_trace_read(
+            @Cast("xpu_model*") long model,
+            @Cast("int64_t*") long[] out,
+            @Cast("int64_t") long maxEvents,
+            @Cast("int64_t*") long[] outCount,
+            @Cast("int64_t*") long[] outDropped);
+
     public static native int xpu_kv_create(
             @Cast("xpu_model*") long model,
             @Cast("int64_t") long blockSize,

@@ -170,6 +170,47 @@ class DeviceTest {
     }
 
     @Test
+    void theProfilerRecordsEveryOpOfAStepOnlyWhileItIsOn() {
+        try (DeviceModel m = model(true); KvCache kv = m.createKvCache(4, new long[] {8})) {
+            StepBatch b = m.newBatch(capacity());
+            b.addSequence(new int[] {3, 5, 7}, 0, 3, 0, new int[][] {{0}});
+            b.requestLogits(2);
+            m.step(kv, b);
+            assertThat(m.readTrace().events()).as("off by default").isEmpty();
+
+            m.trace(1000);
+            m.step(kv, b);
+            TraceEvents t = m.readTrace();
+            assertThat(t.dropped()).isZero();
+            List<TraceEvent> ops = t.events().stream().filter(e -> e.thread() == -1).toList();
+            assertThat(ops).extracting(TraceEvent::op).contains(TraceEvent.Op.STEP, TraceEvent.Op.EMBED,
+                    TraceEvent.Op.QKV, TraceEvent.Op.ATTENTION, TraceEvent.Op.O_PROJ, TraceEvent.Op.FFN,
+                    TraceEvent.Op.LM_HEAD);
+            TraceEvent step = ops.stream().filter(e -> e.op() == TraceEvent.Op.STEP).findFirst().orElseThrow();
+            for (TraceEvent e : t.events()) {
+                assertThat(e.startNs()).as("%s inside the step", e).isBetween(step.startNs(), step.endNs());
+                assertThat(e.endNs()).isBetween(e.startNs(), step.endNs());
+            }
+            TraceEvent qkv = ops.stream().filter(e -> e.op() == TraceEvent.Op.QKV).findFirst().orElseThrow();
+            // q, k and v: [HEADS * HEAD_DIM, HIDDEN] each, F32, for 3 rows
+            assertThat(qkv.bytes()).isEqualTo(3L * HEADS * HEAD_DIM * HIDDEN * 4);
+            assertThat(qkv.flops()).isEqualTo(2L * 3 * 3 * HEADS * HEAD_DIM * HIDDEN);
+            assertThat(qkv.rows()).isEqualTo(3);
+            assertThat(t.events()).as("per-thread records of the sections").anyMatch(e -> e.thread() == 0);
+
+            m.trace(2);
+            m.step(kv, b);
+            TraceEvents full = m.readTrace();
+            assertThat(full.events()).hasSize(2);
+            assertThat(full.dropped()).isPositive();
+
+            m.trace(0);
+            m.step(kv, b);
+            assertThat(m.readTrace().events()).isEmpty();
+        }
+    }
+
+    @Test
     void malformedBatchesAreRejectedWithoutCrashing() {
         try (DeviceModel m = model(true); KvCache kv = m.createKvCache(4, new long[] {8})) {
             StepBatch b = m.newBatch(capacity());

@@ -3,6 +3,7 @@ package io.xpuflow.runtime.engine;
 import io.xpuflow.device.DeviceModel;
 import io.xpuflow.device.KvCache;
 import io.xpuflow.device.StepBatch;
+import io.xpuflow.device.TraceEvents;
 import io.xpuflow.runtime.config.ModelConfig;
 import io.xpuflow.runtime.model.KvLayout;
 import io.xpuflow.runtime.model.LoadOptions;
@@ -245,6 +246,19 @@ public final class LlmEngine implements AutoCloseable {
             n[g] = kv.numBlocks(g);
         }
         return n;
+    }
+
+    /**
+     * Starts recording the device profiler's events for every following step (up to {@code capacity}
+     * events until they are read), or stops with 0. See {@link io.xpuflow.device.TraceEvent}.
+     */
+    public void profile(int capacity) {
+        model.deviceModel().trace(capacity);
+    }
+
+    /** Takes the profiler events recorded since the last call. */
+    public TraceEvents readProfile() {
+        return model.deviceModel().readTrace();
     }
 
     /** Submits a request without streaming. */
