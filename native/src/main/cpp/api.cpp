@@ -293,6 +293,15 @@ xpu_status xpu_model_weight_bytes(xpu_model* m, int64_t* out_bytes) {
     });
 }
 
+xpu_status xpu_model_set_taps(xpu_model* m, float* buf, int64_t max_rows) {
+    return guarded("xpu_model_set_taps", [&] {
+        XPU_CHECK_ARG(m != nullptr, "null model");
+        XPU_CHECK_ARG(buf == nullptr || max_rows > 0, "max_rows %ld must be positive", (long)max_rows);
+        m->taps = buf;
+        m->tap_rows = buf == nullptr ? 0 : max_rows;
+    });
+}
+
 xpu_status xpu_model_trace(xpu_model* m, int64_t capacity) {
     return guarded("xpu_model_trace", [&] {
         XPU_CHECK_ARG(m != nullptr, "null model");

@@ -77,6 +77,8 @@ struct Trace {
 struct xpu_model {
     xpu_device* dev = nullptr;
     xpu::Trace trace;
+    float* taps = nullptr;  // see xpu_model_set_taps
+    int64_t tap_rows = 0;
     xpu_model_params p{};
     xpu::Tensor embed, final_norm_t, lm_head;
     std::vector<float> final_norm;

@@ -744,6 +744,13 @@ void moe(const StepContext& c, int64_t li, const float* h, int64_t n, float* out
 }
 
 // One pre-norm decoder layer on the residual x (n, H), in place.
+// Copies rows (n, H) to tap slot `slot` when taps are on (decoder layers only, not MTP's).
+void tap(const xpu_model* m, int64_t slot, int64_t layer, const float* rows, int64_t n) {
+    if (m->taps == nullptr || layer >= m->p.num_layers) return;
+    const int64_t H = m->p.hidden_size;
+    std::copy(rows, rows + n * H, m->taps + slot * m->tap_rows * H);
+}
+
 void decoder_layer(const StepContext& c, int64_t li, float* x, const Rows& rows, int32_t* trace) {
     xpu_model* m = c.m;
     const Layer& L = m->layers[li];
@@ -756,6 +763,7 @@ void decoder_layer(const StepContext& c, int64_t li, float* x, const Rows& rows,
         rmsnorm_rows(c.pool, x, L.attn_norm.data(), s.h.data(), n, H, m->p.norm_eps);
     }
     attention(c, li, s.h.data(), rows, s.tmp.data());
+    tap(m, 2 * li, li, s.tmp.data(), n);
     {
         OpScope op(m, XPU_OP_RESIDUAL, li, n);
         for (int64_t r = 0; r < n; ++r) kt.axpy_f32(1.0f, s.tmp.data() + r * H, x + r * H, H);
@@ -775,6 +783,7 @@ void decoder_layer(const StepContext& c, int64_t li, float* x, const Rows& rows,
     } else {
         moe(c, li, s.h.data(), n, s.tmp.data(), trace);
     }
+    tap(m, 2 * li + 1, li, s.tmp.data(), n);
     OpScope op(m, XPU_OP_RESIDUAL, li, n);
     for (int64_t r = 0; r < n; ++r) kt.axpy_f32(1.0f, s.tmp.data() + r * H, x + r * H, H);
 }
@@ -818,6 +827,7 @@ void validate(const xpu_model* m, const xpu_kv_cache* kv, const xpu_batch* b) {
             }
         }
     }
+    XPU_CHECK_ARG(m->taps == nullptr || T <= m->tap_rows, "step: %ld rows, the taps hold %ld", (long)T, (long)m->tap_rows);
     XPU_CHECK_ARG(b->num_logit_rows >= 0 && b->num_logit_rows <= T, "step: num_logit_rows %ld outside [0, %ld]", (long)b->num_logit_rows, (long)T);
     XPU_CHECK_ARG(b->num_logit_rows == 0 || (b->logit_rows && b->logits), "step: logit rows requested without buffers");
     for (int64_t i = 0; i < b->num_logit_rows; ++i) {
@@ -872,6 +882,7 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
     phase.emplace(m, XPU_OP_NORM, -1, T);
     rmsnorm_rows(c.pool, s.x.data(), m->final_norm.data(), s.normed.data(), T, H, m->p.norm_eps);
     phase.reset();
+    tap(m, 2 * m->p.num_layers, 0, s.normed.data(), T);
     if (b->hidden_out != nullptr) std::copy(s.normed.data(), s.normed.data() + T * H, b->hidden_out);
 
     if (b->num_logit_rows > 0) {

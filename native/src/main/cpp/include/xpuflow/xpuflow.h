@@ -220,6 +220,13 @@ typedef enum xpu_op {
     XPU_OP_COUNT = 14
 } xpu_op;
 
+/* Taps, for comparing weight formats layer by layer: with buf non-null, every following step of at
+ * most max_rows rows writes, for each decoder layer l, its attention output (after o_proj) to
+ * buf + (2l) * max_rows * hidden and its FFN or MoE output to buf + (2l + 1) * max_rows * hidden, and
+ * the final normed hidden states to buf + 2 * num_layers * max_rows * hidden, (rows, hidden) each.
+ * The buffer (2 * num_layers + 1) * max_rows * hidden floats stays the caller's; null turns taps off. */
+xpu_status xpu_model_set_taps(xpu_model* m, float* buf, int64_t max_rows);
+
 /* capacity > 0: record up to capacity events until they are read (later ones are counted as dropped);
  * 0: stop recording and forget what was recorded. */
 xpu_status xpu_model_trace(xpu_model* m, int64_t capacity);

@@ -14,8 +14,8 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         version = "xpuflow 0.1.0",
         description = "LLM inference for Apache Flink: command-line tools.",
-        subcommands = {ScoreCommand.class, GenerateCommand.class, BenchCommand.class, ProfileCommand.class, DemoCommand.class,
-                InitRandomCommand.class, TokenizeCommand.class})
+        subcommands = {ScoreCommand.class, GenerateCommand.class, BenchCommand.class, ProfileCommand.class,
+                CompareCommand.class, DemoCommand.class, InitRandomCommand.class, TokenizeCommand.class})
 public final class XpuFlowCli implements Runnable {
 
     /** Options every subcommand takes. */

@@ -112,4 +112,20 @@ class ServingCliTest {
         assertThat(out.toString()).contains("Profiled 2 requests of 16 + 4 tokens").containsPattern("qkv +[0-9]+ ")
                 .containsPattern("kernel thread 0 busy");
     }
+
+    @Test
+    void compareSetsEveryLayerOfAFastFormatBesideTheExactMode() throws Exception {
+        String mimo = Fixtures.model("tiny-mimo-v2").toString();
+        assertThat(run("compare", "--model", mimo, "--prompt-ids", "1,5,9,13,17,21,25,29", "--weight-format", "int8",
+                "--threads", "2")).as(err.toString()).isZero();
+        String text = out.toString();
+        assertThat(text).contains("int8 weights with a bf16 KV cache against the exact mode, 8 tokens")
+                .containsPattern("(?m)^0 +attention +[0-9.e-]+ +[0-9.e-]+ +0\\.9[0-9]+$")
+                .containsPattern("(?m)^- +logits ")
+                .containsPattern("top-1 agreement of the logits: [0-9.]+%");
+        assertThat(text).containsPattern("first divergence beyond 0.0100|no output diverges beyond 0.0100");
+
+        assertThat(run("compare", "--model", mimo, "--prompt-ids", "1,2", "--weight-format", "exact")).isEqualTo(2);
+        assertThat(err.toString()).contains("must be a fast format");
+    }
 }

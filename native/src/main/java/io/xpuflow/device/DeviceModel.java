@@ -1,9 +1,11 @@
 package io.xpuflow.device;
 
 import io.xpuflow.nativebind.XpuNative;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * A model on a device: layer parameters plus weights, which the device copies into memory it owns as
@@ -126,6 +128,26 @@ public final class DeviceModel implements AutoCloseable {
         long[] out = new long[1];
         Native.check(XpuNative.xpu_model_weight_bytes(handle(), out), "xpu_model_weight_bytes");
         return out[0];
+    }
+
+    /**
+     * Taps every following step of at most {@code maxRows} rows (for comparing weight formats layer by
+     * layer): each decoder layer's attention output and FFN/MoE output and the final normed hidden
+     * states are written to {@code buf}, {@code (2 * numLayers + 1)} regions of {@code maxRows x hidden}
+     * floats (see {@code xpu_model_set_taps}). {@code buf} must be a direct native-order buffer that
+     * outlives the taps; {@code null} turns them off.
+     */
+    public synchronized void setTaps(ByteBuffer buf, int maxRows) {
+        long address = 0;
+        if (buf != null) {
+            long need = (2L * params.numLayers() + 1) * maxRows * params.hiddenSize() * Float.BYTES;
+            if (!buf.isDirect() || buf.capacity() < need || maxRows <= 0) {
+                throw new IllegalArgumentException("taps need a direct buffer of " + need + " bytes for " + maxRows
+                        + " rows, got " + (buf.isDirect() ? buf.capacity() + " bytes" : "a heap buffer"));
+            }
+            address = new Pointer(buf).address();
+        }
+        Native.check(XpuNative.xpu_model_set_taps(handle(), address, buf == null ? 0 : maxRows), "xpu_model_set_taps");
     }
 
     /**

@@ -74,6 +74,9 @@ public final class XpuNative {
 
     public static native int xpu_model_weight_bytes(@Cast("xpu_model*") long model, @Cast("int64_t*") long[] outBytes);
 
+    public static native int xpu_model_set_taps(
+            @Cast("xpu_model*") long model, @Cast("float*") long buf, @Cast("int64_t") long maxRows);
+
     public static native int xpu_model_trace(@Cast("xpu_model*") long model, @Cast("int64_t") long capacity);
 
     public static native int xpu_model_trace_read(

@@ -4,6 +4,9 @@ import io.xpuflow.device.DeviceModel;
 import io.xpuflow.device.KvCache;
 import io.xpuflow.device.StepBatch;
 import io.xpuflow.runtime.config.ModelConfig;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -162,6 +165,51 @@ public final class ModelRunner implements AutoCloseable {
         } finally {
             seqs.forEach(Sequence::release);
         }
+    }
+
+    /**
+     * Every decoder layer's attention and FFN/MoE outputs and the final normed hidden states of one
+     * prompt, with its scores and routing: what {@code xpuflow compare} sets side by side.
+     *
+     * @param attention [layers][T][hidden]
+     * @param ffn [layers][T][hidden]
+     * @param hidden [T][hidden]
+     */
+    public record Taps(float[][][] attention, float[][][] ffn, float[][] hidden, Scores scores) {}
+
+    /** Scores {@code ids} in one step with the device's taps on; the prompt must fit one step. */
+    public Taps scoreWithTaps(int[] ids) {
+        if (ids.length > stepTokens) {
+            throw new IllegalArgumentException(ids.length + " tokens do not fit one step of " + stepTokens);
+        }
+        int layers = config.numLayers();
+        int hidden = config.hiddenSize();
+        int t = ids.length;
+        ByteBuffer buf = ByteBuffer.allocateDirect(Math.multiplyExact((2 * layers + 1) * t * hidden, Float.BYTES))
+                .order(ByteOrder.nativeOrder());
+        dm.setTaps(buf, t);
+        Scores scores;
+        try {
+            scores = score(ids, false, config.numMoeLayers() > 0);
+        } finally {
+            dm.setTaps(null, 0);
+        }
+        FloatBuffer f = buf.asFloatBuffer();
+        float[][][] attention = new float[layers][][];
+        float[][][] ffn = new float[layers][][];
+        for (int l = 0; l < layers; l++) {
+            attention[l] = region(f, 2 * l, t, hidden);
+            ffn[l] = region(f, 2 * l + 1, t, hidden);
+        }
+        return new Taps(attention, ffn, region(f, 2 * layers, t, hidden), scores);
+    }
+
+    private static float[][] region(FloatBuffer f, int slot, int rows, int hidden) {
+        float[][] out = new float[rows][hidden];
+        for (int r = 0; r < rows; r++) {
+            f.get((slot * rows + r) * hidden, out[r]);
+        }
+        return out;
     }
 
     /**
