@@ -244,6 +244,11 @@ public final class LlmEngine implements AutoCloseable {
         return layout.groupWindow().clone();
     }
 
+    /** The device model the loop steps (for fault-injection tests in this package). */
+    io.xpuflow.device.DeviceModel deviceModel() {
+        return model.deviceModel();
+    }
+
     /** Blocks per KV group, as sized from the budget. */
     public int[] kvBlocks() {
         int[] n = new int[kv.numGroups()];
