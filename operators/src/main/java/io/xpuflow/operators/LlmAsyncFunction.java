@@ -24,7 +24,10 @@ import org.slf4j.LoggerFactory;
  * mapping, one KV cache) and the engine batches their requests together. {@code asyncInvoke} maps the
  * element to a request and submits it; the engine's future completes Flink's {@link ResultFuture}.
  * Elements that cannot be served become outputs of {@link ResultMapper#onError}, never failures, so bad
- * input cannot stop the job. A timeout cancels the engine request and, by {@link TimeoutPolicy}, emits
+ * input cannot stop the job. Should the shared engine fail as a whole, the elements it was running become
+ * {@link ErrorCode#ENGINE_ERROR} outputs and the next element is submitted to a fresh engine (the lease
+ * moves, see {@link EngineRegistry.Lease#engine()}), so one failure does not turn every later element of
+ * the TaskManager into an error until a restart. A timeout cancels the engine request and, by {@link TimeoutPolicy}, emits
  * an error output (default) or fails the job.
  *
  * <pre>{@code

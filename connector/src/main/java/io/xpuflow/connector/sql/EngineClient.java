@@ -21,7 +21,8 @@ import org.apache.flink.metrics.MetricGroup;
  * settings on one TaskManager share one engine and batch together), submission of prompts with
  * stable request ids, the function's {@link InferenceMetrics} (the same names as the DataStream operator's),
  * and cancellation of what is still running when the function closes (a cancelled or failed task must not
- * leave requests holding KV blocks).
+ * leave requests holding KV blocks). After a failure of the shared engine the lease moves to a fresh one,
+ * so only the rows running at that moment get no completion.
  */
 final class EngineClient implements AutoCloseable {
     private final EngineRegistry.Lease lease;

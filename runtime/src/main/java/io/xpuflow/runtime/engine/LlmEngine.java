@@ -752,7 +752,12 @@ public final class LlmEngine implements AutoCloseable {
         }
         for (RequestState r : all) {
             if (!r.finished) {
-                kv.releaseAll(r);
+                try {
+                    kv.releaseAll(r);
+                } catch (RuntimeException e) {
+                    // after a failure the block accounting may be what broke: every request must still be failed
+                    LOG.debug("Could not release the KV blocks of request {}", r.id, e);
+                }
                 fail(r, new GenerationException(code, r.id, message));
             }
         }
