@@ -466,7 +466,6 @@ public final class LlmEngine implements AutoCloseable {
             closed = true;
         }
         failAll(GenerationException.Code.ENGINE_ERROR, "engine failed: " + t);
-        metrics = snapshot();
         try {
             kvCache.close();
             model.close();
@@ -758,6 +757,15 @@ public final class LlmEngine implements AutoCloseable {
                     // after a failure the block accounting may be what broke: every request must still be failed
                     LOG.debug("Could not release the KV blocks of request {}", r.id, e);
                 }
+            }
+        }
+        try {
+            metrics = snapshot(); // before the futures complete: whoever reacts to them sees the engine empty
+        } catch (RuntimeException e) {
+            LOG.debug("Could not take the final metrics of the engine for {}", options.modelDir(), e);
+        }
+        for (RequestState r : all) {
+            if (!r.finished) {
                 fail(r, new GenerationException(code, r.id, message));
             }
         }

@@ -4,17 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.xpuflow.runtime.sample.SamplingParams;
-import io.xpuflow.runtime.testutil.Fixtures;
 import io.xpuflow.runtime.testutil.PoisonedCheckpoint;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -62,7 +58,7 @@ class RequestIsolationTest {
     }
 
     @Test
-    void nanLogitsFailOnlyTheirRequestsWhileOthersRunAndTheEngineServesOn() {
+    void nanLogitsFailOnlyTheirRequestsWhileOthersRunAndTheEngineServesOn() throws InterruptedException {
         GenerationResult alone = join(engine.submit(GenerationRequest.ofTokens("healthy-alone", new int[] {1, 2, 3},
                 healthyParams())));
 
@@ -92,6 +88,11 @@ class RequestIsolationTest {
         for (int i = 0; i < 6; i++) {
             assertThat(join(engine.submit(GenerationRequest.ofTokens("later-" + i, new int[] {1, 2, 3},
                     healthyParams()))).tokenIds()).containsExactly(alone.tokenIds());
+        }
+        // metrics are published by the loop between steps, just after the last result went out
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (engine.metrics().running() != 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
         }
         assertThat(engine.metrics().running()).isZero();
     }
