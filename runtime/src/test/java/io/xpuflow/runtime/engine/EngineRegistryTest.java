@@ -64,7 +64,7 @@ class EngineRegistryTest {
     }
 
     @Test
-    void aFailedEngineIsEvictedAndItsLeasesMoveToAFreshOne() {
+    void aFailedEngineIsEvictedAndItsLeasesMoveToAFreshOne() throws InterruptedException {
         EngineRegistry.Lease a = registry.lease(options);
         EngineRegistry.Lease b = registry.lease(options);
         LlmEngine failed = a.engine();
@@ -86,6 +86,13 @@ class EngineRegistryTest {
             assertThat(b.submit(GenerationRequest.ofTokens("moved", new int[] {1}, SamplingParams.greedy(3)))
                     .result().join().tokenIds()).hasSize(3);
             assertThat(b.engine()).isSameAs(fresh);
+            // what gauges read through the lease is the fresh engine's (the failed one finished nothing)
+            assertThat(failed.metrics().requestsFinished()).isZero();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (b.metrics().requestsFinished() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(b.metrics().requestsFinished()).isEqualTo(1);
             assertThat(registry.users(options)).isEqualTo(3);
             assertThat(opened).hasValue(2);
             a.close();
