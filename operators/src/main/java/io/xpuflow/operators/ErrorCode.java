@@ -14,7 +14,11 @@ public enum ErrorCode {
     PROMPT_TOO_LONG,
     /** The request did not finish within the operator's timeout. */
     TIMEOUT,
-    /** The engine failed or closed while running the request. */
+    /**
+     * Ours, not the input's: the engine failed (for this request, e.g. non-finite logits, or as a whole) or
+     * closed, its tokenizer failed, or a request mapper threw something other than
+     * {@link InvalidInputException} or {@link IllegalArgumentException}.
+     */
     ENGINE_ERROR;
 
     /** The error code for an engine rejection or failure. */

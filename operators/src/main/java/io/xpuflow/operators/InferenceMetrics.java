@@ -1,9 +1,11 @@
 package io.xpuflow.operators;
 
+import io.xpuflow.runtime.engine.EngineMetrics;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import java.util.EnumMap;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.Histogram;
@@ -41,14 +43,21 @@ public final class InferenceMetrics {
     private final Histogram timeToFirstTokenUs;
     private final Histogram timePerOutputTokenUs;
 
-    /** Registers the metrics in {@code parent}'s {@value #GROUP} group. */
-    public InferenceMetrics(MetricGroup parent, LlmEngine engine) {
+    /**
+     * Registers the metrics in {@code parent}'s {@value #GROUP} group.
+     *
+     * @param engineMetrics the metrics of the engine the subtask uses now, read at each report: a supplier
+     *     rather than an engine, because a failed shared engine is replaced (see
+     *     {@link io.xpuflow.runtime.engine.EngineRegistry}) and the gauges must follow the replacement instead
+     *     of pinning the dead one; {@code EngineRegistry.Lease::metrics} fits. It must not block or open anything.
+     */
+    public InferenceMetrics(MetricGroup parent, Supplier<EngineMetrics> engineMetrics) {
         MetricGroup group = parent.addGroup(GROUP);
-        group.gauge("requestsRunning", (Gauge<Integer>) () -> engine.metrics().running());
-        group.gauge("requestsWaiting", (Gauge<Integer>) () -> engine.metrics().waiting());
-        group.gauge("kvCacheUsage", (Gauge<Double>) () -> engine.metrics().kvUsage());
-        group.gauge("prefixCacheHitRate", (Gauge<Double>) () -> engine.metrics().prefixCacheHitRate());
-        group.gauge("preemptions", (Gauge<Long>) () -> engine.metrics().preemptions());
+        group.gauge("requestsRunning", (Gauge<Integer>) () -> engineMetrics.get().running());
+        group.gauge("requestsWaiting", (Gauge<Integer>) () -> engineMetrics.get().waiting());
+        group.gauge("kvCacheUsage", (Gauge<Double>) () -> engineMetrics.get().kvUsage());
+        group.gauge("prefixCacheHitRate", (Gauge<Double>) () -> engineMetrics.get().prefixCacheHitRate());
+        group.gauge("preemptions", (Gauge<Long>) () -> engineMetrics.get().preemptions());
         // thread-safe: the SQL functions count on the engine's loop thread as well as on the task thread
         requests = group.counter("requests", new ThreadSafeSimpleCounter());
         outputTokens = group.counter("outputTokens", new ThreadSafeSimpleCounter());

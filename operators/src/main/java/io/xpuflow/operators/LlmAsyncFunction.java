@@ -3,6 +3,7 @@ package io.xpuflow.operators;
 import io.xpuflow.runtime.engine.EngineRegistry;
 import io.xpuflow.runtime.engine.GenerationException;
 import io.xpuflow.runtime.engine.GenerationHandle;
+import io.xpuflow.runtime.engine.GenerationRequest;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import java.util.List;
@@ -23,7 +24,10 @@ import org.slf4j.LoggerFactory;
  * mapping, one KV cache) and the engine batches their requests together. {@code asyncInvoke} maps the
  * element to a request and submits it; the engine's future completes Flink's {@link ResultFuture}.
  * Elements that cannot be served become outputs of {@link ResultMapper#onError}, never failures, so bad
- * input cannot stop the job. A timeout cancels the engine request and, by {@link TimeoutPolicy}, emits
+ * input cannot stop the job. Should the shared engine fail as a whole, the elements it was running become
+ * {@link ErrorCode#ENGINE_ERROR} outputs and the next element is submitted to a fresh engine (the lease
+ * moves, see {@link EngineRegistry.Lease#engine()}), so one failure does not turn every later element of
+ * the TaskManager into an error until a restart. A timeout cancels the engine request and, by {@link TimeoutPolicy}, emits
  * an error output (default) or fails the job.
  *
  * <pre>{@code
@@ -68,34 +72,49 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
     public void open(OpenContext openContext) throws Exception {
         lease = EngineRegistry.acquire(spec.toOptions());
         inFlight = new ConcurrentHashMap<>();
-        metrics = new InferenceMetrics(getRuntimeContext().getMetricGroup(), lease.engine());
+        metrics = new InferenceMetrics(getRuntimeContext().getMetricGroup(), lease::metrics);
         LOG.info("Subtask {} uses the shared engine for {}", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
                 spec.modelPath());
     }
 
-    /** The shared engine this subtask uses (after {@code open}). */
+    /**
+     * The shared engine this subtask uses (after {@code open}); after a failure of the engine, the fresh one
+     * that replaced it (see {@link EngineRegistry.Lease#engine()}).
+     */
     protected LlmEngine engine() {
         return lease.engine();
     }
 
     @Override
     public void asyncInvoke(IN element, ResultFuture<OUT> resultFuture) {
-        String requestId = null;
-        GenerationHandle handle;
+        GenerationRequest request;
         try {
-            var request = requestMapper.toRequest(element);
-            requestId = request.id();
-            handle = lease.engine().submit(request);
+            request = requestMapper.toRequest(element);
         } catch (InvalidInputException e) {
             emitError(element, e.requestId(), e.code(), e.getMessage(), resultFuture);
             return;
+        } catch (IllegalArgumentException e) {
+            // SamplingParams and GenerationRequest refuse the element's values this way, naming the field
+            emitError(element, null, ErrorCode.INVALID_PARAM, String.valueOf(e.getMessage()), resultFuture);
+            return;
+        } catch (RuntimeException e) {
+            // a bug of the mapper, not a fault of the input: reported as an internal error, and the job goes on
+            LOG.warn("The request mapper failed on an element", e);
+            emitError(element, null, ErrorCode.ENGINE_ERROR, "request mapper failed: " + e, resultFuture);
+            return;
+        }
+        String requestId = request.id();
+        GenerationHandle handle;
+        try {
+            // the lease moves to a fresh engine should the shared one have failed
+            handle = lease.submit(request);
         } catch (GenerationException e) {
             emitError(element, e.requestId(), ErrorCode.of(e.code()), e.getMessage(), resultFuture);
             return;
         } catch (RuntimeException e) {
-            // a mapper or tokenizer bug must not take the job down with it; the element is reported instead
-            LOG.warn("Could not submit element (request {})", requestId, e);
-            emitError(element, requestId, ErrorCode.INVALID_PARAM, String.valueOf(e.getMessage()), resultFuture);
+            // the engine failing, or no fresh engine opening, is ours and never the input's INVALID_PARAM
+            LOG.warn("Could not submit request {}", requestId, e);
+            emitError(element, requestId, ErrorCode.ENGINE_ERROR, String.valueOf(e), resultFuture);
             return;
         }
         metrics.submitted();

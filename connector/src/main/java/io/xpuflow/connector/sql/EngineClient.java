@@ -21,7 +21,8 @@ import org.apache.flink.metrics.MetricGroup;
  * settings on one TaskManager share one engine and batch together), submission of prompts with
  * stable request ids, the function's {@link InferenceMetrics} (the same names as the DataStream operator's),
  * and cancellation of what is still running when the function closes (a cancelled or failed task must not
- * leave requests holding KV blocks).
+ * leave requests holding KV blocks). After a failure of the shared engine the lease moves to a fresh one,
+ * so only the rows running at that moment get no completion.
  */
 final class EngineClient implements AutoCloseable {
     private final EngineRegistry.Lease lease;
@@ -30,7 +31,7 @@ final class EngineClient implements AutoCloseable {
 
     private EngineClient(EngineRegistry.Lease lease, MetricGroup metricGroup) {
         this.lease = lease;
-        this.metrics = new InferenceMetrics(metricGroup, lease.engine());
+        this.metrics = new InferenceMetrics(metricGroup, lease::metrics);
     }
 
     /**
@@ -60,15 +61,16 @@ final class EngineClient implements AutoCloseable {
         String id = RequestIds.of(prompt);
         GenerationHandle handle;
         try {
-            handle = lease.engine().submit(GenerationRequest.ofText(id, prompt, sampling));
+            // after a failure of the shared engine the lease moves to a fresh one, so later rows are served
+            handle = lease.submit(GenerationRequest.ofText(id, prompt, sampling));
         } catch (GenerationException e) {
             metrics.error(ErrorCode.of(e.code()));
             return CompletableFuture.failedFuture(e);
         } catch (RuntimeException e) {
-            // e.g. the tokenizer failing on this prompt: a problem of this row, not of the job
-            metrics.error(ErrorCode.INVALID_PARAM);
-            return CompletableFuture.failedFuture(new GenerationException(GenerationException.Code.INVALID_PARAM, id,
-                    String.valueOf(e.getMessage()), e));
+            // e.g. no fresh engine could be opened: a problem of ours for this row, never the row's INVALID_PARAM
+            metrics.error(ErrorCode.ENGINE_ERROR);
+            return CompletableFuture.failedFuture(new GenerationException(GenerationException.Code.ENGINE_ERROR, id,
+                    "could not submit to the engine: " + e, e));
         }
         metrics.submitted();
         inFlight.add(handle);

@@ -9,6 +9,7 @@ import io.xpuflow.runtime.model.KvLayout;
 import io.xpuflow.runtime.model.LoadOptions;
 import io.xpuflow.runtime.model.LoadedModel;
 import io.xpuflow.runtime.sample.Sampler;
+import io.xpuflow.runtime.sample.SamplingException;
 import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.tokenizer.ChatTemplate;
 import io.xpuflow.runtime.tokenizer.Tokenizer;
@@ -76,8 +77,13 @@ public final class LlmEngine implements AutoCloseable {
     private final Thread loop;
     private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
     private final Object submitLock = new Object();
+    /** No more submissions: set by {@link #close()} or when the engine fails; only under submitLock. */
     private volatile boolean closed;
+    /** Why the engine stopped serving on its own (set with {@link #closed}); null while serving or closed by a user. */
+    private volatile Throwable failure;
     private boolean released; // guarded by submitLock
+    /** Set by the loop thread when it freed the KV cache and the model itself after a failure. */
+    private boolean nativeFreed;
     private long nextArrival;
 
     // loop-thread state
@@ -239,6 +245,11 @@ public final class LlmEngine implements AutoCloseable {
         return layout.groupWindow().clone();
     }
 
+    /** The device model the loop steps (for fault-injection tests in this package). */
+    io.xpuflow.device.DeviceModel deviceModel() {
+        return model.deviceModel();
+    }
+
     /** Blocks per KV group, as sized from the budget. */
     public int[] kvBlocks() {
         int[] n = new int[kv.numGroups()];
@@ -274,9 +285,18 @@ public final class LlmEngine implements AutoCloseable {
      */
     public GenerationHandle submit(GenerationRequest request, TokenListener listener) {
         if (closed) {
-            throw new GenerationException(GenerationException.Code.ENGINE_CLOSED, request.id(), "engine is closed");
+            throw notServing(request.id());
         }
-        int[] prompt = promptTokens(request);
+        int[] prompt;
+        try {
+            prompt = promptTokens(request);
+        } catch (GenerationException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            // the tokenizer failing on a prompt is a fault of ours, not of the request: never INVALID_PARAM
+            throw new GenerationException(GenerationException.Code.ENGINE_ERROR, request.id(),
+                    "tokenizing the prompt failed in the engine for " + options.modelDir() + ": " + e, e);
+        }
         SamplingParams p = request.sampling();
         if (prompt.length == 0) {
             throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "the prompt is empty");
@@ -304,11 +324,12 @@ public final class LlmEngine implements AutoCloseable {
                 s.addAll(eosIds);
             }
             suppressed = List.copyOf(s);
+            checkSomethingToSample(request.id(), p, s);
         }
         int capacity = (int) Math.min(maxModelLen, (long) prompt.length + p.maxTokens());
         synchronized (submitLock) {
             if (closed) {
-                throw new GenerationException(GenerationException.Code.ENGINE_CLOSED, request.id(), "engine is closed");
+                throw notServing(request.id());
             }
             RequestState r = new RequestState(request.id(), nextArrival++, prompt, capacity, p,
                     listener == null ? TokenListener.NONE : listener, suppressed, tokenizer, kv, this);
@@ -320,6 +341,51 @@ public final class LlmEngine implements AutoCloseable {
             inbox.add(r);
             return r.handle;
         }
+    }
+
+    /**
+     * Before {@code min_tokens} are generated, end and stop tokens are suppressed; when they are the whole
+     * vocabulary no first token exists, which the sampler could only report at the first step. Refused
+     * here instead, naming the fields, so it is the caller's INVALID_PARAM and never an engine error.
+     */
+    private void checkSomethingToSample(String id, SamplingParams p, Set<Integer> suppressed) {
+        int inVocab = 0;
+        for (int t : suppressed) {
+            if (t >= 0 && t < config.vocabSize()) {
+                inVocab++;
+            }
+        }
+        if (inVocab >= config.vocabSize()) {
+            throw new GenerationException(GenerationException.Code.INVALID_PARAM, id, "'min_tokens' is "
+                    + p.minTokens() + " but 'stop_token_ids'" + (p.ignoreEos() ? "" : " with the end-of-sequence ids")
+                    + " cover all " + config.vocabSize() + " tokens of the vocabulary: no token may be generated first");
+        }
+    }
+
+    /** The rejection of a submission after {@link #close()} or a failure of the engine. */
+    private GenerationException notServing(String id) {
+        Throwable f = failure;
+        return f == null
+                ? new GenerationException(GenerationException.Code.ENGINE_CLOSED, id, "engine is closed")
+                : new GenerationException(GenerationException.Code.ENGINE_ERROR, id, "engine for " + options.modelDir()
+                        + " failed and serves no more requests: " + f, f);
+    }
+
+    /**
+     * Whether the engine takes requests: false once closed, or once it failed as a whole (see
+     * {@link #failure()}). A shared engine that is not serving is replaced by {@link EngineRegistry}.
+     */
+    public boolean isServing() {
+        return !closed;
+    }
+
+    /**
+     * Why the engine stopped serving on its own (a failed device step, a broken invariant of its loop),
+     * empty while it serves or after a plain {@link #close()}. Requests pending at the failure completed
+     * with {@code ENGINE_ERROR}; later submissions are refused with it.
+     */
+    public Optional<Throwable> failure() {
+        return Optional.ofNullable(failure);
     }
 
     private int[] promptTokens(GenerationRequest request) {
@@ -393,12 +459,34 @@ public final class LlmEngine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Throwable t) {
-            LOG.error("Engine loop of {} failed; failing every request", options.modelDir(), t);
-            failAll(GenerationException.Code.ENGINE_ERROR, "engine loop failed: " + t);
-            closed = true;
+            failEngine(t);
             return;
         }
         failAll(GenerationException.Code.ENGINE_CLOSED, "engine closed before the request finished");
+    }
+
+    /**
+     * The engine as a whole cannot go on (a device step failed, so the KV cache and the device are in an
+     * unknown state; or a loop invariant broke): it stops taking requests, fails every pending one with
+     * ENGINE_ERROR and frees its native memory at once, so a replacement (see {@link EngineRegistry}) can
+     * have it even before the last user calls {@link #close()}.
+     */
+    private void failEngine(Throwable t) {
+        LOG.error("Engine for {} failed; failing its {} pending requests, it serves no more", options.modelDir(),
+                running.size() + waiting.size() + inbox.size(), t);
+        synchronized (submitLock) {
+            // under the lock: a submit either got in before (and is failed below) or sees closed
+            failure = t;
+            closed = true;
+        }
+        failAll(GenerationException.Code.ENGINE_ERROR, "engine failed: " + t);
+        try {
+            kvCache.close();
+            model.close();
+        } catch (RuntimeException e) {
+            LOG.warn("Freeing the native memory of the failed engine for {} failed too", options.modelDir(), e);
+        }
+        nativeFreed = true;
     }
 
     private void accept(Object o) {
@@ -467,15 +555,9 @@ public final class LlmEngine implements AutoCloseable {
         try {
             model.deviceModel().step(kvCache, batch);
         } catch (RuntimeException e) {
-            LOG.error("Device step failed for {} requests", n, e);
-            for (int k = 0; k < n; k++) {
-                RequestState r = scheduled[k];
-                running.remove(r);
-                kv.releaseAll(r);
-                fail(r, new GenerationException(GenerationException.Code.ENGINE_ERROR, r.id, "device step failed: "
-                        + e.getMessage(), e));
-            }
-            return;
+            // one call for the whole batch: the fault cannot be pinned on a request, and the cache may hold
+            // half-written blocks of every sequence in it, so the engine fails as a whole (see failEngine)
+            throw new IllegalStateException("device step over " + n + " sequences failed: " + e.getMessage(), e);
         }
         steps++;
         for (int k = 0; k < n; k++) {
@@ -488,9 +570,33 @@ public final class LlmEngine implements AutoCloseable {
             kv.commitFullBlocks(r);
             kv.releaseSlidOut(r, r.computed);
             if (scheduledLogitRow[k] >= 0) {
-                appendToken(r, scheduledLogitRow[k]);
+                processOutput(r, scheduledLogitRow[k]);
             }
             scheduled[k] = null;
+        }
+    }
+
+    /**
+     * Samples, stop checks and detokenisation of one request, isolated: what goes wrong there (non-finite
+     * logits, no token to choose, a detokeniser fault) concerns this request only, so it fails alone with
+     * ENGINE_ERROR and the others in the step go on.
+     */
+    private void processOutput(RequestState r, int logitRow) {
+        try {
+            appendToken(r, logitRow);
+        } catch (RuntimeException e) {
+            if (r.finished) { // failed after its result was out (cannot happen today): nothing left to fail
+                LOG.warn("Request {} finished, then its output processing failed", r.id, e);
+                return;
+            }
+            String what = e instanceof SamplingException ? "sampling" : "output processing";
+            LOG.warn("Request {} failed in {} at output token {} on {}; the engine goes on", r.id, what,
+                    r.numGenerated(), options.modelDir(), e);
+            running.remove(r);
+            kv.releaseAll(r);
+            finishedCount++;
+            fail(r, new GenerationException(GenerationException.Code.ENGINE_ERROR, r.id, what + " failed at output"
+                    + " token " + r.numGenerated() + ": " + e.getMessage(), e));
         }
     }
 
@@ -659,7 +765,21 @@ public final class LlmEngine implements AutoCloseable {
         }
         for (RequestState r : all) {
             if (!r.finished) {
-                kv.releaseAll(r);
+                try {
+                    kv.releaseAll(r);
+                } catch (RuntimeException e) {
+                    // after a failure the block accounting may be what broke: every request must still be failed
+                    LOG.debug("Could not release the KV blocks of request {}", r.id, e);
+                }
+            }
+        }
+        try {
+            metrics = snapshot(); // before the futures complete: whoever reacts to them sees the engine empty
+        } catch (RuntimeException e) {
+            LOG.debug("Could not take the final metrics of the engine for {}", options.modelDir(), e);
+        }
+        for (RequestState r : all) {
+            if (!r.finished) {
                 fail(r, new GenerationException(code, r.id, message));
             }
         }
@@ -711,8 +831,10 @@ public final class LlmEngine implements AutoCloseable {
                 interrupted = true;
             }
         }
-        kvCache.close();
-        model.close();
+        if (!nativeFreed) { // visible: written by the loop thread before it ended, and we joined it
+            kvCache.close();
+            model.close();
+        }
         if (interrupted) {
             Thread.currentThread().interrupt();
         }

@@ -46,10 +46,13 @@ public final class Sampler {
      * @param suppressed token ids that may not be produced now (end-of-sequence and stop ids while
      *     fewer than {@code minTokens} were generated); may be empty
      * @param uniform a draw in [0, 1) from the request's generator (unused when greedy)
+     * @throws SamplingException when the row holds NaN or +infinity, or no token can be chosen (every
+     *     token suppressed or at -infinity)
      */
     public Sample sample(FloatBuffer logits, int offset, SamplingParams p, TokenHistory history,
                          Collection<Integer> suppressed, double uniform) {
         logits.get(offset, work, 0, vocab);
+        checkFinite();
         float[] rawTop = null;
         int[] rawTopIds = null;
         double rawMax = 0;
@@ -66,6 +69,13 @@ public final class Sampler {
         applyPenalties(p, history);
         for (int id : suppressed) {
             work[id] = Float.NEGATIVE_INFINITY;
+        }
+        // a token is chosen only among finite logits: with all of them at -infinity, greedy would
+        // silently return token 0 (suppressed or not) and a draw would have no distribution to draw from
+        if (max(work) == Float.NEGATIVE_INFINITY) {
+            throw new SamplingException("no token can be chosen: every one of the " + vocab + " tokens is "
+                    + (suppressed.isEmpty() ? "at -infinity" : "suppressed (" + suppressed.size()
+                    + " end or stop ids before min_tokens) or at -infinity"));
         }
         int token = p.isGreedy() ? argmax(work) : draw(p, uniform);
         if (p.logprobs() > 0) {
@@ -93,10 +103,7 @@ public final class Sampler {
 
     /** Temperature, min-p, top-k, top-p, then the token where the uniform draw falls. */
     private int draw(SamplingParams p, double uniform) {
-        float mx = max(work);
-        if (mx == Float.NEGATIVE_INFINITY) {
-            throw new IllegalStateException("every token is suppressed");
-        }
+        float mx = max(work); // finite: checked by sample()
         double invT = 1.0 / p.temperature();
         double total = 0;
         for (int i = 0; i < vocab; i++) {
@@ -144,6 +151,12 @@ public final class Sampler {
                 n = keep;
             }
         }
+        if (n == 0) {
+            // cannot happen with finite logits (the most likely token has weight 1); kept as a clear error
+            // rather than an index out of bounds should the arithmetic above ever change
+            throw new SamplingException("no candidate token left after temperature " + p.temperature()
+                    + ", min_p " + p.minP() + ", top_k " + p.topK() + ", top_p " + p.topP());
+        }
         double mass = 0;
         for (int i = 0; i < n; i++) {
             mass += work[candidates[i]];
@@ -157,6 +170,27 @@ public final class Sampler {
             }
         }
         return candidates[n - 1]; // in case of rounding errors
+    }
+
+    /**
+     * NaN or +infinity anywhere in the row means the forward pass went wrong for this sequence (a NaN
+     * weight, an overflow); sampling from it would pick an arbitrary token (greedy: the first one) or fail
+     * on an empty candidate list, so it is reported instead. -infinity is a legitimate "never".
+     */
+    private void checkFinite() {
+        for (int i = 0; i < vocab; i++) {
+            float x = work[i];
+            if (x != x || x == Float.POSITIVE_INFINITY) {
+                int count = 0;
+                for (int j = i; j < vocab; j++) {
+                    if (work[j] != work[j] || work[j] == Float.POSITIVE_INFINITY) {
+                        count++;
+                    }
+                }
+                throw new SamplingException("the model produced non-finite logits: " + x + " for token " + i
+                        + " (" + count + " of " + vocab + " logits are NaN or +infinity)");
+            }
+        }
     }
 
     static int argmax(float[] v) {

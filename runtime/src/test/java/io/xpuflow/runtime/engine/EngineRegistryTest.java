@@ -64,6 +64,62 @@ class EngineRegistryTest {
     }
 
     @Test
+    void aFailedEngineIsEvictedAndItsLeasesMoveToAFreshOne() throws InterruptedException {
+        EngineRegistry.Lease a = registry.lease(options);
+        EngineRegistry.Lease b = registry.lease(options);
+        LlmEngine failed = a.engine();
+        EngineFaults.breakDevice(failed);
+        GenerationException e = RequestIsolationTest.failureOf(failed.submit(
+                GenerationRequest.ofTokens("doomed", new int[] {1}, SamplingParams.greedy(3))));
+        assertThat(e.code()).isEqualTo(GenerationException.Code.ENGINE_ERROR);
+        assertThat(failed.isServing()).isFalse();
+
+        // a new user gets a fresh engine, not the dead one
+        try (EngineRegistry.Lease c = registry.lease(options)) {
+            LlmEngine fresh = c.engine();
+            assertThat(fresh).isNotSameAs(failed);
+            assertThat(fresh.isServing()).isTrue();
+            assertThat(opened).hasValue(2);
+            assertThat(registry.users(options)).isEqualTo(1);
+            // holders of the old lease move on: by engine(), or by submitting through the lease
+            assertThat(a.engine()).isSameAs(fresh);
+            assertThat(b.submit(GenerationRequest.ofTokens("moved", new int[] {1}, SamplingParams.greedy(3)))
+                    .result().join().tokenIds()).hasSize(3);
+            assertThat(b.engine()).isSameAs(fresh);
+            // what gauges read through the lease is the fresh engine's (the failed one finished nothing)
+            assertThat(failed.metrics().requestsFinished()).isZero();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (b.metrics().requestsFinished() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(b.metrics().requestsFinished()).isEqualTo(1);
+            assertThat(registry.users(options)).isEqualTo(3);
+            assertThat(opened).hasValue(2);
+            a.close();
+            b.close();
+            assertThat(fresh.isServing()).isTrue(); // c still holds it
+        }
+        assertThat(registry.users(options)).isZero();
+        assertThatThrownBy(() -> failed.submit(GenerationRequest.ofTokens("z", new int[] {1}, SamplingParams.greedy(1))))
+                .isInstanceOf(GenerationException.class);
+    }
+
+    @Test
+    void anEngineClosedUnderItsLeasesIsReplacedToo() {
+        try (EngineRegistry.Lease a = registry.lease(options)) {
+            LlmEngine first = a.engine();
+            first.close(); // someone closed the shared engine directly
+            LlmEngine second = a.engine();
+            assertThat(second).isNotSameAs(first);
+            assertThat(second.submit(GenerationRequest.ofTokens("x", new int[] {1}, SamplingParams.greedy(2)))
+                    .result().join().tokenIds()).hasSize(2);
+            assertThat(registry.users(options)).isEqualTo(1);
+        }
+        assertThat(opened).hasValue(2);
+        assertThat(registry.users(options)).isZero();
+    }
+
+    @Test
     void differentOptionsGetDifferentEngines() {
         try (EngineRegistry.Lease a = registry.lease(options);
              EngineRegistry.Lease b = registry.lease(options.toBuilder().maxNumSeqs(8).build())) {

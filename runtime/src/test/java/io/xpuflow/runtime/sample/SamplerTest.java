@@ -136,6 +136,39 @@ class SamplerTest {
     }
 
     @Test
+    void nonFiniteLogitsAreASamplingExceptionWhateverTheParameters() {
+        Sampler s = new Sampler(4);
+        TokenHistory h = new TokenHistory(new int[0]);
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+            FloatBuffer l = FloatBuffer.wrap(new float[] {1f, bad, 2f, 0f});
+            for (SamplingParams p : List.of(SamplingParams.greedy(4), params().build(), params().topK(2).topP(0.5).build(),
+                    params().logprobs(2).build())) {
+                assertThatThrownBy(() -> s.sample(l, 0, p, h, List.of(), 0.3))
+                        .isInstanceOf(SamplingException.class)
+                        .hasMessageContainingAll("non-finite logits", String.valueOf(bad), "token 1", "1 of 4");
+            }
+        }
+        // -infinity is a legitimate "never" and stays allowed
+        FloatBuffer masked = FloatBuffer.wrap(new float[] {Float.NEGATIVE_INFINITY, 1f, Float.NEGATIVE_INFINITY, 0f});
+        assertThat(s.sample(masked, 0, params().build(), h, List.of(), 0.2).tokenId()).isIn(1, 3);
+    }
+
+    @Test
+    void noTokenLeftIsASamplingExceptionNotAnIndexError() {
+        Sampler s = new Sampler(3);
+        TokenHistory h = new TokenHistory(new int[0]);
+        FloatBuffer l = FloatBuffer.wrap(new float[] {5f, 1f, 0f});
+        for (SamplingParams p : List.of(SamplingParams.greedy(4), params().build(), params().minP(0.5).topK(1).build())) {
+            assertThatThrownBy(() -> s.sample(l, 0, p, h, Set.of(0, 1, 2), 0.5))
+                    .isInstanceOf(SamplingException.class).hasMessageContainingAll("no token can be chosen", "suppressed");
+        }
+        FloatBuffer allMasked = FloatBuffer.wrap(new float[] {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY,
+                Float.NEGATIVE_INFINITY});
+        assertThatThrownBy(() -> s.sample(allMasked, 0, params().build(), h, List.of(), 0.5))
+                .isInstanceOf(SamplingException.class).hasMessageContaining("at -infinity");
+    }
+
+    @Test
     void absurdParametersAreRejectedByName() {
         assertThatThrownBy(() -> SamplingParams.builder().temperature(Double.NaN).build())
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContainingAll("temperature", "NaN");
