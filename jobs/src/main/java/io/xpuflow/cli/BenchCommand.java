@@ -6,10 +6,12 @@ import io.xpuflow.runtime.engine.GenerationHandle;
 import io.xpuflow.runtime.engine.GenerationRequest;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
+import io.xpuflow.runtime.model.LoadedModel;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -79,6 +81,27 @@ final class BenchCommand implements Runnable {
         }
     }
 
+    /**
+     * The first line of every benchmark: how the model was placed and how long loading took (loading is
+     * left out of the timed figures), e.g. {@code Model: bf16 weights, 1302.4 MiB resident (BF16 checkpoint),
+     * KV cache bf16, loaded in 3.21 s}.
+     */
+    static String placementLine(LlmEngine engine) {
+        LoadedModel.Placement p = engine.placement();
+        return String.format(Locale.ROOT, "Model: %s weights, %.1f MiB resident (%s checkpoint), KV cache %s, loaded in %.2f s",
+                p.weightFormat().optionValue(), p.weightBytes() / (double) (1 << 20), p.storedDtype(),
+                p.kvCacheDtype().optionValue(), p.loadNanos() / 1e9);
+    }
+
+    /** The same figures in a benchmark's JSON line. */
+    static void putPlacement(ObjectNode o, LlmEngine engine) {
+        LoadedModel.Placement p = engine.placement();
+        o.put("weight_format", p.weightFormat().optionValue());
+        o.put("kv_cache_dtype", p.kvCacheDtype().optionValue());
+        o.put("weight_bytes", p.weightBytes());
+        o.put("load_time", p.loadNanos() / 1e9);
+    }
+
     /** Submits every request at once and times until the last finishes (model loading excluded). */
     static ThroughputResult runThroughput(LlmEngine engine, BenchWorkload workload) {
         List<GenerationRequest> requests = workload.requests(engine.config().vocabSize());
@@ -117,12 +140,15 @@ final class BenchCommand implements Runnable {
         public Integer call() {
             BenchWorkload w = workload(spec, numPrompts, workload);
             try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
-                ThroughputResult t = runThroughput(engine, w);
                 PrintWriter out = spec.commandLine().getOut();
+                out.println(placementLine(engine));
+                out.flush();
+                ThroughputResult t = runThroughput(engine, w);
                 out.println(t.line());
                 ObjectNode o = t.toJson();
                 o.put("input_len", w.inputLen());
                 o.put("output_len", w.outputLen());
+                putPlacement(o, engine);
                 out.println(o);
             }
             return 0;
@@ -154,6 +180,9 @@ final class BenchCommand implements Runnable {
             BenchWorkload w = workload(spec, iterations + 1, workload);
             engineArgs.noPrefixCaching = true; // every run must compute its whole prompt
             try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+                PrintWriter out = spec.commandLine().getOut();
+                out.println(placementLine(engine));
+                out.flush();
                 List<GenerationRequest> requests = w.requests(engine.config().vocabSize());
                 double prefillMs = 0;
                 double decodeMs = 0;
@@ -172,7 +201,6 @@ final class BenchCommand implements Runnable {
                 totalMs /= iterations;
                 double prefillTps = w.inputLen() / (prefillMs / 1e3);
                 double decodeTps = w.outputLen() > 1 ? (w.outputLen() - 1) / (decodeMs / 1e3) : 0;
-                PrintWriter out = spec.commandLine().getOut();
                 out.printf("Prefill: %.1f tokens/s (%d prompt tokens in %.1f ms, time to first token)%n", prefillTps,
                         w.inputLen(), prefillMs);
                 out.printf("Decode: %.1f tokens/s (%.2f ms per output token over %d tokens)%n", decodeTps,
@@ -184,6 +212,7 @@ final class BenchCommand implements Runnable {
                 o.put("prefill_tokens_per_second", prefillTps);
                 o.put("decode_tokens_per_second", decodeTps);
                 o.put("avg_latency_ms", totalMs);
+                putPlacement(o, engine);
                 out.println(o);
             }
             return 0;

@@ -67,11 +67,12 @@ final class BenchPipeline implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         BenchWorkload w = BenchCommand.workload(spec, numPrompts, workload);
-        EngineSpec engineSpec = new EngineSpec(engineArgs.model.toString(), common.threads, engineArgs.kvCacheMib << 20,
-                engineArgs.maxNumSeqs, engineArgs.maxNumBatchedTokens, engineArgs.maxModelLen);
+        EngineSpec engineSpec = engineArgs.toSpec(common.threads);
         PrintWriter out = spec.commandLine().getOut();
         try (EngineRegistry.Lease lease = EngineRegistry.acquire(engineSpec.toOptions())) {
             LlmEngine engine = lease.engine();
+            out.println(BenchCommand.placementLine(engine));
+            out.flush();
             Tokenizer tokenizer = engine.tokenizer().orElse(null);
             int vocab = engine.config().vocabSize();
             // distinct prompts for the two runs, so the second cannot reuse the first one's prefix cache
@@ -112,6 +113,7 @@ final class BenchPipeline implements Callable<Integer> {
             o.put("busy_ratio", busyRatio);
             o.put("input_len", w.inputLen());
             o.put("output_len", w.outputLen());
+            BenchCommand.putPlacement(o, engine);
             out.println(o);
         }
         return 0;

@@ -42,6 +42,9 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     XpuFlowCli.Common common = new XpuFlowCli.Common();
 
+    @Mixin
+    FormatOptions formats = new FormatOptions();
+
     @Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -79,7 +82,8 @@ final class DemoCommand implements Callable<Integer> {
             KafkaInferencePipeline pipeline = KafkaInferencePipeline.builder().bootstrapServers(kafka.bootstrapServers())
                     .inputTopic("prompts").outputTopic("completions").deadLetterTopic("prompt-errors")
                     .consumerGroup("xpuflow-demo").bounded(true)
-                    .engine(EngineSpec.of(dir.toString()).withThreads(common.threads).withKvCacheBytes(64L << 20))
+                    .engine(formats.applyTo(EngineSpec.of(dir.toString()).withThreads(common.threads)
+                            .withKvCacheBytes(64L << 20)))
                     .samplingDefaults(SamplingDefaults.of(SamplingParams.builder().maxTokens(maxTokens)
                             .temperature(temperature).build()))
                     .build();

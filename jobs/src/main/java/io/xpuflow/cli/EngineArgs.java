@@ -1,7 +1,9 @@
 package io.xpuflow.cli;
 
+import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.engine.EngineOptions;
 import java.nio.file.Path;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Engine options shared by the commands that open an engine (names as vLLM's engine arguments). */
@@ -28,9 +30,18 @@ final class EngineArgs {
     @Option(names = "--no-prefix-caching", description = "Do not reuse the KV of repeated prompt prefixes.")
     boolean noPrefixCaching;
 
+    @Mixin
+    FormatOptions formats = new FormatOptions();
+
     EngineOptions toOptions(int threads) {
-        return EngineOptions.builder(model).threads(threads).kvCacheBytes(kvCacheMib << 20).maxNumSeqs(maxNumSeqs)
-                .maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen).enablePrefixCaching(!noPrefixCaching)
-                .build();
+        return formats.applyTo(EngineOptions.builder(model)).threads(threads).kvCacheBytes(kvCacheMib << 20)
+                .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
+                .enablePrefixCaching(!noPrefixCaching).build();
+    }
+
+    /** The same engine as an operator's spec (prefix caching is always on there). */
+    EngineSpec toSpec(int threads) {
+        return formats.applyTo(EngineSpec.of(model.toString()).withThreads(threads).withKvCacheBytes(kvCacheMib << 20)
+                .withMaxNumSeqs(maxNumSeqs).withMaxNumBatchedTokens(maxNumBatchedTokens).withMaxModelLen(maxModelLen));
     }
 }

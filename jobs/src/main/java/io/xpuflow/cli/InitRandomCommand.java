@@ -44,6 +44,11 @@ final class InitRandomCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "bf16", paramLabel = "TYPE", description = "Weight type: bf16 (default) or f32.")
     String dtype;
 
+    @Option(names = "--mtp-layers", paramLabel = "N",
+            description = "MTP (multi-token prediction) layers to add, MiMo presets only (default: the preset's; 1 for"
+                    + " mimo-v2-bench, 0 otherwise).")
+    Integer mtpLayers;
+
     @Option(names = "--force", description = "Write into a non-empty DIR: replace config.json and model.safetensors and delete other *.safetensors files and the shard index there.")
     boolean force;
 
@@ -57,8 +62,18 @@ final class InitRandomCommand implements Callable<Integer> {
             default -> throw new CommandLine.ParameterException(spec.commandLine(),
                     "--dtype must be bf16 or f32, was '" + dtype + "'");
         };
-        prepare(out);
         Spec s = p.spec(seed, type);
+        if (mtpLayers != null) {
+            if (mtpLayers < 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--mtp-layers must be >= 0, was " + mtpLayers);
+            }
+            if (mtpLayers > 0 && s.arch != RandomCheckpoint.Arch.MIMO) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--mtp-layers: preset " + p.id() + " is "
+                        + s.arch.hfName() + ", which has no MTP layers; only the MiMo presets take them");
+            }
+            s.mtp(mtpLayers);
+        }
+        prepare(out);
         long started = System.nanoTime();
         RandomCheckpoint.Written w = RandomCheckpoint.writeInto(out, s);
         double seconds = (System.nanoTime() - started) / 1e9;

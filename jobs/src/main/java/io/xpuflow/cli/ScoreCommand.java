@@ -20,6 +20,9 @@ final class ScoreCommand implements Callable<Integer> {
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
+    @Mixin
+    FormatOptions formats = new FormatOptions();
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (config.json + safetensors).")
     Path model;
 
@@ -37,7 +40,7 @@ final class ScoreCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         int steps = 256;
-        try (LoadedModel m = LoadedModel.load(model, new LoadOptions(common.threads, steps, 1));
+        try (LoadedModel m = LoadedModel.load(model, formats.applyTo(new LoadOptions(common.threads, steps, 1)));
              ModelRunner runner = new ModelRunner(m, Math.max(1, prompt.ids().length), 1)) {
             ModelRunner.Scores s = runner.score(prompt.ids(), mtp, false);
             int vocab = m.config().vocabSize();

@@ -1,5 +1,6 @@
 package io.xpuflow.jobs;
 
+import io.xpuflow.cli.FormatOptions;
 import io.xpuflow.connector.kafka.KafkaInferencePipeline;
 import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
@@ -16,6 +17,7 @@ import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -110,6 +112,9 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--max-model-len", defaultValue = "0", paramLabel = "N", description = "Longest sequence (default: the model's).")
     int maxModelLen;
 
+    @Mixin
+    FormatOptions formats = new FormatOptions();
+
     @Option(names = "--async-capacity", defaultValue = "64", paramLabel = "N", description = "Requests in flight per subtask (default ${DEFAULT-VALUE}).")
     int asyncCapacity;
 
@@ -162,9 +167,14 @@ public final class KafkaInferenceJob implements Callable<Integer> {
         pipeline().addTo(env);
     }
 
+    /** The engine every TaskManager opens. */
+    EngineSpec engineSpec() {
+        return formats.applyTo(EngineSpec.of(model).withThreads(threads).withKvCacheBytes(kvCacheMib << 20)
+                .withMaxNumSeqs(maxNumSeqs).withMaxModelLen(maxModelLen));
+    }
+
     KafkaInferencePipeline pipeline() {
-        EngineSpec engine = EngineSpec.of(model).withThreads(threads).withKvCacheBytes(kvCacheMib << 20)
-                .withMaxNumSeqs(maxNumSeqs).withMaxModelLen(maxModelLen);
+        EngineSpec engine = engineSpec();
         SamplingParams defaults = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP)
                 .topK(topK).stop(stop).build();
         KafkaInferencePipeline.Builder b = KafkaInferencePipeline.builder().bootstrapServers(bootstrapServers)

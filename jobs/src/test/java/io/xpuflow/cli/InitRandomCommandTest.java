@@ -10,6 +10,7 @@ import io.xpuflow.runtime.checkpoint.RandomPreset;
 import io.xpuflow.runtime.config.AttentionConfig;
 import io.xpuflow.runtime.config.FfnConfig;
 import io.xpuflow.runtime.config.ModelConfig;
+import io.xpuflow.runtime.config.ModelConfigs;
 import io.xpuflow.runtime.model.LoadOptions;
 import io.xpuflow.runtime.model.LoadedModel;
 import io.xpuflow.runtime.model.ModelRunner;
@@ -119,6 +120,101 @@ class InitRandomCommandTest {
     }
 
     @Test
+    void mimoV2BenchConfigLoadsAndHasAbout680MillionParametersAnd196MillionActive() throws IOException {
+        Spec spec = RandomPreset.MIMO_V2_BENCH.spec(1, DType.BF16);
+        Plan plan = RandomCheckpoint.plan(spec); // nothing drawn or written: the checkpoint is 1.36 GB
+        Files.writeString(tmp.resolve("config.json"), RandomCheckpoint.configJson(spec));
+        ModelConfigs.Parsed parsed = ModelConfigs.withMtp(ModelConfigs.read(tmp),
+                name -> plan.tensors().stream().anyMatch(t -> t.name().equals(name)));
+        ModelConfig c = parsed.config();
+        assertThat(c.architecture()).isEqualTo("MiMoV2FlashForCausalLM");
+        assertThat(c.vocabSize()).isEqualTo(32000);
+        assertThat(c.hiddenSize()).isEqualTo(1024);
+        // the shipped 5:1 pattern as the other MiMo presets lay it out: layer 0 and every sixth layer full
+        assertThat(c.layers().stream().map(l -> l.attention().sliding()).toList())
+                .containsExactly(false, true, true, true, true, false, true, true, true, true, true, false);
+        for (ModelConfig.LayerConfig l : c.layers()) {
+            AttentionConfig a = l.attention();
+            assertThat(a.numHeads()).isEqualTo(16);
+            assertThat(a.numKvHeads()).isEqualTo(a.sliding() ? 4 : 2);
+            assertThat(a.headDimQk()).isEqualTo(96);
+            assertThat(a.headDimV()).isEqualTo(64);
+            assertThat(a.rotaryDim()).isEqualTo(32); // 0.334 x 96, rounded down to an even size
+            assertThat(a.window()).isEqualTo(a.sliding() ? 128 : 0);
+            assertThat(a.sink()).isEqualTo(a.sliding());
+        }
+        assertThat(c.layers().get(0).ffn()).isEqualTo(new FfnConfig.Dense(2816));
+        for (int l = 1; l < 12; l++) {
+            FfnConfig.Moe moe = (FfnConfig.Moe) c.layers().get(l).ffn();
+            assertThat(moe.numExperts()).isEqualTo(32);
+            assertThat(moe.topK()).isEqualTo(4);
+            assertThat(moe.intermediateSize()).isEqualTo(512);
+            assertThat(moe.scoring()).isEqualTo(FfnConfig.Scoring.SIGMOID);
+            assertThat(moe.correctionBias()).isTrue();
+        }
+        assertThat(c.mtpLayers()).hasSize(1);
+        assertThat(c.mtpLayers().get(0).attention().sliding()).isTrue();
+        assertThat(c.mtpLayers().get(0).ffn()).isEqualTo(new FfnConfig.Dense(2816));
+
+        // by hand, h = 1024:
+        //   embedding + LM head + final norm   2 x 32000 x 1024 + 1024                    =  65,537,024
+        //   attention, full (3 layers)         q 16x96 + k 2x96 + v 2x64 rows, o 1024x1024 =   2,949,120 each
+        //   attention, sliding (9 layers)      k, v with 4 KV heads, + 16 sink logits        =   3,276,816 each
+        //   norms                              2 x 1024 per layer                            =       2,048 each
+        //   layer 0: dense SwiGLU              3 x 1024 x 2816                               =   8,650,752
+        //   layers 1-11: router (F32) + bias   32 x 1024 + 32                                =      32,800 each
+        //                32 experts            32 x 3 x 1024 x 512                           =  50,331,648 each
+        //   MTP layer                          enorm, hnorm, eh_proj 1024x2048, 3 norms,
+        //                                      sliding attention, dense SwiGLU 2816          =  14,029,840
+        // total 680,589,824; active: 4 of 32 experts, i.e. 11 x 28 x 1,572,864 = 484,442,112 fewer: 196,147,712
+        long h = 1024;
+        long full = 16 * 96 * h + 2 * 96 * h + 2 * 64 * h + h * 16 * 64;
+        long sliding = 16 * 96 * h + 4 * 96 * h + 4 * 64 * h + h * 16 * 64 + 16;
+        long dense = 3 * h * 2816;
+        long expert = 3 * h * 512;
+        long router = 32 * h + 32;
+        long mtp = 2 * h + h * 2 * h + 3 * h + sliding + dense;
+        long total = 2 * 32000 * h + h + 3 * full + 9 * sliding + 12 * 2 * h + dense + 11 * (router + 32 * expert) + mtp;
+        long active = total - 11 * 28 * expert;
+        assertThat(full).isEqualTo(2_949_120L);
+        assertThat(sliding).isEqualTo(3_276_816L);
+        assertThat(mtp).isEqualTo(14_029_840L);
+        assertThat(plan.parameters()).isEqualTo(total).isEqualTo(680_589_824L);
+        assertThat(plan.activeParameters()).isEqualTo(active).isEqualTo(196_147_712L);
+        assertThat(plan.fileSize()).isBetween(2 * total, 2 * total + 4_000_000); // BF16, routers F32, the header
+        assertThat(InitRandomCommand.count(plan.parameters())).isEqualTo("681M");
+        assertThat(InitRandomCommand.count(plan.activeParameters())).isEqualTo("196M");
+        assertThat(InitRandomCommand.bytes(plan.fileSize())).isEqualTo("1.36 GB");
+        assertThat(RandomPreset.MIMO_V2_BENCH.description()).contains("681M parameters (196M active), 1.36 GB");
+    }
+
+    @Test
+    void mtpLayersCanBeAddedToAMimoPresetAndRun() {
+        Path dir = tmp.resolve("tiny-mtp");
+        assertThat(run("init-random", "--preset", "mimo-v2-tiny", "--out", dir.toString(), "--mtp-layers", "2"))
+                .as(err.toString()).isZero();
+        try (LoadedModel m = LoadedModel.load(dir, new LoadOptions(1, 16, 1));
+             ModelRunner runner = new ModelRunner(m, 8, 1)) {
+            assertThat(m.config().mtpLayers()).hasSize(2);
+            ModelRunner.Scores s = runner.score(new int[] {1, 2, 3, 4}, true, false);
+            assertThat(s.mtpLogits()).hasNumberOfRows(3);
+        }
+        // and taken away from the preset that has one (nothing is written for the counts)
+        Spec bench = RandomPreset.MIMO_V2_BENCH.spec(1, DType.BF16);
+        assertThat(bench.mtpLayers).isEqualTo(1);
+
+        err.getBuffer().setLength(0);
+        assertThat(run("init-random", "--preset", "llama-small", "--out", tmp.resolve("l").toString(), "--mtp-layers", "1"))
+                .isEqualTo(2);
+        assertThat(err.toString()).contains("--mtp-layers: preset llama-small is LlamaForCausalLM, which has no MTP layers");
+        err.getBuffer().setLength(0);
+        assertThat(run("init-random", "--preset", "mimo-v2-tiny", "--out", tmp.resolve("m").toString(), "--mtp-layers", "-1"))
+                .isEqualTo(2);
+        assertThat(err.toString()).contains("--mtp-layers must be >= 0, was -1");
+        assertThat(tmp.resolve("l")).doesNotExist();
+    }
+
+    @Test
     void llamaSmallIsAbout125MillionParameters() {
         Plan plan = RandomCheckpoint.plan(RandomPreset.LLAMA_SMALL.spec(1, DType.BF16));
         assertThat(plan.parameters()).isEqualTo(plan.activeParameters()).isBetween(100_000_000L, 150_000_000L);
@@ -129,14 +225,15 @@ class InitRandomCommandTest {
         assertThat(run("init-random", "--help")).isZero();
         assertThat(out.toString()).startsWith("Usage: xpuflow init-random ").contains("Presets:")
                 .contains("  mimo-v2-small  MiMo-V2-Flash structure, 1.01B parameters (158M active)")
-                .contains("  mimo-v2-tiny ").contains("  llama-small ");
+                .contains("  mimo-v2-tiny ").contains("  mimo-v2-bench  MiMo-V2 structure for the weight-format")
+                .contains("  llama-small ");
         assertThat(out.toString().lines()).allMatch(l -> l.length() <= 80);
     }
 
     @Test
     void anUnknownPresetIsAUsageErrorListingThePresets() {
         assertThat(run("init-random", "--preset", "gpt-5", "--out", tmp.resolve("x").toString())).isEqualTo(2);
-        assertThat(err.toString()).contains("unknown preset 'gpt-5'").contains("mimo-v2-small, mimo-v2-tiny, llama-small");
+        assertThat(err.toString()).contains("unknown preset 'gpt-5'").contains("mimo-v2-small, mimo-v2-tiny, mimo-v2-bench, llama-small");
         assertThat(tmp.resolve("x")).doesNotExist();
 
         err.getBuffer().setLength(0);

@@ -61,9 +61,16 @@ class ServingCliTest {
         assertThat(run("bench", "throughput", "--model", STORIES, "--num-prompts", "8", "--input-len", "16",
                 "--output-len", "8", "--threads", "1")).as(err.toString()).isZero();
         String[] lines = out.toString().strip().split("\\R");
-        assertThat(lines).hasSize(2);
-        assertThat(lines[0]).matches("Throughput: [0-9.]+ requests/s, [0-9.]+ total tokens/s, [0-9.]+ output tokens/s");
-        JsonNode json = new ObjectMapper().readTree(lines[1]);
+        assertThat(lines).hasSize(3);
+        // auto on an F32 checkpoint: the exact mode; load time and resident weights are reported, not timed
+        assertThat(lines[0]).matches("Model: exact weights, [0-9.]+ MiB resident \\(F32 checkpoint\\), KV cache f32,"
+                + " loaded in [0-9.]+ s");
+        assertThat(lines[1]).matches("Throughput: [0-9.]+ requests/s, [0-9.]+ total tokens/s, [0-9.]+ output tokens/s");
+        JsonNode json = new ObjectMapper().readTree(lines[2]);
+        assertThat(json.get("weight_format").asText()).isEqualTo("exact");
+        assertThat(json.get("kv_cache_dtype").asText()).isEqualTo("f32");
+        assertThat(json.get("weight_bytes").asLong()).isPositive();
+        assertThat(json.get("load_time").asDouble()).isPositive();
         assertThat(json.get("num_requests").asInt()).isEqualTo(8);
         assertThat(json.get("total_num_tokens").asLong()).isEqualTo(8 * (16 + 8));
         assertThat(json.get("output_tokens_per_second").asDouble()).isPositive();
@@ -72,10 +79,12 @@ class ServingCliTest {
     @Test
     void benchLatencyPrintsPrefillAndDecodeSpeeds() throws Exception {
         assertThat(run("bench", "latency", "--model", STORIES, "--input-len", "32", "--output-len", "8",
-                "--num-iters", "2", "--threads", "1")).as(err.toString()).isZero();
-        assertThat(out.toString()).containsPattern("Prefill: [0-9.]+ tokens/s").containsPattern("Decode: [0-9.]+ tokens/s");
+                "--num-iters", "2", "--threads", "1", "--weight-format", "bf16", "--kv-cache-dtype", "f32"))
+                .as(err.toString()).isZero();
+        assertThat(out.toString()).startsWith("Model: bf16 weights, ").contains("KV cache f32").containsPattern("Prefill: [0-9.]+ tokens/s").containsPattern("Decode: [0-9.]+ tokens/s");
         String json = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
         assertThat(new ObjectMapper().readTree(json).get("decode_tokens_per_second").asDouble()).isPositive();
+        assertThat(new ObjectMapper().readTree(json).get("weight_format").asText()).isEqualTo("bf16");
     }
 
     @Test

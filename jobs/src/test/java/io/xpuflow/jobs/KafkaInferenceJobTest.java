@@ -1,10 +1,14 @@
 package io.xpuflow.jobs;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.xpuflow.connector.kafka.EmbeddedKafka;
+import io.xpuflow.device.KvCacheDtype;
+import io.xpuflow.device.WeightFormat;
+import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.testutil.Fixtures;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -15,6 +19,7 @@ import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 /** The job's documented arguments drive a real pipeline: broker in-process, Flink local. */
 class KafkaInferenceJobTest {
@@ -58,6 +63,30 @@ class KafkaInferenceJobTest {
             List<ConsumerRecord<byte[], byte[]>> errors = kafka.readCommitted("dlq", 1, Duration.ofSeconds(30));
             assertThat(json.readTree(errors.get(0).value()).at("/error/code").asText()).isEqualTo("INVALID_PARAM");
         }
+    }
+
+    @Test
+    void weightFormatAndKvCacheDtypeReachTheEngineSpec() {
+        String[] common = {"--bootstrap-servers", "localhost:9092", "--input-topic", "in", "--output-topic", "out",
+                "--model", "/models/m"};
+        KafkaInferenceJob job = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(job).parseArgs(common);
+        assertThat(job.engineSpec().weightFormat()).isNull(); // auto: chosen from the checkpoint on the TaskManager
+        assertThat(job.engineSpec().kvCacheDtype()).isNull();
+
+        job = new KafkaInferenceJob();
+        List<String> args = new ArrayList<>(List.of(common));
+        args.addAll(List.of("--weight-format", "bf16", "--kv-cache-dtype", "F32"));
+        KafkaInferenceJob.commandLine(job).parseArgs(args.toArray(String[]::new));
+        assertThat(job.engineSpec()).isEqualTo(EngineSpec.of("/models/m").withThreads(0).withWeightFormat(WeightFormat.BF16)
+                .withKvCacheDtype(KvCacheDtype.F32));
+
+        List<String> bad = new ArrayList<>(List.of(common));
+        bad.addAll(List.of("--weight-format", "q4"));
+        assertThatThrownBy(() -> KafkaInferenceJob.commandLine(new KafkaInferenceJob()).parseArgs(bad.toArray(String[]::new)))
+                .isInstanceOf(CommandLine.ParameterException.class)
+                .hasMessageContaining("Invalid value for option '--weight-format'")
+                .hasMessageContaining("'q4' is not a weight format: auto, exact, bf16 or int8");
     }
 
     /** Runs the job with the common arguments and {@code args} on a local environment of parallelism 1, to its end. */

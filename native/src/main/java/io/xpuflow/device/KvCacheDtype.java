@@ -20,12 +20,38 @@ public enum KvCacheDtype {
      * @throws IllegalArgumentException naming the accepted values
      */
     public static KvCacheDtype parse(String value) {
+        KvCacheDtype d = lookup(value);
+        if (d == null) {
+            throw new IllegalArgumentException("'" + value + "' is not a KV cache dtype: f32 or bf16");
+        }
+        return d;
+    }
+
+    /**
+     * Parses an option value that may also be {@code auto}, case-insensitively, as the CLI, the Kafka job and the
+     * SQL options take it.
+     *
+     * @return the dtype, or {@code null} for {@code auto} (or no value): {@link #defaultFor} the weight format
+     * @throws IllegalArgumentException naming the accepted values
+     */
+    public static KvCacheDtype parseOrAuto(String value) {
+        if (value == null || value.trim().equalsIgnoreCase(WeightFormat.AUTO)) {
+            return null;
+        }
+        KvCacheDtype d = lookup(value);
+        if (d == null) {
+            throw new IllegalArgumentException("'" + value + "' is not a KV cache dtype: auto, f32 or bf16");
+        }
+        return d;
+    }
+
+    private static KvCacheDtype lookup(String value) {
         for (KvCacheDtype d : values()) {
-            if (d.optionValue().equalsIgnoreCase(value.trim())) {
+            if (value != null && d.optionValue().equalsIgnoreCase(value.trim())) {
                 return d;
             }
         }
-        throw new IllegalArgumentException("'" + value + "' is not a KV cache dtype: f32 or bf16");
+        return null;
     }
 
     /** The cache a weight format uses unless told otherwise: FP32 for the exact mode, BF16 for the fast ones. */

@@ -15,6 +15,9 @@ public enum WeightFormat {
     /** INT8 weights with a scale per block of 32 along K, activations quantised per row on the fly (VNNI). */
     INT8;
 
+    /** The option value that leaves the choice to the loader ({@link #parseOrAuto}); also used for {@link KvCacheDtype}. */
+    public static final String AUTO = "auto";
+
     /** The option value: {@code exact}, {@code bf16} or {@code int8}. */
     public String optionValue() {
         return name().toLowerCase(Locale.ROOT);
@@ -26,11 +29,37 @@ public enum WeightFormat {
      * @throws IllegalArgumentException naming the accepted values
      */
     public static WeightFormat parse(String value) {
+        WeightFormat f = lookup(value);
+        if (f == null) {
+            throw new IllegalArgumentException("'" + value + "' is not a weight format: exact, bf16 or int8");
+        }
+        return f;
+    }
+
+    /**
+     * Parses an option value that may also be {@code auto}, case-insensitively, as the CLI, the Kafka job and the
+     * SQL options take it.
+     *
+     * @return the format, or {@code null} for {@code auto} (or no value): the loader chooses from the checkpoint
+     * @throws IllegalArgumentException naming the accepted values
+     */
+    public static WeightFormat parseOrAuto(String value) {
+        if (value == null || value.trim().equalsIgnoreCase(AUTO)) {
+            return null;
+        }
+        WeightFormat f = lookup(value);
+        if (f == null) {
+            throw new IllegalArgumentException("'" + value + "' is not a weight format: auto, exact, bf16 or int8");
+        }
+        return f;
+    }
+
+    private static WeightFormat lookup(String value) {
         for (WeightFormat f : values()) {
-            if (f.optionValue().equalsIgnoreCase(value.trim())) {
+            if (value != null && f.optionValue().equalsIgnoreCase(value.trim())) {
                 return f;
             }
         }
-        throw new IllegalArgumentException("'" + value + "' is not a weight format: exact, bf16 or int8");
+        return null;
     }
 }

@@ -1,6 +1,8 @@
 package io.xpuflow.connector.sql;
 
 import io.xpuflow.connector.records.SamplingDefaults;
+import io.xpuflow.device.KvCacheDtype;
+import io.xpuflow.device.WeightFormat;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.engine.EngineOptions;
 import io.xpuflow.runtime.sample.SamplingParams;
@@ -60,6 +62,16 @@ public final class XpuFlowOptions {
             .withDescription("Longest sequence, prompt plus completion; 0: the model's own, lowered to what the KV"
                     + " budget holds. Longer prompts get an error result.");
 
+    public static final ConfigOption<String> WEIGHT_FORMAT = ConfigOptions.key("weight-format").stringType()
+            .defaultValue(WeightFormat.AUTO)
+            .withDescription("What matrix products compute in: auto (bf16 for BF16 and FP8 checkpoints, exact"
+                    + " otherwise), exact (FP32, the reference), bf16 or int8.");
+
+    public static final ConfigOption<String> KV_CACHE_DTYPE = ConfigOptions.key("kv-cache-dtype").stringType()
+            .defaultValue(WeightFormat.AUTO)
+            .withDescription("Element type of the KV cache: auto (f32 with exact weights, bf16 otherwise), f32 or"
+                    + " bf16.");
+
     // ---------------------------------------------------------------------------------------- sampling
 
     public static final ConfigOption<Integer> MAX_TOKENS = ConfigOptions.key("max-tokens").intType()
@@ -107,7 +119,8 @@ public final class XpuFlowOptions {
             .withDescription("Keep generating past end-of-sequence tokens (until max-tokens or a stop string).");
 
     static final Set<ConfigOption<?>> ENGINE_OPTIONS =
-            Set.of(THREADS, KV_CACHE_MEMORY, MAX_NUM_SEQS, MAX_NUM_BATCHED_TOKENS, MAX_MODEL_LEN);
+            Set.of(THREADS, KV_CACHE_MEMORY, MAX_NUM_SEQS, MAX_NUM_BATCHED_TOKENS, MAX_MODEL_LEN, WEIGHT_FORMAT,
+                    KV_CACHE_DTYPE);
 
     static final Set<ConfigOption<?>> SAMPLING_OPTIONS = Set.of(MAX_TOKENS, TEMPERATURE, TOP_P, TOP_K, MIN_P, SEED,
             STOP, PRESENCE_PENALTY, FREQUENCY_PENALTY, REPETITION_PENALTY, IGNORE_EOS);
@@ -148,7 +161,10 @@ public final class XpuFlowOptions {
         checkEngine(names, KV_CACHE_MEMORY, b -> b.kvCacheBytes(kvBytes));
         checkEngine(names, MAX_NUM_SEQS, b -> b.maxNumSeqs(maxNumSeqs));
         checkEngine(names, MAX_NUM_BATCHED_TOKENS, b -> b.maxNumBatchedTokens(maxNumBatchedTokens));
-        return new EngineSpec(modelPath, threads, kvBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen);
+        WeightFormat weightFormat = parse(config, WEIGHT_FORMAT, names, WeightFormat::parseOrAuto);
+        KvCacheDtype kvCacheDtype = parse(config, KV_CACHE_DTYPE, names, KvCacheDtype::parseOrAuto);
+        return new EngineSpec(modelPath, threads, kvBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, weightFormat,
+                kvCacheDtype);
     }
 
     /**
@@ -211,6 +227,17 @@ public final class XpuFlowOptions {
         } catch (IllegalArgumentException e) {
             // a value that does not parse as the option's type (only possible for job parameters: the
             // model provider's helper checks types first)
+            throw new ValidationException("Invalid value for " + names.describe(option) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A string option parsed by {@code parser}, whose {@link IllegalArgumentException} names the accepted values. */
+    private static <T> T parse(ReadableConfig config, ConfigOption<String> option, OptionNames names,
+                               Function<String, T> parser) {
+        String value = get(config, option, names);
+        try {
+            return parser.apply(value);
+        } catch (IllegalArgumentException e) {
             throw new ValidationException("Invalid value for " + names.describe(option) + ": " + e.getMessage(), e);
         }
     }

@@ -4,6 +4,8 @@ import io.xpuflow.connector.records.SamplingDefaults;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.xpuflow.device.KvCacheDtype;
+import io.xpuflow.device.WeightFormat;
 import io.xpuflow.operators.EngineSpec;
 import java.util.HashMap;
 import java.util.List;
@@ -58,11 +60,13 @@ class XpuFlowModelProviderFactoryTest {
         ModelProvider p = create(with("threads", "2", "kv-cache-memory", "32mb", "max-num-seqs", "8",
                 "max-num-batched-tokens", "128", "max-model-len", "256", "max-tokens", "5", "temperature", "0.5",
                 "top-p", "0.9", "top-k", "40", "min-p", "0.05", "seed", "7", "stop", "The end;\"\n\"",
-                "presence-penalty", "0.1", "frequency-penalty", "0.2", "repetition-penalty", "1.1", "ignore-eos", "true"));
+                "presence-penalty", "0.1", "frequency-penalty", "0.2", "repetition-penalty", "1.1", "ignore-eos", "true",
+                "weight-format", "BF16", "kv-cache-dtype", "f32"));
         assertThat(p).isInstanceOf(XpuFlowModelProvider.class);
         XpuFlowModelProvider x = (XpuFlowModelProvider) p;
         assertThat(x.modelName()).isEqualTo("cat.db.story");
-        assertThat(x.engine()).isEqualTo(new EngineSpec("/models/m", 2, 32L << 20, 8, 128, 256));
+        assertThat(x.engine()).isEqualTo(new EngineSpec("/models/m", 2, 32L << 20, 8, 128, 256, WeightFormat.BF16,
+                KvCacheDtype.F32));
         assertThat(x.sampling()).isEqualTo(SamplingDefaults.of(io.xpuflow.runtime.sample.SamplingParams.builder()
                 .maxTokens(5).temperature(0.5).topP(0.9).topK(40).minP(0.05).seed(7L).stop(List.of("The end", "\n"))
                 .presencePenalty(0.1).frequencyPenalty(0.2).repetitionPenalty(1.1).ignoreEos(true).build()));
@@ -72,6 +76,10 @@ class XpuFlowModelProviderFactoryTest {
     void defaultsAreTheEnginesAndGreedySixteenTokens() {
         XpuFlowModelProvider x = (XpuFlowModelProvider) create(with());
         assertThat(x.engine()).isEqualTo(EngineSpec.of("/models/m"));
+        assertThat(x.engine().weightFormat()).isNull(); // auto: chosen from the checkpoint when it loads
+        assertThat(x.engine().kvCacheDtype()).isNull();
+        assertThat(((XpuFlowModelProvider) create(with("weight-format", "auto", "kv-cache-dtype", "AUTO"))).engine())
+                .isEqualTo(EngineSpec.of("/models/m"));
         assertThat(x.sampling()).isEqualTo(SamplingDefaults.ENGINE);
         assertThat(x.columns()).isEqualTo(new ModelColumns(1, 0, -1, -1, -1, -1, 0));
     }
@@ -94,6 +102,10 @@ class XpuFlowModelProviderFactoryTest {
         assertRejected(with("max-num-seqs", "0"), "option 'max-num-seqs'", "out of range: 0");
         assertRejected(with("kv-cache-memory", "0"), "option 'kv-cache-memory'", "out of range: 0");
         assertRejected(with("kv-cache-memory", "lots"), "kv-cache-memory", "lots");
+        assertRejected(with("weight-format", "fp4"), "Invalid value for option 'weight-format' of model 'cat.db.story'",
+                "'fp4' is not a weight format: auto, exact, bf16 or int8");
+        assertRejected(with("kv-cache-dtype", "f16"), "Invalid value for option 'kv-cache-dtype' of model 'cat.db.story'",
+                "'f16' is not a KV cache dtype: auto, f32 or bf16");
         assertRejected(with("temprature", "0.5"), "temprature", "temperature"); // Flink lists the supported keys
     }
 
@@ -142,6 +154,31 @@ class XpuFlowModelProviderFactoryTest {
                 "SELECT * FROM ML_PREDICT(TABLE prompts, MODEL story, DESCRIPTOR(prompt))"))
                 .satisfies(e -> assertThat(messages(e)).contains("Invalid value for option 'temperature' of model"
                         + " 'default_catalog.default_database.story'"));
+
+
+        tEnv.executeSql("CREATE MODEL fast INPUT (prompt STRING) OUTPUT (completion STRING)"
+                + " WITH ('provider' = 'xpuflow', 'model-path' = '/models/m', 'weight-format' = 'fp8')");
+        assertThatThrownBy(() -> tEnv.explainSql(
+                "SELECT * FROM ML_PREDICT(TABLE prompts, MODEL fast, DESCRIPTOR(prompt))"))
+                .isInstanceOf(ValidationException.class)
+                .satisfies(e -> assertThat(messages(e)).contains("Invalid value for option 'weight-format' of model"
+                        + " 'default_catalog.default_database.fast': 'fp8' is not a weight format: auto, exact, bf16 or int8"));
+    }
+
+    @Test
+    void llmGenerateTakesTheFormatsFromJobParameters() {
+        Map<String, String> params = Map.of("xpuflow.model-path", "/models/m", "xpuflow.weight-format", "exact",
+                "xpuflow.kv-cache-dtype", "bf16");
+        assertThat(XpuFlowOptions.engineSpec(XpuFlowOptions.fromJobParameters(params::get),
+                XpuFlowOptions.OptionNames.ofJobParameters()))
+                .isEqualTo(EngineSpec.of("/models/m").withWeightFormat(WeightFormat.EXACT).withKvCacheDtype(KvCacheDtype.BF16));
+
+        Map<String, String> bad = Map.of("xpuflow.model-path", "/models/m", "xpuflow.kv-cache-dtype", "int8");
+        assertThatThrownBy(() -> XpuFlowOptions.engineSpec(XpuFlowOptions.fromJobParameters(bad::get),
+                XpuFlowOptions.OptionNames.ofJobParameters()))
+                .isInstanceOf(ValidationException.class)
+                .hasMessage("Invalid value for job parameter 'xpuflow.kv-cache-dtype': 'int8' is not a KV cache dtype:"
+                        + " auto, f32 or bf16");
     }
 
     private static ResolvedSchema PROMPT_TWICE() {

@@ -57,6 +57,11 @@ public final class RandomCheckpoint {
         boolean llamaFamily() {
             return this != MIMO;
         }
+
+        /** The {@code architectures} entry of the config, e.g. {@code LlamaForCausalLM}. */
+        public String hfName() {
+            return hfName;
+        }
     }
 
     /**
@@ -324,7 +329,7 @@ public final class RandomCheckpoint {
             } finally {
                 Files.deleteIfExists(partial);
             }
-            new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(config.toFile(), g.config());
+            Files.writeString(config, g.configJson());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write a random checkpoint to " + dir + ": " + e.getMessage(), e);
         }
@@ -333,6 +338,22 @@ public final class RandomCheckpoint {
                 dir, plan.tensors().size(), plan.parameters(), plan.activeParameters(), plan.fileSize(),
                 (System.nanoTime() - started) / 1_000_000);
         return new Written(dir, List.of(weights, config), plan);
+    }
+
+    /**
+     * The {@code config.json} that {@link #writeInto} writes for {@code spec}, without any weights: enough to check
+     * that a large preset's configuration loads.
+     */
+    public static String configJson(Spec spec) {
+        return new RandomCheckpoint(spec).configJson();
+    }
+
+    private String configJson() {
+        try {
+            return new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(config());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** A random prompt of {@code spec.promptLength} ids, drawn from a generator separate from the weights'. */

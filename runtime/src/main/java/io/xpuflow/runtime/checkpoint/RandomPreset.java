@@ -15,8 +15,9 @@ import java.util.stream.Collectors;
  * ({@code l + 1} divisible by 6) full attention, the others sliding-window attention with an attention
  * sink bias, as in the shipped {@code hybrid_layer_pattern}; query/key heads 1.5 times the value heads
  * (192/128 there); partial RoPE ({@code partial_rotary_factor} 0.334) with thetas 5e6 (full) and 1e4
- * (sliding); V scaled by 0.707; layer 0 a dense SwiGLU of eight experts' width, every other layer
- * sigmoid-routed experts with a correction bias ({@code noaux_tc}), top-8, no shared expert.
+ * (sliding); V scaled by 0.707; layer 0 a dense SwiGLU (eight experts' width unless stated), every other layer
+ * sigmoid-routed experts with a correction bias ({@code noaux_tc}), top-8 unless stated, no shared expert; MTP
+ * layers (sliding attention, the dense SwiGLU) only where stated.
  */
 public enum RandomPreset {
     /**
@@ -29,7 +30,7 @@ public enum RandomPreset {
                     + "(sliding window 128 + sink : full = 5:1), 12 heads q/k 96 v 64, 96 experts top-8") {
         @Override
         Spec base() {
-            return mimo(id(), 32000, 768, 12, 12, 2, 4, 96, 64, 128, 96, 384);
+            return mimo(id(), 32000, 768, 12, 12, 2, 4, 96, 64, 128, 8 * 384, 96, 8, 384);
         }
     },
     /** The same structure at 1.77M parameters (3.6 MB), for tests: vocabulary 8192, hidden 64, 6 layers, 16 experts top-8, window 16. */
@@ -38,7 +39,23 @@ public enum RandomPreset {
                     + "window 16, 16 experts top-8") {
         @Override
         Spec base() {
-            return mimo(id(), 8192, 64, 6, 4, 1, 2, 48, 32, 16, 16, 32);
+            return mimo(id(), 8192, 64, 6, 4, 1, 2, 48, 32, 16, 8 * 32, 16, 8, 32);
+        }
+    },
+    /**
+     * The shape the fast weight formats are benchmarked on, 680,589,824 parameters, 196,147,712 active per token
+     * (1.36 GB in BF16): vocabulary 32000, hidden 1024, 12 layers (3 full with 2 KV heads, 9 sliding with window
+     * 128, a sink and 4 KV heads), 16 query heads of 96 with value heads of 64, layer 0 a dense SwiGLU of 2816,
+     * then 32 routed experts of 512 units with 4 per token, and one MTP layer (sliding attention, dense SwiGLU of
+     * 2816), which counts as active.
+     */
+    MIMO_V2_BENCH("mimo-v2-bench",
+            "MiMo-V2 structure for the weight-format benchmarks, 681M parameters (196M active), 1.36 GB: hidden 1024,"
+                    + " 12 layers (sliding window 128 + sink : full = 5:1), 16 heads q/k 96 v 64, layer 0 dense 2816,"
+                    + " 32 experts of 512 top-4, 1 MTP layer") {
+        @Override
+        Spec base() {
+            return mimo(id(), 32000, 1024, 12, 16, 2, 4, 96, 64, 128, 2816, 32, 4, 512).mtp(1);
         }
     },
     /** A dense Llama of 124.7M parameters: vocabulary 32000, hidden 768, 12 layers, 12 heads of 64, 4 KV heads. */
@@ -89,7 +106,7 @@ public enum RandomPreset {
     }
 
     private static Spec mimo(String name, int vocab, int hidden, int layers, int heads, int fullKv, int swaKv,
-                             int qkDim, int vDim, int window, int experts, int expertUnits) {
+                             int qkDim, int vDim, int window, int denseUnits, int experts, int topK, int expertUnits) {
         int[] swa = new int[layers];
         int[] moe = new int[layers];
         for (int l = 0; l < layers; l++) {
@@ -100,6 +117,6 @@ public enum RandomPreset {
                 .swaPattern(swa).moePattern(moe)
                 .attention(heads, fullKv, qkDim, vDim).swaAttention(heads, swaKv, qkDim, vDim)
                 .partialRotary(0.334).theta(5e6, 1e4).window(window).sinks(true, false).valueScale(0.707)
-                .intermediate(8 * expertUnits).experts(experts, 8, expertUnits);
+                .intermediate(denseUnits).experts(experts, topK, expertUnits);
     }
 }

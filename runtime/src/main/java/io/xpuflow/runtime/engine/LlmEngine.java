@@ -230,6 +230,11 @@ public final class LlmEngine implements AutoCloseable {
         return config;
     }
 
+    /** How the model was placed: weight format and KV cache dtype as resolved, weight memory, load time. */
+    public LoadedModel.Placement placement() {
+        return model.placement();
+    }
+
     /** The model's tokenizer, empty when its directory has no {@code tokenizer.json}. */
     public Optional<Tokenizer> tokenizer() {
         return Optional.ofNullable(tokenizer);

@@ -43,14 +43,29 @@ public final class LoadedModel implements AutoCloseable {
     private final KvLayout kvLayout;
     private final Device device;
     private final DeviceModel deviceModel;
+    private final Placement placement;
 
-    private LoadedModel(Path dir, ModelConfig config, KvLayout kvLayout, Device device, DeviceModel deviceModel) {
+    private LoadedModel(Path dir, ModelConfig config, KvLayout kvLayout, Device device, DeviceModel deviceModel,
+                        Placement placement) {
         this.dir = dir;
         this.config = config;
         this.kvLayout = kvLayout;
         this.device = device;
         this.deviceModel = deviceModel;
+        this.placement = placement;
     }
+
+    /**
+     * How a model was placed on its device, as the load resolved it (for reports such as {@code xpuflow bench}).
+     *
+     * @param weightFormat the weight format used (the checkpoint's default when none was asked for)
+     * @param kvCacheDtype the KV cache element type used
+     * @param storedDtype the dtype the checkpoint stores its weights in (its attention weights')
+     * @param weightBytes weight memory the device holds for the model, resident from load on
+     * @param loadNanos wall time of the load: config, checkpoint, weight conversion and registration
+     */
+    public record Placement(WeightFormat weightFormat, KvCacheDtype kvCacheDtype, DType storedDtype, long weightBytes,
+                            long loadNanos) {}
 
     /**
      * Reads {@code dir/config.json}, maps the weights and builds the device model.
@@ -79,13 +94,15 @@ public final class LoadedModel implements AutoCloseable {
                     config.normEps(), format, kvDtype));
             binder.bindAll(dm);
             dm.finish();
+            Placement placement = new Placement(format, kvDtype, binder.storedDtype(), dm.weightBytes(),
+                    System.nanoTime() - start);
             LOG.info("Loaded {} from {}: {} layers ({} MTP), {} KV groups; {} weights ({} MiB, {} checkpoint), KV cache {},"
                             + " {} kernels, {} threads, {} ms", config.architecture(), dir, config.numLayers(),
-                    config.mtpLayers().size(), layout.numGroups(), format.optionValue(), dm.weightBytes() >> 20,
-                    binder.storedDtype(), kvDtype.optionValue(), Devices.cpuIsa(), device.threads(),
-                    (System.nanoTime() - start) / 1_000_000);
+                    config.mtpLayers().size(), layout.numGroups(), format.optionValue(), placement.weightBytes() >> 20,
+                    placement.storedDtype(), kvDtype.optionValue(), Devices.cpuIsa(), device.threads(),
+                    placement.loadNanos() / 1_000_000);
             Devices.isaWarning().ifPresent(w -> LOG.warn("{}", w));
-            return new LoadedModel(dir, config, layout, device, dm);
+            return new LoadedModel(dir, config, layout, device, dm, placement);
         } catch (RuntimeException e) {
             if (dm != null) {
                 dm.close();
@@ -121,6 +138,11 @@ public final class LoadedModel implements AutoCloseable {
 
     public DeviceModel deviceModel() {
         return deviceModel;
+    }
+
+    /** The weight format, KV cache dtype, weight memory and load time this model got. */
+    public Placement placement() {
+        return placement;
     }
 
     @Override

@@ -94,7 +94,7 @@ class RandomCheckpointTest {
     void presetsAreFoundByTheirIds() {
         assertThat(RandomPreset.byId("mimo-v2-tiny")).contains(RandomPreset.MIMO_V2_TINY);
         assertThat(RandomPreset.byId("nope")).isEmpty();
-        assertThat(RandomPreset.ids()).isEqualTo("mimo-v2-small, mimo-v2-tiny, llama-small");
+        assertThat(RandomPreset.ids()).isEqualTo("mimo-v2-small, mimo-v2-tiny, mimo-v2-bench, llama-small");
         Spec s = RandomPreset.LLAMA_SMALL.spec(3, DType.F32);
         assertThat(s.name).isEqualTo("llama-small");
         assertThat(s.seed).isEqualTo(3);
