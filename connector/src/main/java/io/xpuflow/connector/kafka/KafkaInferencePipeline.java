@@ -84,6 +84,7 @@ public final class KafkaInferencePipeline {
     private final KafkaSource<PromptRecord> source;
     private final LlmAsyncFunction<PromptRecord, OutputRecord> function;
     private final KafkaSink<OutputRecord> sink;
+    private final RecordSizeLimit recordSizeLimit;
 
     private KafkaInferencePipeline(Builder b) {
         this.inputTopic = b.inputTopic;
@@ -95,9 +96,12 @@ public final class KafkaInferencePipeline {
         this.asyncCapacity = b.asyncCapacity;
         this.orderedOutput = b.orderedOutput;
         this.source = b.buildSource();
+        // the producer's own limit, so that no output record (result or error) can fail the sink
+        this.recordSizeLimit = RecordSizeLimit.ofProducer(b.sinkProperties);
         this.function = new LlmAsyncFunction<>(b.engine, new JsonRequestMapper(new RequestParser(b.samplingDefaults,
-                b.maxPromptBytes)), new JsonResultMapper(new ResponseWriter(b.maxInputEchoBytes)), b.timeoutPolicy);
-        this.sink = b.buildSink();
+                b.maxPromptBytes)), new JsonResultMapper(new ResponseWriter(b.maxInputEchoBytes), recordSizeLimit),
+                b.timeoutPolicy);
+        this.sink = b.buildSink(recordSizeLimit);
     }
 
     public static Builder builder() {
@@ -117,6 +121,11 @@ public final class KafkaInferencePipeline {
     /** The sink of results and errors. */
     public KafkaSink<OutputRecord> sink() {
         return sink;
+    }
+
+    /** The largest output record, from the sink's {@code max.request.size} and {@code buffer.memory}. */
+    public RecordSizeLimit recordSizeLimit() {
+        return recordSizeLimit;
     }
 
     public DeliveryGuarantee deliveryGuarantee() {
@@ -236,7 +245,10 @@ public final class KafkaInferencePipeline {
             return this;
         }
 
-        /** Most bytes of the input copied into an error record. Default 1 KiB. */
+        /**
+         * Most bytes of the input copied into an error record. Default: no cap of its own, as much as fits
+         * the producer's {@code max.request.size}, so a dead letter keeps the request for a replay.
+         */
         public Builder maxInputEchoBytes(int bytes) {
             if (bytes < 0) {
                 throw new IllegalArgumentException("max input echo bytes must be >= 0, was " + bytes);
@@ -399,10 +411,10 @@ public final class KafkaInferencePipeline {
             return b.build();
         }
 
-        private KafkaSink<OutputRecord> buildSink() {
+        private KafkaSink<OutputRecord> buildSink(RecordSizeLimit limit) {
             KafkaSinkBuilder<OutputRecord> b = KafkaSink.<OutputRecord>builder()
                     .setBootstrapServers(bootstrapServers)
-                    .setRecordSerializer(new OutputRecordSerializationSchema(outputTopic, deadLetterTopic))
+                    .setRecordSerializer(new OutputRecordSerializationSchema(outputTopic, deadLetterTopic, limit))
                     .setDeliveryGuarantee(deliveryGuarantee);
             if (deliveryGuarantee == DeliveryGuarantee.EXACTLY_ONCE) {
                 String prefix = transactionalIdPrefix != null ? transactionalIdPrefix : consumerGroup;

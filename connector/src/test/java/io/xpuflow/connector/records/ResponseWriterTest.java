@@ -75,7 +75,7 @@ class ResponseWriterTest {
         // 1 ASCII byte then 3-byte characters: a cut at 1024 would fall inside one
         String text = "a" + "€".repeat(2000);
         byte[] input = text.getBytes(StandardCharsets.UTF_8);
-        JsonNode n = JSON.readTree(new ResponseWriter().error("x", ErrorCode.PROMPT_TOO_LONG, "too long", input, SOURCE, null));
+        JsonNode n = JSON.readTree(new ResponseWriter(1024).error("x", ErrorCode.PROMPT_TOO_LONG, "too long", input, SOURCE, null));
         String echoed = n.get("input").asText();
         assertThat(echoed.getBytes(StandardCharsets.UTF_8).length).isLessThanOrEqualTo(1024).isGreaterThan(1020);
         assertThat(text).startsWith(echoed);
