@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
@@ -345,6 +346,35 @@ class KafkaInferencePipelineTest {
         assertThat(invalid.get("input_truncated").asBoolean()).isTrue();
         assertThat(badParam).startsWith(invalid.get("input").asText());
         assertThat(invalid.get("input").asText().length()).isGreaterThan(limit / 2);
+    }
+
+    @Test
+    void theSinkReplacesARecordThatStillDoesNotFitWithASmallError(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("sinkonly-out", 1);
+        kafka.createTopic("sinkonly-dlq", 1);
+        // records from a mapper of one's own, which does not check sizes: the sink is the last line of defence
+        byte[] huge = new byte[2 << 20];
+        java.util.Arrays.fill(huge, (byte) 'x');
+        KafkaInferencePipeline p = pipeline(kafka, "sinkonly").deadLetterTopic("sinkonly-dlq").build();
+        StreamExecutionEnvironment env = PipelineTests.env(500, noRestarts());
+        env.setParallelism(1);
+        env.fromData(OutputRecord.result(bytes("a"), bytes("{\"id\": \"fits\"}"), "fits"),
+                        OutputRecord.result(bytes("b"), huge, "huge"),
+                        OutputRecord.result(bytes("c"), bytes("{\"id\": \"after\"}"), "after"))
+                .returns(TypeInformation.of(OutputRecord.class))
+                .sinkTo(p.sink());
+        env.execute("sink fallback");
+
+        assertThat(kafka.readAllCommitted("sinkonly-out", WAIT)).extracting(r -> text(r.key())).containsExactly("a", "c");
+        List<ConsumerRecord<byte[], byte[]>> dlq = kafka.readAllCommitted("sinkonly-dlq", WAIT);
+        assertThat(dlq).hasSize(1);
+        JsonNode e = json(dlq.get(0).value());
+        assertThat(text(dlq.get(0).key())).isEqualTo("b");
+        assertThat(e.get("id").asText()).isEqualTo("huge");
+        assertThat(e.get("error").get("code").asText()).isEqualTo("OUTPUT_TOO_LARGE");
+        assertThat(e.get("error").get("message").asText()).startsWith("the result is 2097");
+        assertThat(headers(dlq.get(0))).containsEntry("xpuflow.error.code", "OUTPUT_TOO_LARGE")
+                .containsEntry("xpuflow.request.id", "huge");
     }
 
     @Test
