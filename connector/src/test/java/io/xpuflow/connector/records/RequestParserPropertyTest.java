@@ -32,7 +32,7 @@ import net.jqwik.api.constraints.Size;
  * never another exception (which would be reported as a bug, or with the wrong code), and the output record
  * of either stays within the producer's limit. Tries are bounded (see {@code junit-platform.properties}).
  */
-class RequestParserProperties {
+class RequestParserPropertyTest {
     static final ObjectMapper JSON = new ObjectMapper();
     /** A small prompt limit, so that PROMPT_TOO_LONG is reached too. */
     static final RequestParser PARSER = new RequestParser(SamplingDefaults.ENGINE, 200);
@@ -139,7 +139,7 @@ class RequestParserProperties {
 
     Arbitrary<String> scalar() {
         return Arbitraries.frequencyOf(
-                Tuple.of(3, strings().map(RequestParserProperties::quote)),
+                Tuple.of(3, strings().map(RequestParserPropertyTest::quote)),
                 Tuple.of(2, Arbitraries.integers().between(-3, 600).map(String::valueOf)),
                 Tuple.of(1, Arbitraries.longs().map(String::valueOf)),
                 Tuple.of(1, Arbitraries.of("0.5", "1.0", "10.0", "-0", "1e400", "-1e-400", "2.5", "1e3", "9223372036854775808",
