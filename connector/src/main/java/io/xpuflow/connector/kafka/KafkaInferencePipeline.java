@@ -61,6 +61,12 @@ import org.slf4j.LoggerFactory;
  * jobs writing to the cluster, and the transaction timeout (default 10 minutes) must not exceed the
  * broker's {@code transaction.max.timeout.ms} (15 minutes by default).
  *
+ * <p><b>No poison pills.</b> A record the sink's producer refuses ({@code max.request.size}) would fail
+ * the job, and the restart would replay the same request into the same failure. The function's mapper
+ * keeps every output within {@link #recordSizeLimit()} (taken from the sink's producer properties): a
+ * result too large becomes an {@code OUTPUT_TOO_LARGE} error record, an error record echoes as much of
+ * its input as fits; the sink's {@link OutputRecordSerializationSchema} replaces anything still too large.
+ *
  * <p>Outputs are unordered by default (a short request overtakes a long one); they keep their
  * input's key, so they are partitioned like the prompts. {@link Builder#orderedOutput} keeps each
  * subtask's input order at the price of head-of-line blocking.
