@@ -83,7 +83,8 @@ public final class OutputRecordSerializationSchema implements KafkaRecordSeriali
         String id = r.requestId() != null && r.requestId().getBytes(StandardCharsets.UTF_8).length <= RequestParser.MAX_ID_BYTES
                 ? r.requestId() : null;
         OutputRecord.Failure failure = new OutputRecord.Failure(ErrorCode.OUTPUT_TOO_LARGE,
-                what + " is " + size + " bytes as a Kafka record, more than the producer's limit of " + limit.maxRecordBytes(), source);
+                what + " is " + size + " bytes as a Kafka record, more than the producer's limit of "
+                        + limit.maxRecordBytes(), source);
         OutputRecord replacement = OutputRecord.error(r.key(), value, id, failure);
         Header[] headers = headersOf(replacement);
         byte[] key = r.key();

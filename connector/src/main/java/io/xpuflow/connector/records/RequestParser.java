@@ -38,8 +38,8 @@ import java.util.function.Predicate;
  * }</pre>
  *
  * <ul>
- *   <li>{@code id} (string, required, not blank, at most {@link #MAX_ID_BYTES} of UTF-8): echoed in the result and, when there is no
- *       {@code seed}, the seed of sampling: the engine derives the seed from the id, so a request
+ *   <li>{@code id} (string, required, not blank, at most {@link #MAX_ID_BYTES} of UTF-8): echoed in the
+ *       result and, when there is no {@code seed}, the seed of sampling: the engine derives the seed from the id, so a request
  *       replayed after a failure generates the same text. This parser never invents a seed.</li>
  *   <li>{@code prompt} (a string, or an array of token ids as OpenAI's completions API allows, for
  *       producers that tokenize themselves or models without a tokenizer) or {@code messages} (array of
@@ -120,7 +120,8 @@ public final class RequestParser implements Serializable {
             Map.entry("top_logprobs", new Unsupported(null, "use 'logprobs': n, the number of alternatives per token")),
             Map.entry("prompt_logprobs", new Unsupported(null, "only generated tokens have logprobs")),
             Map.entry("max_completion_tokens", new Unsupported(null, "use 'max_tokens'")),
-            Map.entry("include_stop_str_in_output", new Unsupported(n -> isFalse(n), "a matched stop string is never in the text")),
+            Map.entry("include_stop_str_in_output", new Unsupported(n -> isFalse(n),
+                    "a matched stop string is never in the text")),
             Map.entry("truncate_prompt_tokens", new Unsupported(null, "a prompt longer than the context is an error, not cut")),
             Map.entry("tools", new Unsupported(n -> n.isArray() && n.isEmpty(), "there is no tool calling")),
             Map.entry("functions", new Unsupported(n -> n.isArray() && n.isEmpty(), "there is no tool calling")));
