@@ -39,8 +39,9 @@ import java.util.function.Predicate;
  *
  * <ul>
  *   <li>{@code id} (string, required, not blank, at most {@link #MAX_ID_BYTES} of UTF-8): echoed in the
- *       result and, when there is no {@code seed}, the seed of sampling: the engine derives the seed from the id, so a request
- *       replayed after a failure generates the same text. This parser never invents a seed.</li>
+ *       result and, when there is no {@code seed}, the seed of sampling: the engine derives the seed from
+ *       the id, so a request replayed after a failure generates the same text. This parser never invents
+ *       a seed.</li>
  *   <li>{@code prompt} (a string, or an array of token ids as OpenAI's completions API allows, for
  *       producers that tokenize themselves or models without a tokenizer) or {@code messages} (array of
  *       {@code {role, content}} with string values; a null content is an empty turn): exactly one of
