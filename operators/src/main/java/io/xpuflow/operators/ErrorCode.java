@@ -19,7 +19,13 @@ public enum ErrorCode {
      * closed, its tokenizer failed, or a request mapper threw something other than
      * {@link InvalidInputException} or {@link IllegalArgumentException}.
      */
-    ENGINE_ERROR;
+    ENGINE_ERROR,
+    /**
+     * The output record (a result, or an error echoing its input) would be larger than the Kafka
+     * producer accepts ({@code max.request.size}); a small error record is written instead, so the
+     * record cannot fail the sink and, after every restart, fail it again.
+     */
+    OUTPUT_TOO_LARGE;
 
     /** The error code for an engine rejection or failure. */
     public static ErrorCode of(GenerationException.Code code) {

@@ -61,6 +61,12 @@ import org.slf4j.LoggerFactory;
  * jobs writing to the cluster, and the transaction timeout (default 10 minutes) must not exceed the
  * broker's {@code transaction.max.timeout.ms} (15 minutes by default).
  *
+ * <p><b>No poison pills.</b> A record the sink's producer refuses ({@code max.request.size}) would fail
+ * the job, and the restart would replay the same request into the same failure. The function's mapper
+ * keeps every output within {@link #recordSizeLimit()} (taken from the sink's producer properties): a
+ * result too large becomes an {@code OUTPUT_TOO_LARGE} error record, an error record echoes as much of
+ * its input as fits; the sink's {@link OutputRecordSerializationSchema} replaces anything still too large.
+ *
  * <p>Outputs are unordered by default (a short request overtakes a long one); they keep their
  * input's key, so they are partitioned like the prompts. {@link Builder#orderedOutput} keeps each
  * subtask's input order at the price of head-of-line blocking.
@@ -84,6 +90,7 @@ public final class KafkaInferencePipeline {
     private final KafkaSource<PromptRecord> source;
     private final LlmAsyncFunction<PromptRecord, OutputRecord> function;
     private final KafkaSink<OutputRecord> sink;
+    private final RecordSizeLimit recordSizeLimit;
 
     private KafkaInferencePipeline(Builder b) {
         this.inputTopic = b.inputTopic;
@@ -95,9 +102,12 @@ public final class KafkaInferencePipeline {
         this.asyncCapacity = b.asyncCapacity;
         this.orderedOutput = b.orderedOutput;
         this.source = b.buildSource();
+        // the producer's own limit, so that no output record (result or error) can fail the sink
+        this.recordSizeLimit = RecordSizeLimit.ofProducer(b.sinkProperties);
         this.function = new LlmAsyncFunction<>(b.engine, new JsonRequestMapper(new RequestParser(b.samplingDefaults,
-                b.maxPromptBytes)), new JsonResultMapper(new ResponseWriter(b.maxInputEchoBytes)), b.timeoutPolicy);
-        this.sink = b.buildSink();
+                b.maxPromptBytes)), new JsonResultMapper(new ResponseWriter(b.maxInputEchoBytes), recordSizeLimit),
+                b.timeoutPolicy);
+        this.sink = b.buildSink(recordSizeLimit);
     }
 
     public static Builder builder() {
@@ -117,6 +127,11 @@ public final class KafkaInferencePipeline {
     /** The sink of results and errors. */
     public KafkaSink<OutputRecord> sink() {
         return sink;
+    }
+
+    /** The largest output record, from the sink's {@code max.request.size} and {@code buffer.memory}. */
+    public RecordSizeLimit recordSizeLimit() {
+        return recordSizeLimit;
     }
 
     public DeliveryGuarantee deliveryGuarantee() {
@@ -236,7 +251,10 @@ public final class KafkaInferencePipeline {
             return this;
         }
 
-        /** Most bytes of the input copied into an error record. Default 1 KiB. */
+        /**
+         * Most bytes of the input copied into an error record. Default: no cap of its own, as much as fits
+         * the producer's {@code max.request.size}, so a dead letter keeps the request for a replay.
+         */
         public Builder maxInputEchoBytes(int bytes) {
             if (bytes < 0) {
                 throw new IllegalArgumentException("max input echo bytes must be >= 0, was " + bytes);
@@ -399,10 +417,10 @@ public final class KafkaInferencePipeline {
             return b.build();
         }
 
-        private KafkaSink<OutputRecord> buildSink() {
+        private KafkaSink<OutputRecord> buildSink(RecordSizeLimit limit) {
             KafkaSinkBuilder<OutputRecord> b = KafkaSink.<OutputRecord>builder()
                     .setBootstrapServers(bootstrapServers)
-                    .setRecordSerializer(new OutputRecordSerializationSchema(outputTopic, deadLetterTopic))
+                    .setRecordSerializer(new OutputRecordSerializationSchema(outputTopic, deadLetterTopic, limit))
                     .setDeliveryGuarantee(deliveryGuarantee);
             if (deliveryGuarantee == DeliveryGuarantee.EXACTLY_ONCE) {
                 String prefix = transactionalIdPrefix != null ? transactionalIdPrefix : consumerGroup;

@@ -1,20 +1,25 @@
 package io.xpuflow.connector.kafka;
 
+import io.xpuflow.connector.records.SourceCoordinates;
+import io.xpuflow.operators.ErrorCode;
+import java.io.Serializable;
 import java.util.Arrays;
 import java.util.Objects;
 
 /**
  * One record the inference operator emits: a result or an error, already serialized as JSON, with the
  * key of its input record. The sink sends results to the output topic and errors to the dead-letter
- * topic (or the output topic when there is none).
+ * topic (or the output topic when there is none), an error with its {@link DeadLetterHeaders}.
  *
  * <p>A Java record of Flink-known types: Flink's POJO serializer handles it, not Kryo.
  *
  * @param key the input record's key (may be null)
  * @param value the result or error JSON (UTF-8)
  * @param requestId the request's id; null for an error whose input had no readable id
+ * @param failure what went wrong, for an error's headers; null for a result (and allowed to be null for an
+ *     error written by someone else's mapper: it then goes without headers)
  */
-public record OutputRecord(Kind kind, byte[] key, byte[] value, String requestId) {
+public record OutputRecord(Kind kind, byte[] key, byte[] value, String requestId, Failure failure) {
 
     /** Whether a record carries a completion or an error. */
     public enum Kind {
@@ -22,9 +27,38 @@ public record OutputRecord(Kind kind, byte[] key, byte[] value, String requestId
         ERROR
     }
 
+    /**
+     * The error of an error record, for its Kafka headers.
+     *
+     * @param source where the input was read; null when unknown
+     */
+    public record Failure(ErrorCode code, String message, SourceCoordinates source) implements Serializable {
+        private static final long serialVersionUID = 1L;
+
+        public Failure {
+            Objects.requireNonNull(code, "code");
+        }
+    }
+
     public OutputRecord {
         Objects.requireNonNull(kind, "kind");
         Objects.requireNonNull(value, "value");
+        if (kind == Kind.RESULT && failure != null) {
+            throw new IllegalArgumentException("a result record has no failure, got " + failure);
+        }
+    }
+
+    /** A record without failure details (an error then goes without headers). */
+    public OutputRecord(Kind kind, byte[] key, byte[] value, String requestId) {
+        this(kind, key, value, requestId, null);
+    }
+
+    public static OutputRecord result(byte[] key, byte[] value, String requestId) {
+        return new OutputRecord(Kind.RESULT, key, value, requestId, null);
+    }
+
+    public static OutputRecord error(byte[] key, byte[] value, String requestId, Failure failure) {
+        return new OutputRecord(Kind.ERROR, key, value, requestId, Objects.requireNonNull(failure, "failure"));
     }
 
     public boolean isError() {
@@ -34,16 +68,17 @@ public record OutputRecord(Kind kind, byte[] key, byte[] value, String requestId
     @Override
     public boolean equals(Object o) {
         return o instanceof OutputRecord r && kind == r.kind && Arrays.equals(key, r.key) && Arrays.equals(value, r.value)
-                && Objects.equals(requestId, r.requestId);
+                && Objects.equals(requestId, r.requestId) && Objects.equals(failure, r.failure);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(kind, Arrays.hashCode(key), Arrays.hashCode(value), requestId);
+        return Objects.hash(kind, Arrays.hashCode(key), Arrays.hashCode(value), requestId, failure);
     }
 
     @Override
     public String toString() {
-        return "OutputRecord[" + kind + " " + requestId + ", " + value.length + " bytes]";
+        return "OutputRecord[" + kind + " " + requestId + (failure == null ? "" : " " + failure.code()) + ", "
+                + value.length + " bytes]";
     }
 }

@@ -13,11 +13,16 @@ import java.io.IOException;
 import java.io.Serializable;
 import java.math.BigDecimal;
 import java.nio.charset.CharacterCodingException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Reads a JSON request record (UTF-8) into a {@link GenerationRequest}, or explains with an
@@ -33,9 +38,10 @@ import java.util.Set;
  * }</pre>
  *
  * <ul>
- *   <li>{@code id} (string, required, not blank): echoed in the result and, when there is no
- *       {@code seed}, the seed of sampling: the engine derives the seed from the id, so a request
- *       replayed after a failure generates the same text. This parser never invents a seed.</li>
+ *   <li>{@code id} (string, required, not blank, at most {@link #MAX_ID_BYTES} of UTF-8): echoed in the
+ *       result and, when there is no {@code seed}, the seed of sampling: the engine derives the seed from
+ *       the id, so a request replayed after a failure generates the same text. This parser never invents
+ *       a seed.</li>
  *   <li>{@code prompt} (a string, or an array of token ids as OpenAI's completions API allows, for
  *       producers that tokenize themselves or models without a tokenizer) or {@code messages} (array of
  *       {@code {role, content}} with string values; a null content is an empty turn): exactly one of
@@ -51,18 +57,28 @@ import java.util.Set;
  *       such as {@code "10"} are refused.</li>
  *   <li>{@code return_token_ids} (boolean, as in vLLM): the result also lists the generated token ids.
  *       Read again when the output is written ({@link #echo}).</li>
- *   <li>{@code metadata} (any JSON): not read here; {@link #echo} copies it untouched into
- *       the output record.</li>
+ *   <li>{@code metadata} (any JSON, at most {@link #MAX_METADATA_BYTES} as written): {@link #echo}
+ *       copies it untouched into the output record.</li>
+ *   <li>fields of OpenAI's and vLLM's APIs that would change what is generated or how it is delivered
+ *       but are not implemented ({@code n}, {@code best_of}, {@code stream}, {@code response_format},
+ *       {@code guided_*}, ...; see {@link #unsupported}) are refused unless they hold their neutral
+ *       value ({@code "n": 1}, {@code "stream": false}): serving the request as if they were absent would
+ *       give the producer something other than what it asked for, without a word.</li>
  *   <li>any other field is ignored, as OpenAI's API does with fields it does not use (e.g.
- *       {@code model}, {@code stream}), so one producer can feed several back ends.</li>
+ *       {@code model}, {@code user}), so one producer can feed several back ends.</li>
  * </ul>
  *
+ * <p>The caps on {@code id} and {@code metadata} exist because both are copied into the output record:
+ * unbounded, a request could make its own result larger than the Kafka producer accepts.
+ *
  * <p>Errors: {@link ErrorCode#INVALID_JSON} for a missing or empty value, bytes that are not UTF-8,
- * text that is not strict JSON (NaN/Infinity literals, comments, trailing content, duplicate keys) or
- * JSON that is not an object; {@link ErrorCode#MISSING_FIELD} for a missing {@code id} or neither
+ * text that is not strict JSON (NaN/Infinity literals, comments, trailing content, duplicate keys, a
+ * string with an unpaired or reversed UTF-16 surrogate escape such as <code>"&#92;ud800"</code>) or JSON that is
+ * not an object; {@link ErrorCode#MISSING_FIELD} for a missing {@code id} or neither
  * {@code prompt} nor {@code messages}; {@link ErrorCode#PROMPT_TOO_LONG} for a prompt over the byte
  * limit; {@link ErrorCode#INVALID_PARAM} for a wrong type, a value out of range, or both
- * {@code prompt} and {@code messages}. Messages name the field.
+ * {@code prompt} and {@code messages}, an unsupported field, an {@code id} or {@code metadata}
+ * over its cap. Messages name the field.
  */
 public final class RequestParser implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -70,7 +86,46 @@ public final class RequestParser implements Serializable {
     /** Default limit of a prompt's UTF-8 size: 256 KiB. */
     public static final int DEFAULT_MAX_PROMPT_BYTES = 256 * 1024;
 
+    /** Largest {@code id}, in UTF-8 bytes: it is copied into every output record and a Kafka header. */
+    public static final int MAX_ID_BYTES = 1024;
+
+    /** Largest {@code metadata}, in UTF-8 bytes as written: it is copied into every output record. */
+    public static final int MAX_METADATA_BYTES = 64 * 1024;
+
     private static final int VALUE_PREVIEW_CHARS = 40;
+
+    /**
+     * A request field this parser does not implement, with the value that means "off" (null: any
+     * value is refused) and what to do instead.
+     */
+    private record Unsupported(Predicate<JsonNode> neutral, String hint) {}
+
+    private static final Map<String, Unsupported> UNSUPPORTED = Map.ofEntries(
+            Map.entry("n", new Unsupported(n -> isOne(n), "each request yields one completion; send one request per completion")),
+            Map.entry("best_of", new Unsupported(n -> isOne(n), "each request yields one completion")),
+            Map.entry("use_beam_search", new Unsupported(n -> isFalse(n), "there is no beam search")),
+            Map.entry("stream", new Unsupported(n -> isFalse(n), "a result is one record written when the request finishes")),
+            Map.entry("echo", new Unsupported(n -> isFalse(n), "the result holds the generated text only")),
+            Map.entry("suffix", new Unsupported(n -> n.isTextual() && n.textValue().isEmpty(), "there is no insertion mode")),
+            Map.entry("response_format", new Unsupported(
+                    n -> n.isObject() && n.size() == 1 && "text".equals(n.path("type").textValue()),
+                    "output is not constrained to JSON; only {\"type\": \"text\"} is accepted")),
+            Map.entry("guided_json", new Unsupported(null, "there is no guided decoding")),
+            Map.entry("guided_regex", new Unsupported(null, "there is no guided decoding")),
+            Map.entry("guided_choice", new Unsupported(null, "there is no guided decoding")),
+            Map.entry("guided_grammar", new Unsupported(null, "there is no guided decoding")),
+            Map.entry("structured_outputs", new Unsupported(null, "there is no guided decoding")),
+            Map.entry("logit_bias", new Unsupported(n -> n.isObject() && n.isEmpty(), "there is no logit bias")),
+            Map.entry("allowed_token_ids", new Unsupported(null, "generation is not restricted to a token set")),
+            Map.entry("bad_words", new Unsupported(n -> n.isArray() && n.isEmpty(), "there is no word ban")),
+            Map.entry("top_logprobs", new Unsupported(null, "use 'logprobs': n, the number of alternatives per token")),
+            Map.entry("prompt_logprobs", new Unsupported(null, "only generated tokens have logprobs")),
+            Map.entry("max_completion_tokens", new Unsupported(null, "use 'max_tokens'")),
+            Map.entry("include_stop_str_in_output", new Unsupported(n -> isFalse(n),
+                    "a matched stop string is never in the text")),
+            Map.entry("truncate_prompt_tokens", new Unsupported(null, "a prompt longer than the context is an error, not cut")),
+            Map.entry("tools", new Unsupported(n -> n.isArray() && n.isEmpty(), "there is no tool calling")),
+            Map.entry("functions", new Unsupported(n -> n.isArray() && n.isEmpty(), "there is no tool calling")));
 
     private final SamplingDefaults defaults;
     private final int maxPromptBytes;
@@ -109,8 +164,11 @@ public final class RequestParser implements Serializable {
      *     request id is set once the id was read
      */
     public GenerationRequest parse(byte[] value) throws InvalidInputException {
-        JsonNode root = readObject(value);
+        Document doc = readObject(value);
+        JsonNode root = doc.root();
         String id = readId(root);
+        checkMetadata(id, doc, value.length);
+        checkUnsupported(id, root);
 
         JsonNode prompt = present(root, "prompt");
         JsonNode messages = present(root, "messages");
@@ -175,7 +233,10 @@ public final class RequestParser implements Serializable {
         return ids;
     }
 
-    private static JsonNode readObject(byte[] value) throws InvalidInputException {
+    /** A request record's text and its JSON tree. */
+    private record Document(String text, JsonNode root) {}
+
+    private static Document readObject(byte[] value) throws InvalidInputException {
         if (value == null) {
             throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "the record has no value (a tombstone)");
         }
@@ -201,7 +262,49 @@ public final class RequestParser implements Serializable {
             throw new InvalidInputException(ErrorCode.INVALID_JSON, null,
                     "expected a JSON object, got " + article(typeName(root)));
         }
-        return root;
+        String badString = findUnpairedSurrogate(root);
+        if (badString != null) {
+            // Jackson decodes each backslash-u escape on its own: a lone or doubled high surrogate arrives as
+            // such in the String and, written back as UTF-8, would become some other character (two distinct
+            // ids, one output id), so such text is refused as the invalid JSON string it is (RFC 8259, 8.2)
+            throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "the record is not valid JSON: " + badString
+                    + " holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF), which is no character");
+        }
+        return new Document(text, root);
+    }
+
+    /**
+     * Where the first string (a value or a field name) with an unpaired surrogate is, as a path such as
+     * {@code 'messages[0].content'}; null when every string is proper UTF-16.
+     */
+    private static String findUnpairedSurrogate(JsonNode root) {
+        // iterative: Jackson already bounds the nesting depth, but a stack of our own needs no care at all
+        Deque<Map.Entry<String, JsonNode>> todo = new ArrayDeque<>();
+        todo.push(Map.entry("", root));
+        while (!todo.isEmpty()) {
+            Map.Entry<String, JsonNode> e = todo.pop();
+            String path = e.getKey();
+            JsonNode n = e.getValue();
+            if (n.isTextual()) {
+                if (Json.utf8Length(n.textValue()) < 0) {
+                    return "the string at '" + path + "'";
+                }
+            } else if (n.isObject()) {
+                for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
+                    Map.Entry<String, JsonNode> f = it.next();
+                    String at = path.isEmpty() ? f.getKey() : path + "." + f.getKey();
+                    if (Json.utf8Length(f.getKey()) < 0) {
+                        return "a field name in '" + (path.isEmpty() ? "(the request)" : path) + "'";
+                    }
+                    todo.push(Map.entry(at, f.getValue()));
+                }
+            } else if (n.isArray()) {
+                for (int i = 0; i < n.size(); i++) {
+                    todo.push(Map.entry(path + "[" + i + "]", n.get(i)));
+                }
+            }
+        }
+        return null;
     }
 
     private static String readId(JsonNode root) throws InvalidInputException {
@@ -215,7 +318,57 @@ public final class RequestParser implements Serializable {
         if (id.textValue().isBlank()) {
             throw new InvalidInputException(ErrorCode.INVALID_PARAM, null, "'id' must not be blank");
         }
+        long bytes = Json.utf8Length(id.textValue());
+        if (bytes > MAX_ID_BYTES) {
+            // refused without the id: an error record (and its header) must not carry it either
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, null,
+                    "'id' is " + bytes + " bytes of UTF-8, more than the limit of " + MAX_ID_BYTES);
+        }
         return id.textValue();
+    }
+
+    private static void checkMetadata(String id, Document doc, int recordBytes) throws InvalidInputException {
+        // the metadata cannot be larger than the record: only a large record needs the scan for its extent
+        if (recordBytes <= MAX_METADATA_BYTES || present(doc.root(), "metadata") == null) {
+            return;
+        }
+        String raw = rawMetadata(doc.text());
+        long bytes = raw == null ? 0 : Json.utf8Length(raw);
+        if (bytes > MAX_METADATA_BYTES) {
+            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'metadata' is " + bytes
+                    + " bytes of JSON, more than the limit of " + MAX_METADATA_BYTES + " (it is copied into the output record)");
+        }
+    }
+
+    private static void checkUnsupported(String id, JsonNode root) throws InvalidInputException {
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> f = it.next();
+            String message = unsupported(f.getKey(), f.getValue());
+            if (message != null) {
+                throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, message);
+            }
+        }
+    }
+
+    /**
+     * Why a request field cannot be served as given: a field of OpenAI's or vLLM's API that changes the
+     * output but is not implemented here, set to something other than its neutral value ({@code "n": 1},
+     * {@code "stream": false}, null); null when the field is fine (or not one of them).
+     */
+    public static String unsupported(String field, JsonNode value) {
+        Unsupported u = UNSUPPORTED.get(field);
+        if (u == null || value == null || value.isNull() || (u.neutral() != null && u.neutral().test(value))) {
+            return null;
+        }
+        return "'" + field + "' is not supported: " + u.hint() + " (got " + preview(value.toString()) + ")";
+    }
+
+    private static boolean isOne(JsonNode n) {
+        return n.isNumber() && n.decimalValue().compareTo(BigDecimal.ONE) == 0;
+    }
+
+    private static boolean isFalse(JsonNode n) {
+        return n.isBoolean() && !n.booleanValue();
     }
 
     private static List<ChatMessage> readMessages(String id, JsonNode messages) throws InvalidInputException {
@@ -435,7 +588,8 @@ public final class RequestParser implements Serializable {
     /**
      * Reads the {@link Echo} of a request record with a streaming scan of its top-level fields (the operator
      * hands a result mapper the input record, not the parsed request); {@link Echo#NONE} when the record is
-     * not a JSON object.
+     * not a JSON object. Metadata over {@link #MAX_METADATA_BYTES} is left out: such a request was refused
+     * for it, and its error record must stay small.
      */
     public static Echo echo(byte[] value) {
         if (value == null || value.length == 0) {
@@ -447,6 +601,20 @@ public final class RequestParser implements Serializable {
         } catch (CharacterCodingException e) {
             return Echo.NONE;
         }
+        Echo echo = scan(text);
+        if (echo.rawMetadata() != null && value.length > MAX_METADATA_BYTES
+                && Json.utf8Length(echo.rawMetadata()) > MAX_METADATA_BYTES) {
+            return new Echo(null, echo.returnTokenIds());
+        }
+        return echo;
+    }
+
+    /** The top-level {@code metadata} of a JSON object's text exactly as written; null when it has none. */
+    private static String rawMetadata(String text) {
+        return scan(text).rawMetadata();
+    }
+
+    private static Echo scan(String text) {
         String metadata = null;
         boolean returnTokenIds = false;
         try (JsonParser p = Json.FACTORY.createParser(text)) {

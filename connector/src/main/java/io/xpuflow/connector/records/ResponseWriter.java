@@ -35,15 +35,26 @@ import java.io.UncheckedIOException;
  *  "source": {"topic": "prompts", "partition": 0, "offset": 1234}, "metadata": {...}}
  * }</pre>
  * {@code id} is null when the input had no readable id. {@code input} is the record's value decoded as
- * UTF-8 (malformed bytes become U+FFFD), cut at a character boundary to at most
- * {@code maxInputBytes} bytes, so a dead-letter record stays small whatever was sent; it is null for a
- * record without value. {@code metadata} is copied when the input was a JSON object with one.
+ * UTF-8 (malformed bytes become U+FFFD), so the request can be fixed and replayed from the dead letter;
+ * it is cut at a character boundary to at most {@code maxInputBytes} bytes and, by
+ * {@link #error(String, ErrorCode, String, byte[], SourceCoordinates, String, int)}, to what fits the
+ * record's byte budget (the Kafka producer's {@code max.request.size} less the record's overhead). It is
+ * null for a record without value. {@code metadata} is copied when the input was a JSON object with one
+ * and the record has room for it.
+ *
+ * <p>{@link #outputTooLarge} writes the small record that stands in for one that does not fit at all.
  */
 public final class ResponseWriter implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    /** Default cap on the input echoed in an error record: 1 KiB. */
-    public static final int DEFAULT_MAX_INPUT_BYTES = 1024;
+    /**
+     * Default cap on the input echoed in an error record: none of its own, the record's byte budget
+     * decides, so a dead letter keeps the whole request whenever the producer can send it.
+     */
+    public static final int DEFAULT_MAX_INPUT_BYTES = Integer.MAX_VALUE;
+
+    /** At most this many tries to cut an input echo to the budget (each one shorter by the overshoot). */
+    private static final int FIT_TRIES = 8;
 
     private final int maxInputBytes;
 
@@ -119,13 +130,74 @@ public final class ResponseWriter implements Serializable {
     }
 
     /**
+     * An error record without a byte budget: the input is cut to {@link #maxInputBytes()} only.
+     *
      * @param requestId the request's id, or null when it could not be read
      * @param input the record's value as received (may be null or invalid UTF-8)
      * @param rawMetadata the request's metadata JSON as written, or null
      */
     public byte[] error(String requestId, ErrorCode code, String message, byte[] input, SourceCoordinates source,
                         String rawMetadata) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(256 + Math.min(maxInputBytes, input == null ? 0 : input.length) * 2);
+        return write(requestId, code, message, input, maxInputBytes, source, rawMetadata);
+    }
+
+    /**
+     * An error record of at most {@code maxBytes} bytes where that is possible: the input echo is cut
+     * further until the record fits, then the metadata is left out, then the input. Larger only when even
+     * the bare record (id, code, message, source) is larger; {@link #outputTooLarge} is for that case.
+     */
+    public byte[] error(String requestId, ErrorCode code, String message, byte[] input, SourceCoordinates source,
+                        String rawMetadata, int maxBytes) {
+        byte[] out = write(requestId, code, message, input, maxInputBytes, source, rawMetadata);
+        if (out.length <= maxBytes || input == null) {
+            return out.length <= maxBytes || rawMetadata == null ? out
+                    : write(requestId, code, message, null, 0, source, null);
+        }
+        // room for the input: what the record takes without it; metadata goes first if even that is too much
+        String metadata = rawMetadata;
+        int base = write(requestId, code, message, input, 0, source, metadata).length;
+        if (base > maxBytes && metadata != null) {
+            metadata = null;
+            base = write(requestId, code, message, input, 0, source, null).length;
+        }
+        if (base > maxBytes) {
+            return write(requestId, code, message, input, 0, source, null);
+        }
+        // escaping makes the echo longer than the bytes it copies (up to 6x for control characters), so cut,
+        // measure and cut again by the overshoot; each try is shorter, the last one copies nothing
+        long room = maxBytes - base;
+        int take = (int) Math.min(Math.min(maxInputBytes, input.length), room);
+        for (int i = 0; i < FIT_TRIES && take > 0; i++) {
+            out = write(requestId, code, message, input, take, source, metadata);
+            if (out.length <= maxBytes) {
+                return out;
+            }
+            long echoed = out.length - base;
+            take = (int) (take * (double) room / echoed) - 8;
+        }
+        return write(requestId, code, message, input, 0, source, metadata);
+    }
+
+    /**
+     * The record that replaces an output too large for Kafka: an {@link ErrorCode#OUTPUT_TOO_LARGE} error
+     * with the id (when it is short), the source and a message with both sizes, no input and no metadata;
+     * a few hundred bytes.
+     *
+     * @param what what did not fit ("the result", "the error record")
+     * @param bytes its size as a Kafka record
+     * @param limit the largest record the producer accepts
+     */
+    public static byte[] outputTooLarge(String requestId, String what, long bytes, long limit, SourceCoordinates source) {
+        String id = requestId != null && Json.utf8Length(requestId) <= RequestParser.MAX_ID_BYTES ? requestId : null;
+        String message = what + " is " + bytes + " bytes as a Kafka record, more than the producer's limit of " + limit
+                + " (max.request.size)";
+        return new ResponseWriter(0).write(id, ErrorCode.OUTPUT_TOO_LARGE, message, null, 0, source, null);
+    }
+
+    private byte[] write(String requestId, ErrorCode code, String message, byte[] input, int inputCap,
+                         SourceCoordinates source, String rawMetadata) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(256 + (int) Math.min(1 << 20,
+                (long) Math.min(inputCap, input == null ? 0 : input.length) * 2));
         try (JsonGenerator g = Json.FACTORY.createGenerator(out)) {
             g.writeStartObject();
             g.writeStringField("id", requestId);
@@ -138,7 +210,7 @@ public final class ResponseWriter implements Serializable {
                 g.writeNumberField("input_bytes", 0);
                 g.writeBooleanField("input_truncated", false);
             } else {
-                int n = cutAtCharBoundary(input, maxInputBytes);
+                int n = cutAtCharBoundary(input, inputCap);
                 g.writeStringField("input", Json.decodeLossy(input, 0, n));
                 g.writeNumberField("input_bytes", input.length);
                 g.writeBooleanField("input_truncated", n < input.length);

@@ -1,9 +1,14 @@
 package io.xpuflow.connector.sql;
 
-import io.xpuflow.connector.records.SamplingDefaults;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.xpuflow.connector.records.RequestParser;
+import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.ErrorCode;
 import io.xpuflow.operators.InvalidInputException;
 import io.xpuflow.runtime.sample.SamplingParams;
@@ -21,10 +26,19 @@ import java.util.Map;
  *
  * <p>{@code stop} may also be a single string; a JSON {@code null} leaves the default. Unknown fields are
  * rejected rather than ignored, so a misspelt {@code max_token} is reported instead of silently running
- * with the default.
+ * with the default; fields of OpenAI's API that are not implemented ({@code n}, {@code stream},
+ * {@code response_format}, ...) are reported as such, and accepted only with their neutral value
+ * ({@code "n": 1}), as in Kafka requests ({@link RequestParser#unsupported}). The JSON is read as strictly
+ * as a Kafka request: no duplicate keys (which {@code max_tokens} was meant?), no trailing text, no
+ * NaN, no number beyond a double, no unpaired surrogate escape in a stop string.
  */
 final class SamplingJson {
-    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .disable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+            .build();
 
     private SamplingJson() {}
 
@@ -51,6 +65,10 @@ final class SamplingJson {
             if (v.isNull()) {
                 continue;
             }
+            String unsupported = RequestParser.unsupported(name, v);
+            if (unsupported != null) {
+                throw invalid(unsupported);
+            }
             switch (name) {
                 case "max_tokens" -> b.maxTokens(integer(name, v));
                 case "min_tokens" -> b.minTokens(integer(name, v));
@@ -64,6 +82,8 @@ final class SamplingJson {
                 case "frequency_penalty" -> b.frequencyPenalty(number(name, v));
                 case "repetition_penalty" -> b.repetitionPenalty(number(name, v));
                 case "ignore_eos" -> b.ignoreEos(bool(name, v));
+                case "n", "best_of", "use_beam_search", "stream", "echo", "suffix", "response_format", "logit_bias",
+                        "bad_words", "include_stop_str_in_output", "tools", "functions" -> { } // neutral: see above
                 default -> throw invalid("unknown option '" + name + "' (known: max_tokens, min_tokens, temperature,"
                         + " top_p, top_k, min_p, seed, stop, presence_penalty, frequency_penalty, repetition_penalty,"
                         + " ignore_eos)");
@@ -91,8 +111,8 @@ final class SamplingJson {
     }
 
     private static double number(String name, JsonNode v) throws InvalidInputException {
-        if (!v.isNumber()) {
-            throw invalid("'" + name + "' must be a number, was " + v);
+        if (!v.isNumber() || !Double.isFinite(v.doubleValue())) {
+            throw invalid("'" + name + "' must be a finite number, was " + v);
         }
         return v.doubleValue();
     }
@@ -106,7 +126,7 @@ final class SamplingJson {
 
     private static List<String> strings(String name, JsonNode v) throws InvalidInputException {
         if (v.isTextual()) {
-            return List.of(v.textValue());
+            return List.of(properText(name, v.textValue()));
         }
         if (!v.isArray()) {
             throw invalid("'" + name + "' must be a string or an array of strings, was " + v);
@@ -116,9 +136,23 @@ final class SamplingJson {
             if (!e.isTextual()) {
                 throw invalid("'" + name + "' must be a string or an array of strings, has " + e);
             }
-            out.add(e.textValue());
+            out.add(properText(name, e.textValue()));
         }
         return out;
+    }
+
+    /** The text, unless it holds an unpaired surrogate (from a backslash-u escape): no character, no stop string. */
+    private static String properText(String name, String text) throws InvalidInputException {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new InvalidInputException(ErrorCode.INVALID_JSON, null, "options are not valid JSON: '" + name
+                        + "' holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF), which is no character");
+            }
+        }
+        return text;
     }
 
     private static InvalidInputException invalid(String message) {

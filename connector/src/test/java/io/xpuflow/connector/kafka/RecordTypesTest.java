@@ -45,5 +45,12 @@ class RecordTypesTest {
         assertThat(roundTrip(OutputRecord.class, r)).isEqualTo(r);
         OutputRecord e = new OutputRecord(OutputRecord.Kind.ERROR, null, "{}".getBytes(StandardCharsets.UTF_8), null);
         assertThat(roundTrip(OutputRecord.class, e)).isEqualTo(e);
+        OutputRecord withFailure = OutputRecord.error(new byte[] {1}, "{}".getBytes(StandardCharsets.UTF_8), "id-2",
+                new OutputRecord.Failure(io.xpuflow.operators.ErrorCode.OUTPUT_TOO_LARGE, "m",
+                        new io.xpuflow.connector.records.SourceCoordinates("t", 1, 2L)));
+        assertThat(roundTrip(OutputRecord.class, withFailure)).isEqualTo(withFailure);
+        OutputRecord withoutSource = OutputRecord.error(null, new byte[0], null,
+                new OutputRecord.Failure(io.xpuflow.operators.ErrorCode.INVALID_JSON, null, null));
+        assertThat(roundTrip(OutputRecord.class, withoutSource)).isEqualTo(withoutSource);
     }
 }

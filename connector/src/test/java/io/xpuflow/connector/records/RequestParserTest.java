@@ -3,6 +3,7 @@ package io.xpuflow.connector.records;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.xpuflow.operators.ErrorCode;
 import io.xpuflow.operators.InvalidInputException;
 import io.xpuflow.runtime.engine.GenerationRequest;
@@ -241,13 +242,111 @@ class RequestParserTest {
             "\"id\": \"a\", \"prompt\": \"x\", \"stop_token_ids\": [\"2\"] | 'stop_token_ids[0]' must be an integer, got a string (\"2\")",
             "\"id\": \"a\", \"prompt\": \"x\", \"seed\": \"7\"          | 'seed' must be an integer, got a string (\"7\")",
             "\"id\": \"a\", \"prompt\": \"x\", \"ignore_eos\": \"yes\"  | 'ignore_eos' must be a boolean, got a string (\"yes\")",
-            "\"id\": \"a\", \"prompt\": \"\\ud800x\"                  | 'prompt' holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF), which is no character",
     })
     void wrongTypesAndValuesAreInvalidParamsNamingTheField(String fields, String message) {
         InvalidInputException e = error("{" + fields + "}");
         assertThat(e.code()).isEqualTo(ErrorCode.INVALID_PARAM);
         assertThat(e.getMessage()).isEqualTo(message.strip());
         assertThat(e.requestId()).isEqualTo(fields.startsWith("\"id\": \"a\"") ? "a" : null);
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+            // two high surrogates: Jackson used to hand them on, and the writer turned them into U+10000
+            "{\"id\": \"\\ud800\\ud800\", \"prompt\": \"x\"}                | the string at 'id'",
+            "{\"id\": \"a\", \"prompt\": \"\\ud800x\"}                        | the string at 'prompt'",
+            "{\"id\": \"a\", \"prompt\": \"x\\udc00\"}                        | the string at 'prompt'",
+            "{\"id\": \"a\", \"prompt\": \"\\udc00\\ud800\"}                | the string at 'prompt'",
+            "{\"id\": \"a\", \"messages\": [{\"role\": \"user\", \"content\": \"\\ud83c\"}]} | the string at 'messages[0].content'",
+            "{\"id\": \"a\", \"prompt\": \"x\", \"stop\": [\"a\", \"\\udfff\"]}  | the string at 'stop[1]'",
+            "{\"id\": \"a\", \"prompt\": \"x\", \"metadata\": {\"k\": [\"\\ud800\"]}} | the string at 'metadata.k[0]'",
+            "{\"id\": \"a\", \"prompt\": \"x\", \"\\ud800\": 1}                  | a field name in '(the request)'",
+    })
+    void unpairedSurrogateEscapesAreInvalidJson(String json, String where) {
+        InvalidInputException e = error(json);
+        assertThat(e.code()).isEqualTo(ErrorCode.INVALID_JSON);
+        assertThat(e.requestId()).isNull();
+        assertThat(e.getMessage()).isEqualTo("the record is not valid JSON: " + where.strip()
+                + " holds an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF), which is no character");
+    }
+
+    @Test
+    void surrogatePairsAreCharacters() throws Exception {
+        // U+1F338 as an escaped pair and as UTF-8: one character, one id
+        assertThat(parse("{\"id\": \"\\ud83c\\udf38\", \"prompt\": \"\\uD83C\\uDF38\"}").id()).isEqualTo("\uD83C\uDF38");
+        assertThat(parse("{\"id\": \"🌸\", \"prompt\": \"🌸\"}").prompt()).isEqualTo("🌸");
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+            "n                          | 2",
+            "n                          | 1.5",
+            "best_of                    | 3",
+            "use_beam_search            | true",
+            "stream                     | true",
+            "stream                     | \"false\"",
+            "echo                       | true",
+            "suffix                     | \"end\"",
+            "response_format            | {\"type\": \"json_object\"}",
+            "guided_json                | {\"type\": \"object\"}",
+            "guided_regex               | \"[a-z]+\"",
+            "guided_choice              | [\"yes\", \"no\"]",
+            "guided_grammar             | \"root ::= x\"",
+            "structured_outputs         | {\"json\": {}}",
+            "logit_bias                 | {\"50256\": -100}",
+            "allowed_token_ids          | [1, 2]",
+            "bad_words                  | [\"x\"]",
+            "top_logprobs               | 5",
+            "prompt_logprobs            | 1",
+            "max_completion_tokens      | 10",
+            "include_stop_str_in_output | true",
+            "truncate_prompt_tokens     | 5",
+            "tools                      | [{\"type\": \"function\"}]",
+            "functions                  | [{\"name\": \"f\"}]",
+    })
+    void fieldsThatWouldChangeTheOutputButAreNotImplementedAreRefused(String field, String value) throws Exception {
+        InvalidInputException e = error("{\"id\": \"u\", \"prompt\": \"x\", \"" + field.strip() + "\": " + value + "}");
+        assertThat(e.code()).isEqualTo(ErrorCode.INVALID_PARAM);
+        assertThat(e.requestId()).isEqualTo("u");
+        assertThat(e.getMessage()).startsWith("'" + field.strip() + "' is not supported: ").endsWith("(got " + new ObjectMapper().readTree(value).toString() + ")");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"\"n\": 1", "\"n\": 1.0", "\"best_of\": 1", "\"stream\": false", "\"echo\": false",
+            "\"use_beam_search\": false", "\"suffix\": \"\"", "\"response_format\": {\"type\": \"text\"}",
+            "\"logit_bias\": {}", "\"bad_words\": []", "\"tools\": []", "\"functions\": []",
+            "\"include_stop_str_in_output\": false", "\"guided_json\": null", "\"n\": null", "\"top_logprobs\": null",
+            "\"model\": \"gpt-4\"", "\"user\": \"u-1\"", "\"stream_options\": {\"include_usage\": true}"})
+    void neutralValuesOfUnsupportedFieldsAndUnrelatedFieldsAreAccepted(String field) throws Exception {
+        assertThat(parse("{\"id\": \"u\", \"prompt\": \"x\", " + field + "}").id()).isEqualTo("u");
+    }
+
+    @Test
+    void idIsCappedBecauseEveryOutputRecordCarriesIt() throws Exception {
+        String atLimit = "é".repeat(RequestParser.MAX_ID_BYTES / 2);
+        assertThat(parse("{\"id\": \"" + atLimit + "\", \"prompt\": \"x\"}").id()).isEqualTo(atLimit);
+        InvalidInputException e = error("{\"id\": \"" + atLimit + "a\", \"prompt\": \"x\"}");
+        assertThat(e.code()).isEqualTo(ErrorCode.INVALID_PARAM);
+        assertThat(e.requestId()).as("an id over the cap is not echoed").isNull();
+        assertThat(e.getMessage()).isEqualTo("'id' is 1025 bytes of UTF-8, more than the limit of 1024");
+    }
+
+    @Test
+    void metadataIsCappedBecauseEveryOutputRecordCarriesIt() throws Exception {
+        String prefix = "{\"id\": \"m\", \"prompt\": \"x\", \"metadata\": ";
+        // a JSON string of exactly the limit as written: quotes included, the 3-byte characters counted in bytes
+        String atLimit = "\"" + "€".repeat(1000) + "a".repeat(RequestParser.MAX_METADATA_BYTES - 3000 - 2) + "\"";
+        assertThat(parse(prefix + atLimit + "}").id()).isEqualTo("m");
+        assertThat(echo(prefix + atLimit + "}").rawMetadata()).isEqualTo(atLimit);
+
+        String over = "{\"blob\": \"" + "a".repeat(RequestParser.MAX_METADATA_BYTES) + "\"}";
+        InvalidInputException e = error(prefix + over + ", \"max_tokens\": 4}");
+        assertThat(e.code()).isEqualTo(ErrorCode.INVALID_PARAM);
+        assertThat(e.requestId()).isEqualTo("m");
+        assertThat(e.getMessage()).isEqualTo("'metadata' is " + (RequestParser.MAX_METADATA_BYTES + 12)
+                + " bytes of JSON, more than the limit of 65536 (it is copied into the output record)");
+        // its error record must stay small: the echo leaves such metadata out
+        assertThat(echo(prefix + over + ", \"return_token_ids\": true}")).isEqualTo(new RequestParser.Echo(null, true));
     }
 
     @Test

@@ -75,7 +75,7 @@ class ResponseWriterTest {
         // 1 ASCII byte then 3-byte characters: a cut at 1024 would fall inside one
         String text = "a" + "€".repeat(2000);
         byte[] input = text.getBytes(StandardCharsets.UTF_8);
-        JsonNode n = JSON.readTree(new ResponseWriter().error("x", ErrorCode.PROMPT_TOO_LONG, "too long", input, SOURCE, null));
+        JsonNode n = JSON.readTree(new ResponseWriter(1024).error("x", ErrorCode.PROMPT_TOO_LONG, "too long", input, SOURCE, null));
         String echoed = n.get("input").asText();
         assertThat(echoed.getBytes(StandardCharsets.UTF_8).length).isLessThanOrEqualTo(1024).isGreaterThan(1020);
         assertThat(text).startsWith(echoed);
@@ -92,6 +92,65 @@ class ResponseWriterTest {
         byte[] input = {'{', '"', 'a', (byte) 0xFF, (byte) 0xC0, '"', '}'};
         JsonNode n = JSON.readTree(new ResponseWriter().error(null, ErrorCode.INVALID_JSON, "bad", input, SOURCE, null));
         assertThat(n.get("input").asText()).isEqualTo("{\"a\uFFFD\uFFFD\"}");
+    }
+
+    @Test
+    void errorWithABudgetCutsTheInputEchoUntilTheRecordFits() throws Exception {
+        ResponseWriter writer = new ResponseWriter();
+        String text = "{\"id\": \"x\", \"prompt\": \"" + "€a".repeat(50_000) + "\"}";
+        byte[] input = text.getBytes(StandardCharsets.UTF_8);
+        byte[] whole = writer.error("x", ErrorCode.PROMPT_TOO_LONG, "too long", input, SOURCE, "{\"m\": 1}", 1 << 20);
+        assertThat(JSON.readTree(whole).get("input").asText()).as("no cap of its own: all of it when it fits").isEqualTo(text);
+
+        for (int budget : new int[] {100_000, 20_000, 1_000}) {
+            byte[] out = writer.error("x", ErrorCode.PROMPT_TOO_LONG, "too long", input, SOURCE, "{\"m\": 1}", budget);
+            assertThat(out.length).as("budget %d", budget).isLessThanOrEqualTo(budget).isGreaterThan(budget - 200);
+            JsonNode n = JSON.readTree(out);
+            assertThat(text).startsWith(n.get("input").asText());
+            assertThat(n.get("input").asText()).doesNotContain("\uFFFD");
+            assertThat(n.get("input_truncated").asBoolean()).isTrue();
+            assertThat(n.get("input_bytes").asInt()).isEqualTo(input.length);
+            assertThat(n.get("metadata").toString()).isEqualTo("{\"m\":1}");
+        }
+    }
+
+    @Test
+    void escapedInputIsCutByWhatItTakesEscaped() throws Exception {
+        // control characters are written as six characters each: a cut by bytes alone would overshoot 6x
+        byte[] input = new byte[50_000];
+        java.util.Arrays.fill(input, (byte) 1);
+        for (int budget : new int[] {30_000, 5_000, 400}) {
+            byte[] out = new ResponseWriter().error(null, ErrorCode.INVALID_JSON, "bad", input, SOURCE, null, budget);
+            assertThat(out.length).as("budget %d", budget).isLessThanOrEqualTo(budget);
+            assertThat(JSON.readTree(out).get("input").asText()).isNotEmpty().matches("\u0001+");
+        }
+    }
+
+    @Test
+    void metadataAndThenTheInputGoWhenThereIsNoRoomForThem() throws Exception {
+        byte[] input = "{\"id\": \"x\"}".getBytes(StandardCharsets.UTF_8);
+        String metadata = "[\"" + "m".repeat(2000) + "\"]";
+        byte[] out = new ResponseWriter().error("x", ErrorCode.INVALID_PARAM, "m", input, SOURCE, metadata, 1000);
+        JsonNode n = JSON.readTree(out);
+        assertThat(out.length).isLessThanOrEqualTo(1000);
+        assertThat(n.has("metadata")).isFalse();
+        assertThat(n.get("input").asText()).isEqualTo("{\"id\": \"x\"}");
+
+        byte[] bare = new ResponseWriter().error("x", ErrorCode.INVALID_PARAM, "m".repeat(500), input, SOURCE, metadata, 520);
+        assertThat(JSON.readTree(bare).get("input").asText()).isEmpty();
+        assertThat(JSON.readTree(bare).get("input_truncated").asBoolean()).isTrue();
+    }
+
+    @Test
+    void outputTooLargeIsASmallErrorWithoutInput() throws Exception {
+        byte[] out = ResponseWriter.outputTooLarge("r-1", "the result", 2_000_000, 1_048_576, SOURCE);
+        assertThat(out.length).isLessThan(400);
+        assertThat(JSON.readTree(out).toString()).isEqualTo("{\"id\":\"r-1\",\"error\":{\"code\":\"OUTPUT_TOO_LARGE\","
+                + "\"message\":\"the result is 2000000 bytes as a Kafka record, more than the producer's limit of 1048576"
+                + " (max.request.size)\"},\"input\":null,\"input_bytes\":0,\"input_truncated\":false,"
+                + "\"source\":{\"topic\":\"prompts\",\"partition\":3,\"offset\":1234}}");
+        assertThat(JSON.readTree(ResponseWriter.outputTooLarge("i".repeat(5000), "the result", 1, 1, null)).get("id").isNull())
+                .as("an id too long for a small record is left out").isTrue();
     }
 
     @Test
