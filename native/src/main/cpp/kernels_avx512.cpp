@@ -175,7 +175,8 @@ XPU_AVX512 inline void bf16_tile(const uint16_t* a, int64_t lda, const uint16_t*
         for (int z = 0; z < NZ; ++z) _mm512_mask_storeu_ps(y + m * ldy + 16 * z, lanes(cols - 16 * z), acc[m][z]);
 }
 
-// Panels two at a time (64 columns), rows MR at a time; a panel pair stays in L2 while every row passes.
+// Panels two at a time (64 columns), rows MR at a time, then the remaining rows in one tail tile; a
+// panel pair stays in L2 while every row passes.
 template <int MR, typename Tile1, typename Tile2, typename Tail1, typename Tail2>
 XPU_AVX512 inline void gemm_panels(const uint16_t* a, int64_t lda, int64_t M, const uint16_t* w, int64_t pairs,
                                    int64_t n, int64_t p0, int64_t p1, float* y, int64_t ldy, Tile1 tile1, Tile2 tile2,
@@ -191,9 +192,10 @@ XPU_AVX512 inline void gemm_panels(const uint16_t* a, int64_t lda, int64_t M, co
             if (two) tile2(a + m * lda, panel, yp + m * ldy, cols);
             else tile1(a + m * lda, panel, yp + m * ldy, cols);
         }
-        for (; m < M; ++m) {
-            if (two) tail2(a + m * lda, panel, yp + m * ldy, cols);
-            else tail1(a + m * lda, panel, yp + m * ldy, cols);
+        // the last M % MR rows in one pass over the panels (tails take the row count)
+        if (m < M) {
+            if (two) tail2(a + m * lda, M - m, panel, yp + m * ldy, cols);
+            else tail1(a + m * lda, M - m, panel, yp + m * ldy, cols);
         }
     }
 }
@@ -203,8 +205,20 @@ XPU_AVX512 void gemm_bf16(const uint16_t* a, int64_t lda, int64_t M, const uint1
     gemm_panels<4>(a, lda, M, w, pairs, n, p0, p1, y, ldy,
         [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<4, 1>(am, lda, pw, pairs, yo, ldy, c); },
         [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<4, 2>(am, lda, pw, pairs, yo, ldy, c); },
-        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<1, 1>(am, lda, pw, pairs, yo, ldy, c); },
-        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { bf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); });
+        [&](const uint16_t* am, int64_t rows, const uint16_t* pw, float* yo, int64_t c) {
+            switch (rows) {
+                case 1: bf16_tile<1, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 2: bf16_tile<2, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+                default: bf16_tile<3, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+            }
+        },
+        [&](const uint16_t* am, int64_t rows, const uint16_t* pw, float* yo, int64_t c) {
+            switch (rows) {
+                case 1: bf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 2: bf16_tile<2, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+                default: bf16_tile<3, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+            }
+        });
 }
 
 // ---- BF16 format with vdpbf16ps (AVX-512 BF16): 32 multiply-adds per instruction.
@@ -247,8 +261,24 @@ XPU_AVX512BF16 void gemm_bf16_dp(const uint16_t* a, int64_t lda, int64_t M, cons
     gemm_panels<6>(a, lda, M, w, pairs, n, p0, p1, y, ldy,
         [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<6, 1>(am, lda, pw, pairs, yo, ldy, c); },
         [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<6, 2>(am, lda, pw, pairs, yo, ldy, c); },
-        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<1, 1>(am, lda, pw, pairs, yo, ldy, c); },
-        [&](const uint16_t* am, const uint16_t* pw, float* yo, int64_t c) { dpbf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); });
+        [&](const uint16_t* am, int64_t rows, const uint16_t* pw, float* yo, int64_t c) {
+            switch (rows) {
+                case 1: dpbf16_tile<1, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 2: dpbf16_tile<2, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 3: dpbf16_tile<3, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 4: dpbf16_tile<4, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+                default: dpbf16_tile<5, 1>(am, lda, pw, pairs, yo, ldy, c); break;
+            }
+        },
+        [&](const uint16_t* am, int64_t rows, const uint16_t* pw, float* yo, int64_t c) {
+            switch (rows) {
+                case 1: dpbf16_tile<1, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 2: dpbf16_tile<2, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 3: dpbf16_tile<3, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+                case 4: dpbf16_tile<4, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+                default: dpbf16_tile<5, 2>(am, lda, pw, pairs, yo, ldy, c); break;
+            }
+        });
 }
 
 // ---- INT8 format (Q8 blocks, packed.h)
