@@ -1,5 +1,6 @@
 package io.xpuflow.cli;
 
+import io.xpuflow.device.TraceEvent;
 import io.xpuflow.device.TraceEvents;
 import io.xpuflow.runtime.engine.GenerationHandle;
 import io.xpuflow.runtime.engine.GenerationRequest;
@@ -8,6 +9,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -65,7 +67,11 @@ final class ProfileCommand implements Callable<Integer> {
             o.printf("Profiled %d requests of %d + %d tokens: %d events%s, trace in %s%n", numPrompts, w.inputLen(),
                     w.outputLen(), trace.events().size(),
                     trace.dropped() > 0 ? " (" + trace.dropped() + " dropped: raise --max-events)" : "", out);
-            ProfileSummary.of(trace.events()).print(o);
+            Map<Boolean, List<TraceEvent>> byKind = ProfileSummary.splitByStepRows(trace.events(), numPrompts);
+            o.println("Prefill (steps of more rows than streams):");
+            ProfileSummary.of(byKind.get(false)).print(o);
+            o.println("Decode (steps of one row per stream):");
+            ProfileSummary.of(byKind.get(true)).print(o);
         }
         return 0;
     }

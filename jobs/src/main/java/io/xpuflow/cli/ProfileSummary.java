@@ -3,7 +3,11 @@ package io.xpuflow.cli;
 import io.xpuflow.device.TraceEvent;
 import io.xpuflow.device.TraceEvent.Op;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -23,6 +27,28 @@ record ProfileSummary(Map<Op, OpTotal> ops, Map<Integer, Long> threadBusyNs, lon
         double gflops() {
             return ns == 0 ? 0 : (double) flops / ns;
         }
+    }
+
+    /**
+     * The events of the steps with at most {@code maxRows} rows (decode steps of up to that many
+     * streams) and those of the other steps (prefill or mixed), each with the ops and thread records
+     * inside them.
+     */
+    static Map<Boolean, List<TraceEvent>> splitByStepRows(List<TraceEvent> events, long maxRows) {
+        List<TraceEvent> steps = events.stream().filter(e -> e.thread() < 0 && e.op() == Op.STEP)
+                .sorted(Comparator.comparingLong(TraceEvent::startNs)).toList();
+        Map<Boolean, List<TraceEvent>> out = new HashMap<>();
+        out.put(true, new ArrayList<>());
+        out.put(false, new ArrayList<>());
+        long[] starts = steps.stream().mapToLong(TraceEvent::startNs).toArray();
+        for (TraceEvent e : events) {
+            int i = Arrays.binarySearch(starts, e.startNs());
+            int step = i >= 0 ? i : -i - 2;
+            if (step >= 0 && e.endNs() <= steps.get(step).endNs()) {
+                out.get(steps.get(step).rows() <= maxRows).add(e);
+            }
+        }
+        return out;
     }
 
     static ProfileSummary of(List<TraceEvent> events) {

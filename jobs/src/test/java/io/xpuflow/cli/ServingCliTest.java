@@ -118,7 +118,8 @@ class ServingCliTest {
         assertThat(qkv.get("ph").asText()).isEqualTo("X");
         assertThat(qkv.get("args").get("flops").asLong()).isPositive();
         assertThat(qkv.get("dur").asDouble()).isNotNegative();
-        assertThat(out.toString()).contains("Profiled 2 requests of 16 + 4 tokens").containsPattern("qkv +[0-9]+ ")
+        assertThat(out.toString()).contains("Profiled 2 requests of 16 + 4 tokens", "Prefill (", "Decode (")
+                .containsPattern("qkv +[0-9]+ ")
                 .containsPattern("kernel thread 0 busy");
     }
 
