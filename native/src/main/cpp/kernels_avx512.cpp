@@ -414,20 +414,25 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
         for (int h = 0; h < HN; ++h) s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * dqk + d]), kd, s[h]);
     }
     alignas(64) float p[HN][16];
+    float corr[HN];
     for (int h = 0; h < HN; ++h) {
         const float mx = std::max(m[h], _mm512_mask_reduce_max_ps(valid, s[h]));
         const __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(s[h], _mm512_set1_ps(mx))));
         _mm512_store_ps(p[h], e);
-        const float corr = std::exp(m[h] - mx);
-        l[h] = l[h] * corr + _mm512_reduce_add_ps(e);
+        corr[h] = std::exp(m[h] - mx);
+        l[h] = l[h] * corr[h] + _mm512_reduce_add_ps(e);
         m[h] = mx;
-        float* ah = acc + h * dv;
-        for (int64_t c = 0; c < dv; c += 16) {
-            const __mmask16 cm = lanes(dv - c);
-            __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, ah + c), _mm512_set1_ps(corr));
-            for (int64_t j = j0; j < j1; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), load16(vb, j * dv + c, bf16, cm), a);
-            _mm512_mask_storeu_ps(ah + c, cm, a);
+    }
+    // values: every head of the group takes each V row from one load
+    for (int64_t c = 0; c < dv; c += 16) {
+        const __mmask16 cm = lanes(dv - c);
+        __m512 a[HN];
+        for (int h = 0; h < HN; ++h) a[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, acc + h * dv + c), _mm512_set1_ps(corr[h]));
+        for (int64_t j = j0; j < j1; ++j) {
+            const __m512 v = load16(vb, j * dv + c, bf16, cm);
+            for (int h = 0; h < HN; ++h) a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
         }
+        for (int h = 0; h < HN; ++h) _mm512_mask_storeu_ps(acc + h * dv + c, cm, a[h]);
     }
 }
 
