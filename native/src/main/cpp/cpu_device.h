@@ -1,7 +1,7 @@
 // The CPU implementation of the device ABI: the model (weights copied into engine-owned memory when
 // they are registered, so nothing reads the checkpoint's mapping once the model is loaded), the
-// paged KV cache and the forward step. All computation is FP32 ("exact mode"): weights are decoded
-// row by row from their stored dtype, activations and accumulation stay in FP32.
+// paged KV cache and the forward step. The exact mode decodes weights row by row from their stored
+// dtype and keeps activations and sums in FP32; the fast formats pack weights once (packed.h).
 #pragma once
 
 #include <memory>
@@ -88,9 +88,6 @@ struct xpu_model {
     int64_t max_top_k = 0;
 
     int64_t weight_bytes = 0;  // engine-owned weight memory
-    // the exact mode with an FP32 cache keeps the reference attention; everything else attends with the
-    // fast kernels over the fast KV layout (packed.h)
-    bool fast_attention() const { return p.weight_format != XPU_WEIGHTS_EXACT || p.kv_dtype != XPU_KV_F32; }
 
     // step scratch, sized once at finalize from max_tokens_per_step (no allocation per step)
     struct Scratch {
@@ -114,7 +111,7 @@ struct xpu_kv_cache {
     int64_t block_size = 0;
     std::vector<int64_t> num_blocks;  // per group
     // per layer (decoder + MTP): K [blocks, block_size, kv_heads, dqk], V [blocks, block_size, kv_heads, dv]
-    std::vector<void*> k, v;  // FP32, or BF16 (kv_dtype); layout by the model's attention (packed.h)
+    std::vector<void*> k, v;  // FP32, or BF16 (kv_dtype), in the attention kernel's layout (packed.h)
     std::vector<void*> allocations;
     ~xpu_kv_cache();
 };

@@ -280,10 +280,10 @@ void run_jobs_o(const StepContext& c, int64_t li, int64_t n, float* out) {
     matmul(c.pool, m, m->s.attn.data(), n, m->layers[li].t[XPU_T_O], out, m->p.hidden_size);
 }
 
-// Fast attention (packed.h layout, FP32 or BF16 cache): K/V of the step written first, then each (row,
+// Attention over the paged cache (packed.h layout, FP32 or BF16): K/V of the step written first, then each (row,
 // KV head) runs its GQA group of query heads through the allowed keys block by block with an online
 // softmax (attend_block); the sink logit joins the softmax at the end and carries no value.
-void attention_fast(const StepContext& c, int64_t li, const Rows& rows) {
+void attention_kv(const StepContext& c, int64_t li, const Rows& rows) {
     xpu_model* m = c.m;
     const Layer& L = m->layers[li];
     const xpu_layer_params& P = L.p;
@@ -367,7 +367,6 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
     const int64_t n = rows.n, H = m->p.hidden_size;
     const int64_t Hq = P.num_heads, Hkv = P.num_kv_heads, dqk = P.head_dim_qk, dv = P.head_dim_v;
     const int64_t nq = Hq * dqk, nk = Hkv * dqk, nv = Hkv * dv;
-    const int64_t group_size = Hq / Hkv;
 
     {
         OpScope op(m, XPU_OP_QKV, li, n);
@@ -420,70 +419,7 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
         }
         phase->add(keys * Hkv * (dqk + dv) * esz, keys * Hq * (dqk + dv) * 2);
     }
-    if (m->fast_attention()) {
-        attention_fast(c, li, rows);
-        phase.emplace(m, XPU_OP_O_PROJ, li, n);
-        phase->add(weight_bytes_of(L.t[XPU_T_O]), 2 * n * H * L.t[XPU_T_O].cols);
-        run_jobs_o(c, li, n, out);
-        return;
-    }
-
-    // write this step's K/V first: a row attends to the rows before it in the same step
-    const int64_t bs = c.kv->block_size;
-    float* kcache = static_cast<float*>(c.kv->k[li]);
-    float* vcache = static_cast<float*>(c.kv->v[li]);
-    for (int64_t r = 0; r < n; ++r) {
-        const int32_t p = rows.pos[r];
-        const int64_t block = block_table(c, P.kv_group, rows.seq[r])[p / bs];
-        const int64_t slot = block * bs + p % bs;
-        std::copy(s.k.data() + r * nk, s.k.data() + (r + 1) * nk, kcache + slot * nk);
-        std::copy(s.v.data() + r * nv, s.v.data() + (r + 1) * nv, vcache + slot * nv);
-    }
-
-    const float scale = float(P.attn_scale);
-    const bool sliding = P.attn_kind == XPU_ATTN_SLIDING;
-    c.pool.parallel_for(n * Hq, 1, [&](int64_t b, int64_t e) {
-        const KernelTable& kt = kernels();
-        thread_local std::vector<float> scores;
-        for (int64_t item = b; item < e; ++item) {
-            const int64_t r = item / Hq, hq = item % Hq, hk = hq / group_size;
-            const int32_t p = rows.pos[r];
-            const int64_t lo = sliding ? std::max<int64_t>(0, int64_t(p) - P.window + 1) : 0;
-            const int64_t count = int64_t(p) - lo + 1;
-            if (static_cast<int64_t>(scores.size()) < count) scores.resize(static_cast<size_t>(count));
-            const int32_t* table = block_table(c, P.kv_group, rows.seq[r]);
-            const float* q = s.q.data() + r * nq + hq * dqk;
-
-            float mx = -std::numeric_limits<float>::infinity();
-            for (int64_t j = 0; j < count; ++j) {
-                const int64_t pos = lo + j;
-                const float* kp = kcache + (table[pos / bs] * bs + pos % bs) * nk + hk * dqk;
-                const float sc = kt.dot_f32(q, kp, dqk) * scale;
-                scores[j] = sc;
-                mx = std::max(mx, sc);
-            }
-            // the sink is one more logit in the softmax that carries no value
-            float den = 0.f;
-            if (P.has_sink) {
-                const float sink = L.sink[hq];
-                mx = std::max(mx, sink);
-                den = std::exp(sink - mx);
-            }
-            for (int64_t j = 0; j < count; ++j) {
-                scores[j] = std::exp(scores[j] - mx);
-                den += scores[j];
-            }
-            const float inv = 1.0f / den;
-            float* o = s.attn.data() + r * (Hq * dv) + hq * dv;
-            std::fill(o, o + dv, 0.f);
-            for (int64_t j = 0; j < count; ++j) {
-                const int64_t pos = lo + j;
-                const float* vp = vcache + (table[pos / bs] * bs + pos % bs) * nv + hk * dv;
-                kt.axpy_f32(scores[j] * inv, vp, o, dv);
-            }
-        }
-    });
-
+    attention_kv(c, li, rows);
     phase.emplace(m, XPU_OP_O_PROJ, li, n);
     phase->add(weight_bytes_of(L.t[XPU_T_O]), 2 * n * H * L.t[XPU_T_O].cols);
     run_jobs_o(c, li, n, out);

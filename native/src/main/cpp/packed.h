@@ -24,9 +24,9 @@
 //
 // so a block's integer dot product is exact and one FP32 multiply-add per block joins the sum.
 //
-// KV cache of the fast formats, per layer and block of bs tokens: K [kv_head][dqk][bs] (a block's keys
+// KV cache, per layer and block of bs tokens: K [kv_head][dqk][bs] (a block's keys
 // transposed, so the scores of bs keys are bs lanes of one vector) and V [kv_head][bs][dv]; FP32 or BF16.
-// (The exact mode keeps K [bs][kv_head][dqk] and V [bs][kv_head][dv] in FP32.)
+// Every weight format uses it: the exact mode with an FP32 cache runs the same online softmax in FP32.
 #pragma once
 
 #include <cstdint>
