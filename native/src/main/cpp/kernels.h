@@ -66,6 +66,9 @@ const char* isa_warning();                    // why XPUFLOW_ISA was not followe
 void scalar_quantize_q8(const float* x, int64_t n, int8_t* q, float* d, int32_t* corr);
 void scalar_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
                     int64_t p0, int64_t p1, float* y, int64_t ldy);
+// The INT8 GEMM without VNNI (vpmaddwd on widened codes) also serves the AVX-512 table.
+void avx2_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
+                  int64_t p0, int64_t p1, float* y, int64_t ldy);
 void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                          int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
 

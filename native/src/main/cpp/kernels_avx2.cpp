@@ -185,13 +185,63 @@ XPU_AVX2 void gemm_bf16(const uint16_t* a, int64_t lda, int64_t M, const uint16_
     }
 }
 
+// ---- INT8 format (Q8 blocks, packed.h) without VNNI: codes widened to 16 bits and multiplied in pairs
+// (vpmaddwd), which is exact where vpmaddubsw would saturate on the +128 codes; the same integer block
+// sums as the scalar kernel, so the same bits.
+
+// One row x one panel: eight accumulators of four columns x two partial sums each.
+XPU_AVX2 void q8_row_panel(const uint8_t* a, const uint8_t* panel, int64_t blocks, float* y, int64_t cols) {
+    const Q8Row row = q8_row(const_cast<uint8_t*>(a), blocks);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* block = panel + b * kQBlockBytes;
+        __m256i sum[8];
+        for (auto& v : sum) v = _mm256_setzero_si256();
+        for (int j = 0; j < kQBlock / 4; ++j) {
+            // the row's four codes of this quad as 16-bit lanes, repeated for four columns
+            const int8_t* q = row.q + b * kQBlock + 4 * j;
+            const __m256i av = _mm256_setr_epi16(q[0], q[1], q[2], q[3], q[0], q[1], q[2], q[3], q[0], q[1], q[2], q[3],
+                                                 q[0], q[1], q[2], q[3]);
+            for (int g = 0; g < 8; ++g) {  // columns 4g .. 4g+3: 16 code bytes
+                const __m128i w8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + (j * kPanel + 4 * g) * 4));
+                sum[g] = _mm256_add_epi32(sum[g], _mm256_madd_epi16(_mm256_cvtepu8_epi16(w8), av));
+            }
+        }
+        const __m256i corr = _mm256_set1_epi32(row.corr[b]);
+        const __m256 da = _mm256_set1_ps(row.d[b]);
+        for (int h = 0; h < 4; ++h) {
+            // lanes of sum[2h]: (c0 k01, c0 k23, c1 k01, c1 k23 | c2 .., c3 ..); hadd pairs the partial sums
+            const __m256i pairs = _mm256_hadd_epi32(sum[2 * h], sum[2 * h + 1]);  // c0 c1 c4 c5 | c2 c3 c6 c7
+            const __m256i cols8 = _mm256_add_epi32(_mm256_permute4x64_epi64(pairs, 0xd8), corr);
+            const __m256 wd = _mm256_loadu_ps(reinterpret_cast<const float*>(block + kPanel * kQBlock) + 8 * h);
+            acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(cols8), _mm256_mul_ps(da, wd), acc[h]);
+        }
+    }
+    alignas(32) float out[kPanel];
+    for (int h = 0; h < 4; ++h) _mm256_store_ps(out + 8 * h, acc[h]);
+    std::memcpy(y, out, static_cast<size_t>(cols) * sizeof(float));
+}
+
+XPU_AVX2 void gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
+                      int64_t p0, int64_t p1, float* y, int64_t ldy) {
+    for (int64_t p = p0; p < p1; ++p) {
+        const uint8_t* panel = w + p * blocks * kQBlockBytes;
+        const int64_t cols = std::min<int64_t>(kPanel, n - p * kPanel);
+        for (int64_t m = 0; m < M; ++m) q8_row_panel(a + m * lda, panel, blocks, y + m * ldy + p * kPanel, cols);
+    }
+}
+
 }  // namespace
+
+void avx2_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n, int64_t p0,
+                  int64_t p1, float* y, int64_t ldy) {
+    gemm_q8(a, lda, M, w, blocks, n, p0, p1, y, ldy);
+}
 
 const KernelTable* avx2_kernels() {
     static const KernelTable table{"avx2", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, scalar_quantize_q8, scalar_gemm_q8,
-                                   scalar_attend_block};
+                                   f32_to_bf16_row, gemm_bf16, scalar_quantize_q8, gemm_q8, scalar_attend_block};
     __builtin_cpu_init();
     const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     return ok ? &table : nullptr;

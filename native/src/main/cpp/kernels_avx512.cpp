@@ -470,7 +470,7 @@ bool has_avx512() {
 const KernelTable* avx512_kernels() {
     static const KernelTable table{"avx512", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, quantize_q8_row, scalar_gemm_q8,
+                                   f32_to_bf16_row, gemm_bf16, quantize_q8_row, avx2_gemm_q8,
                                    attend_block};
     return has_avx512() ? &table : nullptr;
 }
