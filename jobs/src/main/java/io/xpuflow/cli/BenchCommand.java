@@ -2,6 +2,9 @@ package io.xpuflow.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.xpuflow.device.Device;
+import io.xpuflow.device.Roofline;
+import io.xpuflow.device.TraceEvent;
 import io.xpuflow.runtime.engine.GenerationHandle;
 import io.xpuflow.runtime.engine.GenerationRequest;
 import io.xpuflow.runtime.engine.GenerationResult;
@@ -12,6 +15,7 @@ import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -169,6 +173,12 @@ final class BenchCommand implements Runnable {
         @Option(names = "--num-iters", defaultValue = "3", paramLabel = "N", description = "Measured runs (default ${DEFAULT-VALUE}); one warm-up run precedes them.")
         int iterations;
 
+        @Option(names = "--roofline", description = {"Measure this machine's limits first (bench roofline) and print each"
+                + " figure as a fraction of its limit: decode as the weight and KV bytes it reads per token (from the"
+                + " device profiler) times tokens/s over the read bandwidth, prefill as its flops per token times"
+                + " tokens/s over the weight format's arithmetic peak."})
+        boolean roofline;
+
         @Spec
         CommandLine.Model.CommandSpec spec;
 
@@ -179,6 +189,12 @@ final class BenchCommand implements Runnable {
             }
             BenchWorkload w = workload(spec, iterations + 1, workload);
             engineArgs.noPrefixCaching = true; // every run must compute its whole prompt
+            Roofline limits = null;
+            if (roofline) {
+                try (Device device = Device.open("cpu", common.threads)) {
+                    limits = Roofline.measure(device, Roofline.DEFAULT_READ_BYTES);
+                }
+            }
             try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
                 PrintWriter out = spec.commandLine().getOut();
                 out.println(placementLine(engine));
@@ -187,10 +203,17 @@ final class BenchCommand implements Runnable {
                 double prefillMs = 0;
                 double decodeMs = 0;
                 double totalMs = 0;
+                List<TraceEvent> events = new ArrayList<>();
                 for (int i = 0; i < requests.size(); i++) {
+                    if (i == 1 && limits != null) {
+                        engine.profile(PROFILE_EVENTS);
+                    }
                     GenerationResult r = engine.submit(requests.get(i)).result().join();
                     if (i == 0) {
                         continue; // warm-up
+                    }
+                    if (limits != null) {
+                        events.addAll(engine.readProfile().events());
                     }
                     prefillMs += r.timings().timeToFirstTokenMs();
                     decodeMs += r.timings().totalMs() - r.timings().timeToFirstTokenMs();
@@ -212,11 +235,44 @@ final class BenchCommand implements Runnable {
                 o.put("prefill_tokens_per_second", prefillTps);
                 o.put("decode_tokens_per_second", decodeTps);
                 o.put("avg_latency_ms", totalMs);
+                if (limits != null) {
+                    Map<Boolean, List<TraceEvent>> byKind = ProfileSummary.splitByStepRows(events, 1);
+                    double decodeBytesPerToken = (double) opTotals(byKind.get(true), true) / (iterations * (w.outputLen() - 1.0));
+                    double prefillFlopsPerToken = (double) opTotals(byKind.get(false), false) / (iterations * (double) w.inputLen());
+                    double readFraction = decodeBytesPerToken * decodeTps / 1e9 / limits.readGBps();
+                    double peak = limits.peakFor(engine.placement().weightFormat());
+                    double computeFraction = prefillFlopsPerToken * prefillTps / 1e9 / peak;
+                    out.printf("Roofline: read %.1f GB/s, %s peak %.0f GFLOP/s (%d threads)%n", limits.readGBps(),
+                            engine.placement().weightFormat().optionValue(), peak, limits.threads());
+                    out.printf("Decode reads %.1f MB per token: %.1f GB/s, %.0f%% of the read bandwidth%n",
+                            decodeBytesPerToken / 1e6, decodeBytesPerToken * decodeTps / 1e9, 100 * readFraction);
+                    out.printf("Prefill computes %.2f GFLOP per token: %.0f GFLOP/s, %.0f%% of the arithmetic peak%n",
+                            prefillFlopsPerToken / 1e9, prefillFlopsPerToken * prefillTps / 1e9, 100 * computeFraction);
+                    o.set("roofline", BenchRoofline.toJson(limits));
+                    o.put("decode_bytes_per_token", decodeBytesPerToken);
+                    o.put("decode_fraction_of_read_bandwidth", readFraction);
+                    o.put("prefill_flops_per_token", prefillFlopsPerToken);
+                    o.put("prefill_fraction_of_peak", computeFraction);
+                }
                 putPlacement(o, engine);
                 out.println(o);
             }
             return 0;
         }
+    }
+
+    /** Profiler events kept per measured request of {@code bench latency --roofline}. */
+    static final int PROFILE_EVENTS = 4_000_000;
+
+    /** Sum of the bytes (or flops) of the op records among {@code events}. */
+    static long opTotals(List<TraceEvent> events, boolean bytes) {
+        long total = 0;
+        for (TraceEvent e : events) {
+            if (e.thread() < 0 && e.op() != TraceEvent.Op.STEP) {
+                total += bytes ? e.bytes() : e.flops();
+            }
+        }
+        return total;
     }
 
     static BenchWorkload workload(CommandLine.Model.CommandSpec spec, int numPrompts, Workload w) {

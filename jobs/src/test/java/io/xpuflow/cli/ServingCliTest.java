@@ -138,4 +138,19 @@ class ServingCliTest {
         assertThat(run("compare", "--model", mimo, "--prompt-ids", "1,2", "--weight-format", "exact")).isEqualTo(2);
         assertThat(err.toString()).contains("must be a fast format");
     }
+
+    @Test
+    void benchLatencyWithRooflineStatesEachFigureAsAFractionOfTheMachinesLimit() throws Exception {
+        assertThat(run("bench", "latency", "--model", STORIES, "--input-len", "32", "--output-len", "8",
+                "--num-iters", "1", "--threads", "2", "--roofline")).as(err.toString()).isZero();
+        assertThat(out.toString()).containsPattern("Roofline: read [0-9.]+ GB/s, exact peak [0-9]+ GFLOP/s \\(2 threads\\)")
+                .containsPattern("Decode reads [0-9.]+ MB per token: [0-9.]+ GB/s, [0-9]+% of the read bandwidth")
+                .containsPattern("Prefill computes [0-9.]+ GFLOP per token: [0-9]+ GFLOP/s, [0-9]+% of the arithmetic peak");
+        String json = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
+        JsonNode node = new ObjectMapper().readTree(json);
+        // stories260k in the exact mode: every decode step reads at least its F32 weights (about 1 MB)
+        assertThat(node.get("decode_bytes_per_token").asDouble()).isGreaterThan(0.9e6);
+        assertThat(node.get("prefill_flops_per_token").asDouble()).isPositive();
+        assertThat(node.get("roofline").get("read_gb_per_s").asDouble()).isPositive();
+    }
 }
