@@ -47,7 +47,8 @@ class KafkaInferenceJobRestartIT {
     private static final Path STORIES = Fixtures.model("stories260k").toAbsolutePath();
     private static final Path LAUNCHER = Path.of("..", "bin", "xpuflow-job").toAbsolutePath().normalize();
     private static final int PROMPTS = 300;
-    private static final int MAX_TOKENS = 64;
+    /** Long enough that outputs are committed in steps of a few dozen, so both kills land half way. */
+    private static final int MAX_TOKENS = 128;
     private static final String[] STARTS = {"Once upon a time", "Lily and Tom went to the park", "The little dog",
             "Ben had a red ball"};
 
@@ -119,7 +120,8 @@ class KafkaInferenceJobRestartIT {
 
     /**
      * Produces the prompts to {@code <name>-in}, starts the job, kills it with SIGKILL once a quarter of the
-     * prompts is answered and again once another quarter is, starts it again each time with the same command,
+     * prompts is answered and again once another sixth of outputs is committed after the first kill, starts it
+     * again each time with the same command,
      * and reads the output until every prompt is answered or nothing more comes for 30 s.
      */
     private Figures run(EmbeddedKafka kafka, Path work, String name, List<String> extraArgs) throws Exception {
@@ -141,7 +143,8 @@ class KafkaInferenceJobRestartIT {
         int start = 1;
         for (int kill = 1; kill <= 2; kill++, start++) {
             Process job = start(work, name + "-" + start, command);
-            int target = kill * PROMPTS / 4;
+            // the second kill once the second start has added outputs of its own (not during its start-up)
+            int target = kill == 1 ? PROMPTS / 4 : Math.min(committedAtKills.get(0) + PROMPTS / 6, PROMPTS - 40);
             awaitCommitted(kafka, out, target, job, work.resolve(name + "-" + start + ".log"));
             job.destroyForcibly(); // SIGKILL: the launcher execs java, so this is the JVM of the job itself
             assertThat(job.waitFor(30, TimeUnit.SECONDS)).isTrue();
@@ -162,6 +165,7 @@ class KafkaInferenceJobRestartIT {
         }
         last.destroy();
         assertThat(last.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        keepLogs(work, name);
         Figures f = new Figures(PROMPTS, committedAtKills, all.size(), textById.size(), all.size() - textById.size(),
                 PROMPTS - textById.size(), textById);
         LOG.info("{}: {}", name, summary(f));
@@ -179,6 +183,16 @@ class KafkaInferenceJobRestartIT {
         Process p = pb.start();
         jobs.add(p);
         return p;
+    }
+
+    /** Keeps the job logs of a run in {@code target/restart-it/} for a look after the test (its work dir goes). */
+    private static void keepLogs(Path work, String name) throws IOException {
+        Path kept = Files.createDirectories(Path.of("target", "restart-it"));
+        try (var files = Files.list(work)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().startsWith(name + "-")).toList()) {
+                Files.copy(f, kept.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
     }
 
     /** Waits until {@code topic} holds {@code count} committed records. */
