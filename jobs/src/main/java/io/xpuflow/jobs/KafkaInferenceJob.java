@@ -6,15 +6,35 @@ import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.operators.LlmAsyncFunction;
 import io.xpuflow.runtime.sample.SamplingParams;
+import java.io.DataInputStream;
+import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
 import org.apache.flink.core.execution.CheckpointingMode;
+import org.apache.flink.core.execution.RecoveryClaimMode;
+import org.apache.flink.core.fs.FSDataInputStream;
+import org.apache.flink.core.fs.FileStatus;
+import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.core.fs.Path;
+import org.apache.flink.runtime.checkpoint.Checkpoints;
+import org.apache.flink.streaming.api.environment.LocalStreamEnvironment;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -36,6 +56,9 @@ import picocli.CommandLine.Option;
 @Command(name = "kafka-inference-job", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Flink job: LLM completions for JSON prompts from Kafka, exactly once.")
 public final class KafkaInferenceJob implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(KafkaInferenceJob.class);
+    /** A retained checkpoint's directory in Flink's layout, {@code DIR/<job id>/chk-<n>}. */
+    private static final Pattern CHECKPOINT = Pattern.compile("chk-(\\d+)");
 
     @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT", description = "Kafka bootstrap servers.")
     String bootstrapServers;
@@ -81,6 +104,17 @@ public final class KafkaInferenceJob implements Callable<Integer> {
             description = "Checkpoint interval; results become visible to read_committed readers at each checkpoint (default ${DEFAULT-VALUE}).")
     Duration checkpointInterval;
 
+    @Option(names = "--checkpoint-dir", paramLabel = "DIR",
+            description = "Keep checkpoints in DIR (a path or a URI such as s3://bucket/xpuflow), retained when the job"
+                    + " fails, is killed or cancelled; a job started again with the same DIR resumes from the latest"
+                    + " completed checkpoint there: exactly once, prompts in flight included.")
+    String checkpointDir;
+
+    @Option(names = "--restore-from", paramLabel = "PATH",
+            description = "Start from this checkpoint or savepoint (a chk-N or savepoint directory, or its _metadata);"
+                    + " it is left in place (Flink's NO_CLAIM mode).")
+    String restoreFrom;
+
     @Option(names = "--bounded", description = "Stop at the input's latest offsets instead of running forever.")
     boolean bounded;
 
@@ -94,7 +128,8 @@ public final class KafkaInferenceJob implements Callable<Integer> {
 
     @Option(names = "--starting-offsets", defaultValue = "committed", paramLabel = "FROM",
             description = "Where a job without a checkpoint starts: committed (the group's offsets, earliest for a new"
-                    + " group), earliest or latest (default ${DEFAULT-VALUE}).")
+                    + " group), earliest or latest (default ${DEFAULT-VALUE}). Committed offsets without a checkpoint"
+                    + " lose the prompts that were in flight and repeat the outputs of offsets not yet committed.")
     StartingOffsets startingOffsets;
 
     @Option(names = "--ordered", description = "Emit results in input order per subtask (default: as they finish).")
@@ -154,10 +189,108 @@ public final class KafkaInferenceJob implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        StreamExecutionEnvironment env = environment(flinkSettings());
         configure(env);
         env.execute("xpuflow: " + inputTopic + " -> " + outputTopic);
         return 0;
+    }
+
+    /**
+     * The cluster's environment under {@code flink run}; otherwise (a plain {@code java} launch) a local
+     * one, bound to loopback ({@link LocalFlink}). {@code settings} apply to either.
+     */
+    StreamExecutionEnvironment environment(Configuration settings) {
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(settings);
+        return env instanceof LocalStreamEnvironment ? LocalFlink.environment(parallelism, settings) : env;
+    }
+
+    /**
+     * Flink settings from the arguments: checkpoints kept in {@code --checkpoint-dir} and the state to start
+     * from ({@code --restore-from}, else the latest checkpoint in {@code --checkpoint-dir}), logged; and a
+     * warning when the job starts from the group's committed offsets without state.
+     */
+    Configuration flinkSettings() throws IOException {
+        Configuration c = new Configuration();
+        if (checkpointDir != null) {
+            c.set(CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+            c.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, uri(checkpointDir));
+            // a crash, a kill or a cancel leaves the latest checkpoint in place: the next start resumes from it
+            c.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION, ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
+        }
+        if (restoreFrom != null) {
+            // NO_CLAIM (Flink's default): a savepoint or checkpoint named by hand is the user's, never deleted by us
+            c.set(StateRecoveryOptions.SAVEPOINT_PATH, restoreFrom);
+            c.set(StateRecoveryOptions.RESTORE_MODE, RecoveryClaimMode.NO_CLAIM);
+            LOG.info("Restoring from {} (NO_CLAIM: it stays in place); --starting-offsets does not apply", restoreFrom);
+            return c;
+        }
+        Optional<String> latest = checkpointDir == null ? Optional.empty() : latestCheckpoint(uri(checkpointDir));
+        if (latest.isPresent()) {
+            // CLAIM: the checkpoints in DIR are this job's own, left by its previous run. The new run takes the
+            // restored one over and deletes it once a newer checkpoint has completed, so DIR keeps one
+            // checkpoint however often the job restarts (NO_CLAIM would leave one more behind on every
+            // restart, for good, and make the first checkpoint of each run a full one with incremental state)
+            c.set(StateRecoveryOptions.SAVEPOINT_PATH, latest.get());
+            c.set(StateRecoveryOptions.RESTORE_MODE, RecoveryClaimMode.CLAIM);
+            LOG.info("Resuming from the latest completed checkpoint {} (CLAIM); --starting-offsets does not apply",
+                    latest.get());
+        } else {
+            if (checkpointDir != null) {
+                LOG.info("No completed checkpoint in {}: starting without state", checkpointDir);
+            }
+            if (startingOffsets == StartingOffsets.COMMITTED) {
+                LOG.warn("Starting without state from the committed offsets of consumer group '{}'. If an earlier run"
+                        + " of this job served the topic, the prompts it had in flight are lost and the outputs it"
+                        + " committed after its last offset commit are written again. Resume from a checkpoint instead:"
+                        + " --checkpoint-dir DIR (on every start) or --restore-from PATH.", consumerGroup);
+            }
+        }
+        return c;
+    }
+
+    /** {@code dir} as a URI: a URI stays as it is, a local path becomes an absolute {@code file:} URI. */
+    static String uri(String dir) {
+        return dir.contains("://") ? dir : java.nio.file.Path.of(dir).toAbsolutePath().normalize().toUri().toString();
+    }
+
+    /**
+     * The newest completed checkpoint under {@code dir} (Flink's layout: {@code dir/<job id>/chk-<n>/_metadata}),
+     * by the time its metadata was written, then by number; one whose metadata cannot be read (cut short by a
+     * crash) is skipped.
+     */
+    static Optional<String> latestCheckpoint(String dir) throws IOException {
+        Path root = new Path(dir);
+        FileSystem fs = root.getFileSystem();
+        if (!fs.exists(root)) {
+            return Optional.empty();
+        }
+        record Candidate(Path dir, long written, long number) {}
+        List<Candidate> found = new ArrayList<>();
+        for (FileStatus job : fs.listStatus(root)) {
+            if (!job.isDir()) {
+                continue;
+            }
+            FileStatus[] checkpoints = fs.listStatus(job.getPath());
+            for (FileStatus chk : checkpoints == null ? new FileStatus[0] : checkpoints) {
+                Matcher m = CHECKPOINT.matcher(chk.getPath().getName());
+                Path metadata = new Path(chk.getPath(), "_metadata");
+                if (chk.isDir() && m.matches() && fs.exists(metadata)) {
+                    found.add(new Candidate(chk.getPath(), fs.getFileStatus(metadata).getModificationTime(),
+                            Long.parseLong(m.group(1))));
+                }
+            }
+        }
+        found.sort(Comparator.comparingLong(Candidate::written).thenComparingLong(Candidate::number).reversed());
+        for (Candidate candidate : found) {
+            try (FSDataInputStream in = fs.open(new Path(candidate.dir(), "_metadata"))) {
+                Checkpoints.loadCheckpointMetadata(new DataInputStream(in), KafkaInferenceJob.class.getClassLoader(),
+                        candidate.dir().toString());
+                return Optional.of(candidate.dir().toString());
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("Skipping checkpoint {}: its metadata cannot be read ({})", candidate.dir(), e.toString());
+            }
+        }
+        return Optional.empty();
     }
 
     /** Adds the pipeline to {@code env} with checkpointing and parallelism from the arguments. */

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Properties;
 import java.util.function.Consumer;
 import org.apache.flink.api.connector.source.Boundedness;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -18,9 +19,9 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
- * Runs a {@link KafkaInferencePipeline} in a local Flink MiniCluster against an embedded broker and
- * hands every committed output record to a callback as it becomes visible (read_committed), for the
- * demo and the pipeline benchmark.
+ * Runs a {@link KafkaInferencePipeline} in a local Flink MiniCluster ({@link LocalFlink}: bound to
+ * loopback only) against an embedded broker and hands every committed output record to a callback as
+ * it becomes visible (read_committed), for the demo and the pipeline benchmark.
  */
 public final class LocalPipelineRun {
     private LocalPipelineRun() {}
@@ -35,7 +36,7 @@ public final class LocalPipelineRun {
     public static int run(EmbeddedKafka kafka, KafkaInferencePipeline pipeline, int parallelism, Duration checkpointInterval,
                           List<String> topics, int expected, Duration drain, Consumer<ConsumerRecord<byte[], byte[]>> onRecord)
             throws Exception {
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism);
+        StreamExecutionEnvironment env = LocalFlink.environment(parallelism, new Configuration());
         env.enableCheckpointing(checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
         pipeline.addTo(env);
         Properties p = new Properties();

@@ -10,15 +10,27 @@ import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.WeightFormat;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.testutil.Fixtures;
+import java.io.DataOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.core.execution.RecoveryClaimMode;
+import org.apache.flink.runtime.checkpoint.Checkpoints;
+import org.apache.flink.runtime.checkpoint.metadata.CheckpointMetadata;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** The job's documented arguments drive a real pipeline: broker in-process, Flink local. */
@@ -149,6 +161,65 @@ class KafkaInferenceJobTest {
         KafkaInferenceJob.commandLine(job).parseArgs("--bootstrap-servers", "localhost:9092", "--input-topic", "in", "--output-topic",
                 "out", "--model", "/m", "--delivery-guarantee", "at-least-once");
         assertThat(job.pipeline().deliveryGuarantee()).isEqualTo(DeliveryGuarantee.AT_LEAST_ONCE);
+    }
+
+    /** A checkpoint's {@code _metadata} as Flink writes it (no operator state), last modified at {@code millis}. */
+    private static void checkpoint(Path dir, long id, long millis) throws Exception {
+        Files.createDirectories(dir);
+        try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(dir.resolve("_metadata")))) {
+            Checkpoints.storeCheckpointMetadata(new CheckpointMetadata(id, List.of(), List.of()), out);
+        }
+        Files.setLastModifiedTime(dir.resolve("_metadata"), FileTime.fromMillis(millis));
+    }
+
+    @Test
+    void theLatestCheckpointIsTheNewestReadableMetadataInAnyJobsDirectory(@TempDir Path dir) throws Exception {
+        String uri = KafkaInferenceJob.uri(dir.toString());
+        assertThat(KafkaInferenceJob.latestCheckpoint(uri)).isEmpty();
+        assertThat(KafkaInferenceJob.latestCheckpoint(KafkaInferenceJob.uri(dir.resolve("absent").toString()))).isEmpty();
+        checkpoint(dir.resolve("job-a/chk-7"), 7, 1_000_000);
+        checkpoint(dir.resolve("job-b/chk-3"), 3, 2_000_000); // a later run that started afresh: newer, lower number
+        Files.createDirectories(dir.resolve("job-b/chk-4"));   // in progress when the job died: no _metadata
+        Files.createDirectories(dir.resolve("job-b/shared"));
+        assertThat(KafkaInferenceJob.latestCheckpoint(uri)).hasValueSatisfying(p -> assertThat(p).endsWith("job-b/chk-3"));
+        // metadata cut short is skipped for the next newest
+        Files.createDirectories(dir.resolve("job-b/chk-5"));
+        Files.write(dir.resolve("job-b/chk-5/_metadata"), new byte[] {1, 2, 3});
+        Files.setLastModifiedTime(dir.resolve("job-b/chk-5/_metadata"), FileTime.fromMillis(3_000_000));
+        assertThat(KafkaInferenceJob.latestCheckpoint(uri)).hasValueSatisfying(p -> assertThat(p).endsWith("job-b/chk-3"));
+    }
+
+    @Test
+    void aCheckpointDirIsRetainedAndResumedInClaimModeAnExplicitRestoreIsNotClaimed(@TempDir Path dir) throws Exception {
+        String[] common = {"--bootstrap-servers", "localhost:9092", "--input-topic", "in", "--output-topic", "out", "--model",
+                "/m"};
+        KafkaInferenceJob fresh = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(fresh).parseArgs(concat(common, "--checkpoint-dir", dir.toString()));
+        Configuration c = fresh.flinkSettings();
+        assertThat(c.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY)).isEqualTo(dir.toUri().toString());
+        assertThat(c.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION))
+                .isEqualTo(ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
+        assertThat(c.getOptional(StateRecoveryOptions.SAVEPOINT_PATH)).isEmpty();
+
+        checkpoint(dir.resolve("job/chk-2"), 2, System.currentTimeMillis());
+        KafkaInferenceJob again = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(again).parseArgs(concat(common, "--checkpoint-dir", dir.toString()));
+        c = again.flinkSettings();
+        assertThat(c.get(StateRecoveryOptions.SAVEPOINT_PATH)).endsWith("job/chk-2");
+        assertThat(c.get(StateRecoveryOptions.RESTORE_MODE)).isEqualTo(RecoveryClaimMode.CLAIM);
+
+        KafkaInferenceJob explicit = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(explicit).parseArgs(concat(common, "--checkpoint-dir", dir.toString(), "--restore-from",
+                "/savepoints/sp-1"));
+        c = explicit.flinkSettings();
+        assertThat(c.get(StateRecoveryOptions.SAVEPOINT_PATH)).isEqualTo("/savepoints/sp-1");
+        assertThat(c.get(StateRecoveryOptions.RESTORE_MODE)).isEqualTo(RecoveryClaimMode.NO_CLAIM);
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        List<String> all = new ArrayList<>(List.of(a));
+        all.addAll(List.of(b));
+        return all.toArray(String[]::new);
     }
 
     @Test

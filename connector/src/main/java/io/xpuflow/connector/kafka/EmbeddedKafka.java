@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -207,6 +208,26 @@ public final class EmbeddedKafka implements AutoCloseable {
                 consumer.poll(POLL).forEach(out::add);
             }
             return out;
+        }
+    }
+
+    /** The offsets consumer group {@code group} has committed, by partition; empty when it has none. */
+    public Map<TopicPartition, Long> committedOffsets(String group) {
+        try {
+            Map<TopicPartition, Long> out = new HashMap<>();
+            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get()
+                    .forEach((tp, o) -> {
+                        if (o != null) {
+                            out.put(tp, o.offset());
+                        }
+                    });
+            return out;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("cannot read the offsets of group " + group + ": " + e.getCause().getMessage(),
+                    e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while reading the offsets of group " + group, e);
         }
     }
 

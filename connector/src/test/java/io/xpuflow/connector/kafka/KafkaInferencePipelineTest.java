@@ -23,9 +23,11 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.header.Header;
 import org.junit.jupiter.api.Test;
@@ -395,5 +397,45 @@ class KafkaInferencePipelineTest {
         assertThat(byKey.get("b").get("error").get("code").asText()).isEqualTo("INVALID_JSON");
         assertThat(byKey.get("b").get("input").asText()).isEqualTo("not json");
         assertThat(byKey.get("c").get("usage").get("completion_tokens").asInt()).isLessThanOrEqualTo(4);
+    }
+
+    /**
+     * The source commits its offsets to the consumer group soon after each checkpoint, also while a slow
+     * operator holds it back: with Kafka's default of 500 records per poll the commit waited until the
+     * reader had drained a whole batch of prompts (minutes for a real model), and a job killed meanwhile
+     * left the group without offsets, although its outputs were committed.
+     */
+    @Test
+    void offsetsReachTheConsumerGroupSoonAfterACheckpointWhileTheOperatorIsBusy(EmbeddedKafka kafka) throws Exception {
+        int prompts = 300;
+        kafka.createTopic("commit-in", 1);
+        kafka.createTopic("commit-out", 1);
+        List<EmbeddedKafka.KeyValue> input = new ArrayList<>();
+        for (int i = 0; i < prompts; i++) {
+            input.add(EmbeddedKafka.KeyValue.of("k" + i, request("commit-" + i, STARTS[i % STARTS.length],
+                    Map.of("max_tokens", "128", "ignore_eos", "true"))));
+        }
+        kafka.produce("commit-in", input);
+        StreamExecutionEnvironment env = PipelineTests.env(200, new Configuration());
+        env.setParallelism(1);
+        // streaming and two prompts at a time: the source is backpressured for the whole run
+        pipeline(kafka, "commit").bounded(false).asyncCapacity(2).build(env);
+        JobClient job = env.executeAsync("offset commits");
+        try {
+            assertThat(kafka.readCommitted("commit-out", 1, WAIT)).as("first output committed").isNotEmpty();
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            Map<TopicPartition, Long> committed = kafka.committedOffsets("commit");
+            while (committed.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+                committed = kafka.committedOffsets("commit");
+            }
+            int outputs = kafka.readAllCommitted("commit-out", WAIT).size();
+            assertThat(committed).as("offsets committed by the source within 10 s of the first output (%d outputs)",
+                    outputs).isNotEmpty();
+            assertThat(committed.values()).allSatisfy(o -> assertThat(o).isPositive());
+            assertThat(outputs).as("the job is still busy").isLessThan(prompts / 2);
+        } finally {
+            job.cancel().get();
+        }
     }
 }

@@ -1,0 +1,51 @@
+package io.xpuflow.jobs;
+
+import java.net.InetAddress;
+import org.apache.flink.configuration.BlobServerOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.JobManagerOptions;
+import org.apache.flink.configuration.RestOptions;
+import org.apache.flink.configuration.TaskManagerOptions;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * The one place that starts a local Flink (a MiniCluster inside this JVM) for our programs: the local
+ * {@link KafkaInferenceJob}, {@code xpuflow demo} and {@code bench pipeline}.
+ *
+ * <p>Flink's defaults bind the REST API (job submission and cancellation, no authentication) and the
+ * BLOB server (job jars and artifacts) to the wildcard address, so a local run on a laptop or a shared
+ * host would answer anyone on the network. A local run has no client elsewhere, so everything is bound
+ * to the loopback address here; a cluster deployment configures its own addresses (see the README).
+ */
+public final class LocalFlink {
+    private LocalFlink() {}
+
+    /**
+     * Flink settings of every local run: REST API, BLOB server, JobManager and TaskManager bound to the
+     * loopback address, the REST API on a free port (two local runs side by side do not clash on 8081).
+     */
+    public static Configuration loopbackConfiguration() {
+        // the literal address, not "localhost": a hosts file may map that name to an interface address
+        String loopback = InetAddress.getLoopbackAddress().getHostAddress();
+        Configuration c = new Configuration();
+        c.set(RestOptions.BIND_ADDRESS, loopback);
+        c.set(RestOptions.ADDRESS, loopback);
+        c.set(RestOptions.BIND_PORT, "0");
+        // jobmanager.bind-host is also where the BLOB server listens (Flink has no option of its own for it)
+        c.set(JobManagerOptions.BIND_HOST, loopback);
+        c.set(JobManagerOptions.ADDRESS, loopback);
+        c.set(BlobServerOptions.PORT, "0");
+        // a MiniCluster's RPC is in-process and a single TaskManager exchanges data locally; these keep any
+        // TaskManager endpoint Flink does open on loopback too
+        c.set(TaskManagerOptions.BIND_HOST, loopback);
+        c.set(TaskManagerOptions.HOST, loopback);
+        return c;
+    }
+
+    /** A local environment of {@code parallelism} with {@link #loopbackConfiguration()} and then {@code settings}. */
+    public static StreamExecutionEnvironment environment(int parallelism, Configuration settings) {
+        Configuration c = loopbackConfiguration();
+        c.addAll(settings);
+        return StreamExecutionEnvironment.createLocalEnvironment(parallelism, c);
+    }
+}
