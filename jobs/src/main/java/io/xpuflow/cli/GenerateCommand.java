@@ -32,7 +32,7 @@ final class GenerateCommand implements Callable<Integer> {
     CommandLine.Model.CommandSpec spec;
 
     static final class Prompt {
-        @Option(names = "--prompt", paramLabel = "TEXT", description = "Prompt text (tokenized with the model's tokenizer).")
+        @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "Prompt text (tokenized with the model's tokenizer).")
         String text;
 
         @Option(names = "--prompt-ids", paramLabel = "IDS", converter = PromptIds.Converter.class,
@@ -43,7 +43,7 @@ final class GenerateCommand implements Callable<Integer> {
     @ArgGroup(multiplicity = "1")
     Prompt prompt;
 
-    @Option(names = "--max-tokens", defaultValue = "16", paramLabel = "N", description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
+    @Option(names = {"-n", "--max-tokens"}, defaultValue = "16", paramLabel = "N", description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
     int maxTokens;
 
     @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "0 (default) decodes greedily.")

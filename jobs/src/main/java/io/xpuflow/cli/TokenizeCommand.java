@@ -27,7 +27,7 @@ final class TokenizeCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR",
             description = "Model directory with tokenizer.json (tokenizer_config.json, special_tokens_map.json optional).")
     Path model;
 

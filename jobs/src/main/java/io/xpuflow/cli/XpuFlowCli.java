@@ -66,6 +66,8 @@ public final class XpuFlowCli implements Runnable {
         });
         cli.setParameterExceptionHandler((e, args2) -> {
             err.println("xpuflow: " + e.getMessage());
+            // what picocli's own handler would add for a mistyped subcommand or option: "Did you mean: ..."
+            CommandLine.UnmatchedArgumentException.printSuggestions(e, err);
             err.println("Try '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help' for more information.");
             err.flush();
             return 2;

@@ -25,6 +25,27 @@ class ServingCliTest {
         return XpuFlowCli.execute(args, new PrintWriter(out, true), new PrintWriter(err, true));
     }
 
+    private JsonNode json() throws Exception {
+        JsonNode node = new ObjectMapper().readTree(out.toString());
+        out.getBuffer().setLength(0);
+        err.getBuffer().setLength(0);
+        return node;
+    }
+
+    @Test
+    void shortFlagsForModelPromptAndCounts() throws Exception {
+        assertThat(run("generate", "-m", STORIES, "-p", "Lily", "-n", "3", "--ignore-eos", "--json", "--threads", "1"))
+                .as(err.toString()).isZero();
+        JsonNode generated = json();
+        assertThat(generated.at("/usage/prompt_tokens").asInt()).isEqualTo(2);
+        assertThat(generated.get("token_ids")).hasSize(3);
+
+        assertThat(run("bench", "throughput", "-m", STORIES, "-n", "2", "--input-len", "4", "--output-len", "2",
+                "--threads", "1")).as(err.toString()).isZero();
+        String last = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
+        assertThat(new ObjectMapper().readTree(last).get("num_requests").asInt()).isEqualTo(2);
+    }
+
     @Test
     void generateStreamsTheGreedyStoryFromBos() throws Exception {
         String golden = Files.readString(Fixtures.model("stories260k").resolve("greedy-from-bos-256.txt"), StandardCharsets.UTF_8);
