@@ -1,5 +1,6 @@
 package io.xpuflow.cli;
 
+import java.io.InputStream;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -33,17 +34,29 @@ public final class XpuFlowCli implements Runnable {
         int threads;
     }
 
+    /** Standard input, read by {@code generate --prompt -}. */
+    InputStream in = InputStream.nullInputStream();
+
     @Override
     public void run() {
         throw new CommandLine.ParameterException(new CommandLine(this), "a subcommand is required");
     }
 
     public static void main(String[] args) {
-        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+        System.exit(execute(args, System.in, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
     }
 
-    /** Runs the command line; returns the exit code (0 ok, 1 failure, 2 usage error). */
+    /** Runs the command line with the JVM's stdin; returns the exit code (0 ok, 1 failure, 2 usage error). */
     public static int execute(String[] args, PrintWriter out, PrintWriter err) {
+        return execute(args, System.in, out, err);
+    }
+
+    /**
+     * Runs the command line; returns the exit code (0 ok, 1 failure, 2 usage error).
+     *
+     * @param in what {@code generate --prompt -} reads
+     */
+    static int execute(String[] args, InputStream in, PrintWriter out, PrintWriter err) {
         boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
         // slf4j-simple reads its level once, when the first logger is made
         // Flink and the embedded Kafka broker warn about harmless things (offset commits before the first
@@ -51,7 +64,9 @@ public final class XpuFlowCli implements Runnable {
         boolean runsFlink = java.util.Arrays.asList(args).contains("demo") || java.util.Arrays.asList(args).contains("pipeline");
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : runsFlink ? "error" : "warn");
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
-        CommandLine cli = new CommandLine(new XpuFlowCli());
+        XpuFlowCli root = new XpuFlowCli();
+        root.in = in;
+        CommandLine cli = new CommandLine(root);
         InitRandomCommand.describePresets(cli.getSubcommands().get("init-random"));
         cli.setOut(out);
         cli.setErr(err);
