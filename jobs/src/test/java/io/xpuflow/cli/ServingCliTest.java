@@ -31,7 +31,7 @@ class ServingCliTest {
 
     private int runWithStdin(String stdin, String... args) {
         return XpuFlowCli.execute(args, new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)),
-                new PrintWriter(out, true), new PrintWriter(err, true));
+                new PrintWriter(out, true), new PrintWriter(err, true), false);
     }
 
     private JsonNode json() throws Exception {
