@@ -32,7 +32,9 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /** {@code xpuflow generate}: one completion of a text or token-id prompt through the serving engine. */
-@Command(name = "generate", description = "Generate a completion of a prompt with the serving engine.")
+@Command(name = "generate", description = {"Generate a completion of a prompt with the serving engine.",
+        "Prints the completion (or its JSON) on stdout, then one line on stderr: prompt and output tokens, time to "
+                + "first token and decode tokens/s."})
 final class GenerateCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
