@@ -12,7 +12,8 @@
  *    without per-field JNI calls. xpu_abi_struct_size() lets the Java side verify its layout.
  *  - Matrices are row-major [rows, cols] and used as y = x @ W^T (PyTorch nn.Linear convention).
  *  - The caller validates lengths and indices before a call; the device re-checks what is cheap.
- *  - A device is one backend instance (the CPU today); a CUDA backend implements the same calls.
+ *  - A device is one backend instance. The CPU is the only backend today; the calls are designed so that
+ *    a GPU backend (CUDA) can implement them too.
  */
 #ifndef XPUFLOW_XPUFLOW_H
 #define XPUFLOW_XPUFLOW_H

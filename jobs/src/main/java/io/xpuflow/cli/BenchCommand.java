@@ -134,7 +134,7 @@ final class BenchCommand implements Runnable {
         @Mixin
         Workload workload = new Workload();
 
-        @Option(names = "--num-prompts", defaultValue = "64", paramLabel = "N", description = "Requests (default ${DEFAULT-VALUE}).")
+        @Option(names = {"-n", "--num-prompts"}, defaultValue = "64", paramLabel = "N", description = "Requests (default ${DEFAULT-VALUE}).")
         int numPrompts;
 
         @Spec

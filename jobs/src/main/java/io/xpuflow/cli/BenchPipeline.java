@@ -54,7 +54,7 @@ final class BenchPipeline implements Callable<Integer> {
     @Mixin
     BenchCommand.Workload workload = new BenchCommand.Workload();
 
-    @Option(names = "--num-prompts", defaultValue = "64", paramLabel = "N", description = "Requests (default ${DEFAULT-VALUE}).")
+    @Option(names = {"-n", "--num-prompts"}, defaultValue = "64", paramLabel = "N", description = "Requests (default ${DEFAULT-VALUE}).")
     int numPrompts;
 
     @Option(names = "--checkpoint-interval-ms", defaultValue = "500", paramLabel = "MS",

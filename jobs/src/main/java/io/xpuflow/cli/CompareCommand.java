@@ -26,7 +26,7 @@ final class CompareCommand implements Callable<Integer> {
     @Mixin
     XpuFlowCli.Common common = new XpuFlowCli.Common();
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR", description = "Checkpoint directory.")
     Path model;
 
     @Option(names = "--prompt-ids", required = true, paramLabel = "IDS", converter = PromptIds.Converter.class,

@@ -48,7 +48,7 @@ final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory (default: the bundled models/stories260k).")
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Checkpoint directory (default: the bundled models/stories260k).")
     Path model;
 
     @Option(names = "--max-tokens", defaultValue = "48", paramLabel = "N", description = "Tokens per completion (default ${DEFAULT-VALUE}).")

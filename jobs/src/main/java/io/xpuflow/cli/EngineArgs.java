@@ -8,7 +8,7 @@ import picocli.CommandLine.Option;
 
 /** Engine options shared by the commands that open an engine (names as vLLM's engine arguments). */
 final class EngineArgs {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory.")
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR", description = "Checkpoint directory.")
     Path model;
 
     @Option(names = "--kv-cache-memory", paramLabel = "MIB", defaultValue = "512",

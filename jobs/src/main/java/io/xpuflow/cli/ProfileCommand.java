@@ -33,7 +33,7 @@ final class ProfileCommand implements Callable<Integer> {
     @Mixin
     BenchCommand.Workload workload = new BenchCommand.Workload();
 
-    @Option(names = "--num-prompts", defaultValue = "1", paramLabel = "N",
+    @Option(names = {"-n", "--num-prompts"}, defaultValue = "1", paramLabel = "N",
             description = "Requests submitted at once (default ${DEFAULT-VALUE}: one stream).")
     int numPrompts;
 

@@ -23,7 +23,7 @@ final class ScoreCommand implements Callable<Integer> {
     @Mixin
     FormatOptions formats = new FormatOptions();
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (config.json + safetensors).")
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR", description = "Checkpoint directory (config.json + safetensors).")
     Path model;
 
     @Option(names = "--prompt-ids", required = true, paramLabel = "IDS", converter = PromptIds.Converter.class,

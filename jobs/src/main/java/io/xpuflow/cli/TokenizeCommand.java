@@ -1,7 +1,9 @@
 package io.xpuflow.cli;
 
 import com.fasterxml.jackson.core.json.JsonWriteFeature;
+import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.xpuflow.runtime.tokenizer.Tokenizer;
 import java.nio.file.Path;
@@ -15,11 +17,11 @@ import picocli.CommandLine.Option;
 /** {@code xpuflow tokenize}: text to token ids, or ids back to text, with a model's {@code tokenizer.json}. */
 @Command(name = "tokenize",
         description = {"Encode text to token ids, or decode token ids to text.",
-                "Uses the tokenizer.json of a model directory and prints one line of JSON, non-ASCII characters "
-                        + "escaped: {\"ids\": [...]} for --text, {\"text\": \"...\"} for --ids."})
+                "Uses the tokenizer.json of a model directory and prints one line of JSON: {\"ids\": [...]} for "
+                        + "--text, {\"text\": \"...\"} for --ids. Non-ASCII characters are written as they are on a "
+                        + "UTF-8 terminal, escaped (\\u5C0F) in a pipe or file and with --ascii."})
 final class TokenizeCommand implements Callable<Integer> {
-    /** ASCII-only output, whatever the console's encoding. */
-    private static final JsonMapper JSON = JsonMapper.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build();
+    private static final JsonMapper JSON = JsonMapper.builder().build();
 
     @Mixin
     XpuFlowCli.Basic common = new XpuFlowCli.Basic();
@@ -27,7 +29,10 @@ final class TokenizeCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
+    @CommandLine.ParentCommand
+    XpuFlowCli cli;
+
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR",
             description = "Model directory with tokenizer.json (tokenizer_config.json, special_tokens_map.json optional).")
     Path model;
 
@@ -52,14 +57,25 @@ final class TokenizeCommand implements Callable<Integer> {
             description = "Decode without the special tokens (default: keep them, e.g. \"<s> Hello\").")
     boolean skipSpecialTokens;
 
+    @Option(names = "--show-tokens",
+            description = "Add \"tokens\": the vocabulary's string for each id (e.g. \"<s>\", \"<0x0A>\").")
+    boolean showTokens;
+
+    @Option(names = "--ascii",
+            description = "Escape non-ASCII characters (\\u5C0F) on a terminal too; a pipe or file always gets them escaped, "
+                    + "whatever its reader's encoding.")
+    boolean ascii;
+
     @Override
     public Integer call() throws Exception {
         Tokenizer tokenizer = Tokenizer.load(model);
         ObjectNode o = JSON.createObjectNode();
+        int[] ids;
         if (input.text != null) {
-            o.putPOJO("ids", tokenizer.encode(input.text, !noSpecialTokens));
+            ids = tokenizer.encode(input.text, !noSpecialTokens);
+            o.putPOJO("ids", ids);
         } else {
-            int[] ids = input.ids.ids();
+            ids = input.ids.ids();
             Path file = model.resolve("tokenizer.json");
             for (int i = 0; i < ids.length; i++) {
                 if (ids[i] >= tokenizer.vocabSize()) {
@@ -74,7 +90,14 @@ final class TokenizeCommand implements Callable<Integer> {
             }
             o.put("text", tokenizer.decode(ids, skipSpecialTokens));
         }
-        spec.commandLine().getOut().println(JSON.writeValueAsString(o));
+        if (showTokens) {
+            ArrayNode tokens = o.putArray("tokens");
+            for (int id : ids) {
+                tokens.add(tokenizer.token(id));
+            }
+        }
+        ObjectWriter writer = ascii || !cli.utf8Terminal ? JSON.writer().with(JsonWriteFeature.ESCAPE_NON_ASCII) : JSON.writer();
+        spec.commandLine().getOut().println(writer.writeValueAsString(o));
         return 0;
     }
 }

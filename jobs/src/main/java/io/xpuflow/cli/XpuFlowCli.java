@@ -1,6 +1,9 @@
 package io.xpuflow.cli;
 
+import java.io.InputStream;
 import java.io.PrintWriter;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -33,17 +36,42 @@ public final class XpuFlowCli implements Runnable {
         int threads;
     }
 
+    /** Standard input, read by {@code generate --prompt -}. */
+    InputStream in = InputStream.nullInputStream();
+
+    /** Whether stdout is a terminal that shows UTF-8: {@code tokenize} prints readable text there. */
+    boolean utf8Terminal;
+
     @Override
     public void run() {
         throw new CommandLine.ParameterException(new CommandLine(this), "a subcommand is required");
     }
 
     public static void main(String[] args) {
-        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+        // the JVM cannot tell whether stdout alone is a terminal (System.console() also looks at stdin, and
+        // its meaning changed in JDK 22): bin/xpuflow tests it and says so in this property
+        boolean utf8Terminal = Boolean.getBoolean("xpuflow.stdout.terminal")
+                && Charset.defaultCharset().equals(StandardCharsets.UTF_8);
+        System.exit(execute(args, System.in, new PrintWriter(System.out, true), new PrintWriter(System.err, true),
+                utf8Terminal));
     }
 
-    /** Runs the command line; returns the exit code (0 ok, 1 failure, 2 usage error). */
+    /**
+     * Runs the command line with stdin and stdout as a pipe or file would be (no terminal); returns the
+     * exit code (0 ok, 1 failure, 2 usage error).
+     */
     public static int execute(String[] args, PrintWriter out, PrintWriter err) {
+        return execute(args, System.in, out, err, false);
+    }
+
+    /**
+     * Runs the command line; returns the exit code (0 ok, 1 failure, 2 usage error).
+     *
+     * @param in what {@code generate --prompt -} reads
+     * @param utf8Terminal whether {@code out} is a terminal that shows UTF-8 ({@code tokenize} escapes
+     *     non-ASCII characters everywhere else)
+     */
+    static int execute(String[] args, InputStream in, PrintWriter out, PrintWriter err, boolean utf8Terminal) {
         boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
         // slf4j-simple reads its level once, when the first logger is made
         // Flink and the embedded Kafka broker warn about harmless things (offset commits before the first
@@ -51,7 +79,10 @@ public final class XpuFlowCli implements Runnable {
         boolean runsFlink = java.util.Arrays.asList(args).contains("demo") || java.util.Arrays.asList(args).contains("pipeline");
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : runsFlink ? "error" : "warn");
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
-        CommandLine cli = new CommandLine(new XpuFlowCli());
+        XpuFlowCli root = new XpuFlowCli();
+        root.in = in;
+        root.utf8Terminal = utf8Terminal;
+        CommandLine cli = new CommandLine(root);
         InitRandomCommand.describePresets(cli.getSubcommands().get("init-random"));
         cli.setOut(out);
         cli.setErr(err);
@@ -66,6 +97,8 @@ public final class XpuFlowCli implements Runnable {
         });
         cli.setParameterExceptionHandler((e, args2) -> {
             err.println("xpuflow: " + e.getMessage());
+            // what picocli's own handler would add for a mistyped subcommand or option: "Did you mean: ..."
+            CommandLine.UnmatchedArgumentException.printSuggestions(e, err);
             err.println("Try '" + e.getCommandLine().getCommandSpec().qualifiedName() + " --help' for more information.");
             err.flush();
             return 2;

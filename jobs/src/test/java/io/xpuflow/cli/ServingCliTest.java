@@ -4,13 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.xpuflow.runtime.tokenizer.Tokenizer;
 import io.xpuflow.runtime.testutil.Fixtures;
+import java.io.ByteArrayInputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,6 +27,128 @@ class ServingCliTest {
 
     private int run(String... args) {
         return XpuFlowCli.execute(args, new PrintWriter(out, true), new PrintWriter(err, true));
+    }
+
+    private int runWithStdin(String stdin, String... args) {
+        return XpuFlowCli.execute(args, new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)),
+                new PrintWriter(out, true), new PrintWriter(err, true), false);
+    }
+
+    private JsonNode json() throws Exception {
+        JsonNode node = new ObjectMapper().readTree(out.toString());
+        out.getBuffer().setLength(0);
+        err.getBuffer().setLength(0);
+        return node;
+    }
+
+    @Test
+    void shortFlagsForModelPromptAndCounts() throws Exception {
+        assertThat(run("generate", "-m", STORIES, "-p", "Lily", "-n", "3", "--ignore-eos", "--json", "--threads", "1"))
+                .as(err.toString()).isZero();
+        JsonNode generated = json();
+        assertThat(generated.at("/usage/prompt_tokens").asInt()).isEqualTo(2);
+        assertThat(generated.get("token_ids")).hasSize(3);
+
+        assertThat(run("bench", "throughput", "-m", STORIES, "-n", "2", "--input-len", "4", "--output-len", "2",
+                "--threads", "1")).as(err.toString()).isZero();
+        String last = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
+        assertThat(new ObjectMapper().readTree(last).get("num_requests").asInt()).isEqualTo(2);
+    }
+
+    @Test
+    void generatePrintsTheCompletionOnStdoutAndASummaryOnStderr() throws Exception {
+        assertThat(run("generate", "-m", STORIES, "-p", "Lily", "-n", "5", "--ignore-eos", "--threads", "1"))
+                .as(err.toString()).isZero();
+        assertThat(out.toString().strip().lines()).hasSize(1);
+        assertThat(out.toString()).doesNotContain("tokens");
+        assertThat(err.toString().strip()).matches("Prompt 2 tokens, output 5 tokens, TTFT [0-9.]+ ms, decode [0-9.]+ tokens/s");
+
+        out.getBuffer().setLength(0);
+        err.getBuffer().setLength(0);
+        assertThat(run("generate", "-m", STORIES, "-p", "Lily", "-n", "1", "--json", "--threads", "1")).isZero();
+        assertThat(json().get("token_ids")).hasSize(1); // stdout: the JSON alone
+        assertThat(run("generate", "-m", STORIES, "-p", "Lily", "-n", "1", "--threads", "1")).isZero();
+        assertThat(err.toString().strip()).matches("Prompt 2 tokens, output 1 token, TTFT [0-9.]+ ms");
+    }
+
+    @Test
+    void thePromptComesFromAFileOrStdinWithoutItsFinalLineBreak(@TempDir Path dir) throws Exception {
+        String[] greedy = {"generate", "-m", STORIES, "-n", "8", "--json", "--threads", "1"};
+        assertThat(run(concat(greedy, "-p", "Lily"))).as(err.toString()).isZero();
+        JsonNode want = json();
+
+        Path file = dir.resolve("prompt.txt");
+        Files.writeString(file, "Lily\n", StandardCharsets.UTF_8);
+        assertThat(run(concat(greedy, "--prompt-file", file.toString()))).as(err.toString()).isZero();
+        assertThat(json().get("token_ids")).isEqualTo(want.get("token_ids"));
+
+        assertThat(runWithStdin("Lily\r\n", concat(greedy, "-p", "-"))).as(err.toString()).isZero();
+        assertThat(json().get("token_ids")).isEqualTo(want.get("token_ids"));
+
+        Files.write(file, new byte[] {'L', (byte) 0xff});
+        assertThat(run(concat(greedy, "--prompt-file", file.toString()))).isEqualTo(1);
+        assertThat(err.toString()).isEqualTo("xpuflow: the prompt from " + file + " is not UTF-8 text" + System.lineSeparator());
+        err.getBuffer().setLength(0);
+        assertThat(run(concat(greedy, "--prompt-file", dir.resolve("missing.txt").toString()))).isEqualTo(1);
+        assertThat(err.toString()).contains("missing.txt: no such file");
+        err.getBuffer().setLength(0);
+        assertThat(run(concat(greedy, "--prompt-file", file.toString(), "-p", "Lily"))).isEqualTo(2);
+        assertThat(err.toString()).contains("mutually exclusive");
+    }
+
+    @Test
+    void aTextPromptWithoutATokenizerFailsBeforeTheModelLoads(@TempDir Path empty) {
+        String mimo = Fixtures.model("tiny-mimo-v2").toString();
+        assertThat(run("generate", "-m", mimo, "-p", "hello")).isEqualTo(1);
+        assertThat(err.toString()).isEqualTo("xpuflow: " + mimo + " has no tokenizer.json, so a text prompt cannot be"
+                + " tokenized; give the prompt as token ids with --prompt-ids instead" + System.lineSeparator());
+        // a directory without even a config.json: the engine would have named that, so nothing was loaded
+        err.getBuffer().setLength(0);
+        assertThat(run("generate", "-m", empty.toString(), "--chat", "-p", "hello")).isEqualTo(1);
+        assertThat(err.toString()).contains("has no tokenizer.json").doesNotContain("config.json");
+    }
+
+    @Test
+    void chatNeedsAChatTemplateAndATextPrompt() {
+        assertThat(run("generate", "-m", STORIES, "-p", "hello", "--chat")).isEqualTo(1);
+        assertThat(err.toString()).startsWith("xpuflow: --chat needs the model's chat template: ").contains("no chat template");
+        assertThat(err.toString().strip().lines()).hasSize(1);
+        err.getBuffer().setLength(0);
+        assertThat(run("generate", "-m", STORIES, "-p", "hello", "--system", "Be brief.")).isEqualTo(1);
+        assertThat(err.toString()).startsWith("xpuflow: --system needs the model's chat template: ");
+        err.getBuffer().setLength(0);
+        assertThat(run("generate", "-m", STORIES, "--prompt-ids", "1", "--chat")).isEqualTo(2);
+        assertThat(err.toString()).contains("--chat takes a text prompt (--prompt or --prompt-file), not --prompt-ids");
+    }
+
+    @Test
+    void chatRendersTheSystemAndUserMessagesWithTheTemplate(@TempDir Path dir) throws Exception {
+        Path stories = Fixtures.model("stories260k");
+        for (String f : new String[] {"config.json", "generation_config.json", "model.safetensors", "special_tokens_map.json",
+                "tokenizer.json"}) {
+            Files.copy(stories.resolve(f), dir.resolve(f));
+        }
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode config = (ObjectNode) mapper.readTree(stories.resolve("tokenizer_config.json").toFile());
+        config.put("chat_template", "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+                + "{% if add_generation_prompt %}assistant:{% endif %}");
+        mapper.writeValue(dir.resolve("tokenizer_config.json").toFile(), config);
+        Tokenizer tokenizer = Tokenizer.load(dir);
+
+        assertThat(run("generate", "-m", dir.toString(), "--system", "Be kind.", "-p", "Lily", "-n", "2", "--json",
+                "--threads", "1")).as(err.toString()).isZero();
+        assertThat(json().at("/usage/prompt_tokens").asInt())
+                .isEqualTo(tokenizer.encode("system: Be kind.\nuser: Lily\nassistant:", false).length);
+        assertThat(run("generate", "-m", dir.toString(), "--chat", "-p", "Lily", "-n", "2", "--json", "--threads", "1"))
+                .as(err.toString()).isZero();
+        assertThat(json().at("/usage/prompt_tokens").asInt())
+                .isEqualTo(tokenizer.encode("user: Lily\nassistant:", false).length);
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] all = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
     }
 
     @Test

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.xpuflow.runtime.testutil.Fixtures;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
@@ -76,6 +77,40 @@ class TokenizeCommandTest {
         assertThat(run("tokenize", "--model", model, "--ids", ids(want))).isZero();
         assertThat(out.toString()).isASCII().startsWith("{\"text\":\"\\u5C0F\\u7C73");
         assertThat(json().get("text").asText()).isEqualTo(text);
+    }
+
+    @Test
+    void showTokensAddsTheVocabularyStringOfEachId() throws IOException {
+        String model = Fixtures.model("stories260k").toString();
+        assertThat(run("tokenize", "-m", model, "--text", "Hello world", "--show-tokens")).as(err.toString()).isZero();
+        JsonNode encoded = json();
+        assertThat(ints(encoded.get("ids"))).containsExactly(1, 346, 306, 414, 263, 304, 341);
+        assertThat(JSON.convertValue(encoded.get("tokens"), String[].class))
+                .containsExactly("<s>", "\u2581He", "ll", "o", "\u2581w", "or", "ld");
+        assertThat(out.toString()).contains("\"\\u2581He\""); // not a terminal: escaped
+
+        assertThat(run("tokenize", "-m", model, "--ids", "1,346,306", "--show-tokens")).as(err.toString()).isZero();
+        JsonNode decoded = json();
+        assertThat(decoded.get("text").asText()).isEqualTo("<s> Hell");
+        assertThat(JSON.convertValue(decoded.get("tokens"), String[].class)).containsExactly("<s>", "\u2581He", "ll");
+    }
+
+    @Test
+    void aUtf8TerminalGetsReadableTextUnlessAscii() throws IOException {
+        String model = Fixtures.model("tokenizers/qwen3").toString();
+        String[] args = {"tokenize", "--model", model, "--ids", "105079,21018", "--show-tokens"};
+        out.getBuffer().setLength(0);
+        assertThat(XpuFlowCli.execute(args, InputStream.nullInputStream(), new PrintWriter(out, true),
+                new PrintWriter(err, true), true)).as(err.toString()).isZero();
+        assertThat(out.toString()).isEqualTo("{\"text\":\"小米 Hi\",\"tokens\":[\"å°ıç±³\",\"ĠHi\"]}" + System.lineSeparator());
+
+        String[] ascii = Arrays.copyOf(args, args.length + 1);
+        ascii[args.length] = "--ascii";
+        out.getBuffer().setLength(0);
+        assertThat(XpuFlowCli.execute(ascii, InputStream.nullInputStream(), new PrintWriter(out, true),
+                new PrintWriter(err, true), true)).isZero();
+        assertThat(out.toString()).isASCII().startsWith("{\"text\":\"\\u5C0F\\u7C73 Hi\"");
+        assertThat(json().get("text").asText()).isEqualTo("小米 Hi");
     }
 
     @Test

@@ -81,6 +81,18 @@ class XpuFlowCliTest {
     }
 
     @Test
+    void typosGetPicocliSuggestions() {
+        assertThat(run("genrate", "--model", "x")).isEqualTo(2);
+        assertThat(err.toString()).contains("'genrate'").contains("Did you mean: xpuflow generate")
+                .contains("Try 'xpuflow --help'");
+
+        err.getBuffer().setLength(0);
+        assertThat(run("generate", "-m", Fixtures.model("stories260k").toString(), "--prompt-ids", "1", "--max-token", "3"))
+                .isEqualTo(2);
+        assertThat(err.toString()).contains("--max-token").contains("--max-tokens").contains("Try 'xpuflow generate --help'");
+    }
+
+    @Test
     void everySubcommandHasHelp() {
         for (String command : new String[] {"score", "generate", "tokenize"}) {
             out.getBuffer().setLength(0);
