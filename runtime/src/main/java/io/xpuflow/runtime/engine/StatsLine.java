@@ -44,7 +44,8 @@ final class StatsLine {
      * The line for the interval that ends with {@code now}, or null when the engine had no work in it (no
      * step ran, nothing finished, nothing running or waiting): an idle engine logs nothing, yet the first
      * interval after its work ends still gets its line, which shows it drained. Either way the next
-     * interval starts here, so an idle stretch never dilutes the next line's rates.
+     * interval starts here, so a long idle stretch does not dilute the next line's rates (only the idle
+     * part of that line's own interval does, as in vLLM).
      */
     String next(EngineMetrics now, long nowNanos) {
         EngineMetrics from = last;

@@ -80,7 +80,9 @@ class StatsLineTest {
             for (GenerationHandle h : handles) {
                 h.result().get(60, TimeUnit.SECONDS);
             }
-            Thread.sleep(400); // the interval in which the work ended gets its line
+            // the interval in which the work ended gets its line: due 100 ms after the last, written within 200 ms
+            // by the idle loop (with room for a slow machine)
+            Thread.sleep(700);
             List<String> lines = log.lines("Engine stories260k: Avg");
             assertThat(lines).hasSizeGreaterThanOrEqualTo(3);
             List<Matcher> parsed = lines.stream().map(l -> {
