@@ -86,7 +86,7 @@ final class BenchPipeline implements Callable<Integer> {
             out.println("Engine:   " + alone.line());
             out.flush();
             PipelineResult piped;
-            try (EmbeddedKafka kafka = EmbeddedBroker.start(common.verbose)) {
+            try (EmbeddedKafka kafka = EmbeddedBroker.start(common.verbose == CliLogging.Verbosity.ALL)) {
                 // warm-up of the pipeline's own code (Flink, Kafka clients, JSON), untimed as the engine's was:
                 // on two cores the JIT compiling it would otherwise take a share from the engine's threads
                 runPipeline(kafka, "warmup", engine, engineSpec, prompts(tokenizer, vocab, w, w.seed() + 3)

@@ -63,7 +63,7 @@ final class DemoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         out.println("Starting an embedded Kafka broker ...");
         out.flush();
-        try (EmbeddedKafka kafka = EmbeddedBroker.start(common.verbose)) {
+        try (EmbeddedKafka kafka = EmbeddedBroker.start(common.verbose == CliLogging.Verbosity.ALL)) {
             kafka.createTopic("prompts", 1);
             kafka.createTopic("completions", 1);
             kafka.createTopic("prompt-errors", 1);

@@ -15,11 +15,12 @@ final class EmbeddedBroker {
 
     /**
      * Starts the broker. Kafka's storage formatter prints two lines about the metadata directory to
-     * {@code System.out} and the test kit offers no way to redirect them, so without {@code verbose} they
-     * are held back (and logged at INFO) instead of landing between a command's own output lines.
+     * {@code System.out} and the test kit offers no way to redirect them, so unless {@code kafkaToConsole}
+     * ({@code --verbose=all}) they are held back (and logged at INFO) instead of landing between a command's
+     * own output lines.
      */
-    static EmbeddedKafka start(boolean verbose) {
-        if (verbose) {
+    static EmbeddedKafka start(boolean kafkaToConsole) {
+        if (kafkaToConsole) {
             return EmbeddedKafka.start();
         }
         PrintStream console = System.out;

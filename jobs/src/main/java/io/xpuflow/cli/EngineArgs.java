@@ -2,7 +2,9 @@ package io.xpuflow.cli;
 
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.engine.EngineOptions;
+import io.xpuflow.jobs.KafkaInferenceJob;
 import java.nio.file.Path;
+import java.time.Duration;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -30,18 +32,25 @@ final class EngineArgs {
     @Option(names = "--no-prefix-caching", description = "Do not reuse the KV of repeated prompt prefixes.")
     boolean noPrefixCaching;
 
+    @Option(names = "--log-stats-interval", paramLabel = "DURATION", defaultValue = "10s",
+            converter = KafkaInferenceJob.DurationConverter.class,
+            description = "How often the engine logs its stats line at INFO while it works (shown with --verbose);"
+                    + " 0: never (default ${DEFAULT-VALUE}).")
+    Duration logStatsInterval;
+
     @Mixin
     FormatOptions formats = new FormatOptions();
 
     EngineOptions toOptions(int threads) {
         return formats.applyTo(EngineOptions.builder(model)).threads(threads).kvCacheBytes(kvCacheMib << 20)
                 .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
-                .enablePrefixCaching(!noPrefixCaching).build();
+                .enablePrefixCaching(!noPrefixCaching).logStatsInterval(logStatsInterval).build();
     }
 
     /** The same engine as an operator's spec (prefix caching is always on there). */
     EngineSpec toSpec(int threads) {
         return formats.applyTo(EngineSpec.of(model.toString()).withThreads(threads).withKvCacheBytes(kvCacheMib << 20)
-                .withMaxNumSeqs(maxNumSeqs).withMaxNumBatchedTokens(maxNumBatchedTokens).withMaxModelLen(maxModelLen));
+                .withMaxNumSeqs(maxNumSeqs).withMaxNumBatchedTokens(maxNumBatchedTokens).withMaxModelLen(maxModelLen)
+                .withLogStatsInterval(logStatsInterval));
     }
 }

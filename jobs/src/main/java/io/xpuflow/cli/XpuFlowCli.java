@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code xpuflow}: try a model, check its numerics, measure it. Every failure exits non-zero with one
- * line on stderr; {@code --verbose} adds the stack trace and INFO logging.
+ * line on stderr; {@code --verbose} adds the stack trace and logging (see {@link CliLogging}).
  */
 @Command(
         name = "xpuflow",
@@ -26,8 +26,11 @@ public final class XpuFlowCli implements Runnable {
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
         boolean help;
 
-        @Option(names = "--verbose", description = "Log progress and print stack traces on failure.")
-        boolean verbose;
+        @Option(names = "--verbose", arity = "0..1", paramLabel = "LEVEL",
+                converter = CliLogging.VerbosityConverter.class, preprocessor = CliLogging.AttachedLevelOnly.class,
+                description = "Print stack traces on failure and log: xpuflow's progress at INFO, the rest at WARN;"
+                        + " =debug: xpuflow's at DEBUG; =all: xpuflow's at DEBUG and Flink's and Kafka's at INFO.")
+        CliLogging.Verbosity verbose = CliLogging.Verbosity.QUIET;
     }
 
     /** Options of the subcommands that run a model. */
@@ -72,13 +75,8 @@ public final class XpuFlowCli implements Runnable {
      *     non-ASCII characters everywhere else)
      */
     static int execute(String[] args, InputStream in, PrintWriter out, PrintWriter err, boolean utf8Terminal) {
-        boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
-        // slf4j-simple reads its level once, when the first logger is made
-        // Flink and the embedded Kafka broker warn about harmless things (offset commits before the first
-        // checkpoint, metric name clashes): commands that run them show errors only unless --verbose
-        boolean runsFlink = java.util.Arrays.asList(args).contains("demo") || java.util.Arrays.asList(args).contains("pipeline");
-        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : runsFlink ? "error" : "warn");
-        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        CliLogging.configure(args); // before anything makes a logger
+        boolean verbose = CliLogging.verbosity(args).verbose();
         XpuFlowCli root = new XpuFlowCli();
         root.in = in;
         root.utf8Terminal = utf8Terminal;

@@ -144,6 +144,10 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--max-num-seqs", defaultValue = "64", paramLabel = "N", description = "Requests running at once per engine (default ${DEFAULT-VALUE}).")
     int maxNumSeqs;
 
+    @Option(names = "--log-stats-interval", defaultValue = "10s", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "How often each engine logs its stats line while it works; 0: never (default ${DEFAULT-VALUE}).")
+    Duration logStatsInterval;
+
     @Option(names = "--max-model-len", defaultValue = "0", paramLabel = "N", description = "Longest sequence (default: the model's).")
     int maxModelLen;
 
@@ -303,7 +307,7 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     /** The engine every TaskManager opens. */
     EngineSpec engineSpec() {
         return formats.applyTo(EngineSpec.of(model).withThreads(threads).withKvCacheBytes(kvCacheMib << 20)
-                .withMaxNumSeqs(maxNumSeqs).withMaxModelLen(maxModelLen));
+                .withMaxNumSeqs(maxNumSeqs).withMaxModelLen(maxModelLen).withLogStatsInterval(logStatsInterval));
     }
 
     KafkaInferencePipeline pipeline() {
@@ -359,10 +363,14 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     }
 
     /** Durations as {@code 500ms}, {@code 10s}, {@code 5m} or ISO-8601 ({@code PT10S}). */
-    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+    /** Durations as {@code 500ms}, {@code 10s}, {@code 5m}, {@code 1h}, ISO-8601 {@code PT10S}, or {@code 0}. */
+    public static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
         @Override
         public Duration convert(String v) {
             String s = v.trim().toLowerCase(java.util.Locale.ROOT);
+            if (s.equals("0")) {
+                return Duration.ZERO; // no unit needed to say "off"
+            }
             try {
                 if (s.startsWith("pt")) {
                     return Duration.parse(s);

@@ -77,6 +77,12 @@ class FormatOptionsTest {
         BenchPipeline pipeline = (BenchPipeline) parse(COMMANDS.get(4), "--weight-format", "bf16").commandSpec().userObject();
         assertThat(pipeline.engineArgs.toSpec(1).weightFormat()).isEqualTo(WeightFormat.BF16);
         assertThat(pipeline.engineArgs.toSpec(1).kvCacheDtype()).isNull();
+        // the stats line's interval too: 10 s unless told, 0 for none
+        assertThat(generate.engineArgs.toOptions(1).logStatsInterval()).isEqualTo(java.time.Duration.ofSeconds(10));
+        GenerateCommand quiet = (GenerateCommand) parse(COMMANDS.get(1), "--log-stats-interval", "0").commandSpec().userObject();
+        assertThat(quiet.engineArgs.toOptions(1).logStatsInterval()).isZero();
+        BenchPipeline often = (BenchPipeline) parse(COMMANDS.get(4), "--log-stats-interval", "2s").commandSpec().userObject();
+        assertThat(often.engineArgs.toSpec(1).toOptions().logStatsInterval()).isEqualTo(java.time.Duration.ofSeconds(2));
         ScoreCommand score = (ScoreCommand) parse(COMMANDS.get(0), "--kv-cache-dtype", "bf16").commandSpec().userObject();
         assertThat(score.formats.applyTo(io.xpuflow.runtime.model.LoadOptions.defaults()).kvCacheDtype())
                 .isEqualTo(KvCacheDtype.BF16);

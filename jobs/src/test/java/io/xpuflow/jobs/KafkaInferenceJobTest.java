@@ -85,13 +85,14 @@ class KafkaInferenceJobTest {
         KafkaInferenceJob.commandLine(job).parseArgs(common);
         assertThat(job.engineSpec().weightFormat()).isNull(); // auto: chosen from the checkpoint on the TaskManager
         assertThat(job.engineSpec().kvCacheDtype()).isNull();
+        assertThat(job.engineSpec().logStatsInterval()).isEqualTo(Duration.ofSeconds(10));
 
         job = new KafkaInferenceJob();
         List<String> args = new ArrayList<>(List.of(common));
-        args.addAll(List.of("--weight-format", "bf16", "--kv-cache-dtype", "F32"));
+        args.addAll(List.of("--weight-format", "bf16", "--kv-cache-dtype", "F32", "--log-stats-interval", "0"));
         KafkaInferenceJob.commandLine(job).parseArgs(args.toArray(String[]::new));
         assertThat(job.engineSpec()).isEqualTo(EngineSpec.of("/models/m").withThreads(0).withWeightFormat(WeightFormat.BF16)
-                .withKvCacheDtype(KvCacheDtype.F32));
+                .withKvCacheDtype(KvCacheDtype.F32).withLogStatsInterval(Duration.ZERO));
 
         List<String> bad = new ArrayList<>(List.of(common));
         bad.addAll(List.of("--weight-format", "q4"));

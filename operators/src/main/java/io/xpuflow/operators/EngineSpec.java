@@ -5,6 +5,7 @@ import io.xpuflow.device.WeightFormat;
 import io.xpuflow.runtime.engine.EngineOptions;
 import java.io.Serializable;
 import java.nio.file.Path;
+import java.time.Duration;
 
 /**
  * The engine an operator uses, in a form Flink can ship to TaskManagers; equal specs share one engine
@@ -18,71 +19,90 @@ import java.nio.file.Path;
  * @param maxModelLen longest sequence; {@code <= 0}: the model's own (or what the KV budget holds)
  * @param weightFormat what matrix products compute in; {@code null} ({@code auto}): chosen from the checkpoint
  * @param kvCacheDtype element type of the KV cache; {@code null} ({@code auto}): chosen from the weight format
+ * @param logStatsInterval how often the engine logs its stats line (see {@link EngineOptions#logStatsInterval()});
+ *     {@link Duration#ZERO}: never
  */
 public record EngineSpec(String modelPath, int threads, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
-                         int maxModelLen, WeightFormat weightFormat, KvCacheDtype kvCacheDtype) implements Serializable {
+                         int maxModelLen, WeightFormat weightFormat, KvCacheDtype kvCacheDtype,
+                         Duration logStatsInterval) implements Serializable {
 
     public EngineSpec {
         if (modelPath == null || modelPath.isBlank()) {
             throw new IllegalArgumentException("model path is required");
         }
         toOptions(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, weightFormat,
-                kvCacheDtype); // validates
+                kvCacheDtype, logStatsInterval); // validates
     }
 
-    /** Engine defaults (all cores, 512 MiB of KV, 64 sequences, 256 tokens per step, formats chosen from the checkpoint). */
+    /** With the default stats interval (the form of the spec before it had one; the SQL options build this). */
+    public EngineSpec(String modelPath, int threads, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
+                      int maxModelLen, WeightFormat weightFormat, KvCacheDtype kvCacheDtype) {
+        this(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, weightFormat, kvCacheDtype,
+                EngineOptions.DEFAULT_LOG_STATS_INTERVAL);
+    }
+
+    /**
+     * Engine defaults (all cores, 512 MiB of KV, 64 sequences, 256 tokens per step, formats chosen from the
+     * checkpoint, a stats line every 10 s).
+     */
     public static EngineSpec of(String modelPath) {
         EngineOptions d = EngineOptions.builder(Path.of(modelPath)).build();
         return new EngineSpec(modelPath, d.threads(), d.kvCacheBytes(), d.maxNumSeqs(), d.maxNumBatchedTokens(),
-                d.maxModelLen(), d.weightFormat(), d.kvCacheDtype());
+                d.maxModelLen(), d.weightFormat(), d.kvCacheDtype(), d.logStatsInterval());
     }
 
     public EngineSpec withThreads(int n) {
         return new EngineSpec(modelPath, n, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, weightFormat,
-                kvCacheDtype);
+                kvCacheDtype, logStatsInterval);
     }
 
     public EngineSpec withKvCacheBytes(long bytes) {
         return new EngineSpec(modelPath, threads, bytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, weightFormat,
-                kvCacheDtype);
+                kvCacheDtype, logStatsInterval);
     }
 
     public EngineSpec withMaxNumSeqs(int n) {
         return new EngineSpec(modelPath, threads, kvCacheBytes, n, maxNumBatchedTokens, maxModelLen, weightFormat,
-                kvCacheDtype);
+                kvCacheDtype, logStatsInterval);
     }
 
     public EngineSpec withMaxNumBatchedTokens(int n) {
-        return new EngineSpec(modelPath, threads, kvCacheBytes, maxNumSeqs, n, maxModelLen, weightFormat, kvCacheDtype);
+        return new EngineSpec(modelPath, threads, kvCacheBytes, maxNumSeqs, n, maxModelLen, weightFormat, kvCacheDtype, logStatsInterval);
     }
 
     public EngineSpec withMaxModelLen(int n) {
         return new EngineSpec(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, n, weightFormat,
-                kvCacheDtype);
+                kvCacheDtype, logStatsInterval);
     }
 
     /** {@code null}: chosen from the checkpoint. */
     public EngineSpec withWeightFormat(WeightFormat format) {
         return new EngineSpec(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, format,
-                kvCacheDtype);
+                kvCacheDtype, logStatsInterval);
     }
 
     /** {@code null}: chosen from the weight format. */
     public EngineSpec withKvCacheDtype(KvCacheDtype dtype) {
         return new EngineSpec(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen,
-                weightFormat, dtype);
+                weightFormat, dtype, logStatsInterval);
+    }
+
+    /** {@link Duration#ZERO}: no stats line. */
+    public EngineSpec withLogStatsInterval(Duration interval) {
+        return new EngineSpec(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen,
+                weightFormat, kvCacheDtype, interval);
     }
 
     public EngineOptions toOptions() {
         return toOptions(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, weightFormat,
-                kvCacheDtype);
+                kvCacheDtype, logStatsInterval);
     }
 
     private static EngineOptions toOptions(String modelPath, int threads, long kvCacheBytes, int maxNumSeqs,
                                            int maxNumBatchedTokens, int maxModelLen, WeightFormat weightFormat,
-                                           KvCacheDtype kvCacheDtype) {
+                                           KvCacheDtype kvCacheDtype, Duration logStatsInterval) {
         return EngineOptions.builder(Path.of(modelPath)).threads(threads).kvCacheBytes(kvCacheBytes)
                 .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
-                .weightFormat(weightFormat).kvCacheDtype(kvCacheDtype).build();
+                .weightFormat(weightFormat).kvCacheDtype(kvCacheDtype).logStatsInterval(logStatsInterval).build();
     }
 }

@@ -1,6 +1,7 @@
 package io.xpuflow.operators;
 
 import io.xpuflow.runtime.engine.EngineMetrics;
+import io.xpuflow.runtime.engine.FinishReason;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import java.util.EnumMap;
@@ -12,7 +13,6 @@ import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MeterView;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.metrics.ThreadSafeSimpleCounter;
-import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 
 /**
  * Flink metrics of one subtask that submits to a shared {@link LlmEngine}, registered under a
@@ -23,12 +23,21 @@ import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
  *   <li>engine gauges (shared by every subtask on the engine, so the same value in each):
  *       {@code requestsRunning}, {@code requestsWaiting}, {@code kvCacheUsage} (0..1),
  *       {@code prefixCacheHitRate} (0..1), {@code preemptions};</li>
- *   <li>this subtask's requests: {@code requests} (submitted to the engine), {@code outputTokens} with the
- *       meter {@code outputTokensPerSecond}, histograms {@code timeToFirstTokenUs} and
- *       {@code timePerOutputTokenUs} in microseconds over the last 1000 requests (a decode step of a small
- *       model takes well under a millisecond), {@code errorsTotal}, and one counter per {@link ErrorCode}
- *       in the {@code errors} group ({@code errors.TIMEOUT}, ...).</li>
+ *   <li>this subtask's requests: {@code requests} (submitted to the engine), {@code promptTokens} and
+ *       {@code outputTokens} (of the completed ones) with the meter {@code outputTokensPerSecond};
+ *       histograms over the last 1000 completions: {@code e2eLatencyMs} in milliseconds, from the element's
+ *       arrival in the function to its completion being handed to Flink, {@code queueTimeUs} (from submission
+ *       to the engine's first step of the request), {@code timeToFirstTokenUs} and {@code timePerOutputTokenUs}
+ *       in microseconds (a decode step of a small model takes well under a millisecond);
+ *       {@code errorsTotal}, and one counter per {@link ErrorCode} in the {@code errors} group
+ *       ({@code errors.TIMEOUT}, ...);</li>
+ *   <li>how each element ended, in the {@code finishReason} group: {@code finishReason.stop} (an end token
+ *       or stop string), {@code finishReason.length} (max tokens or the max model length),
+ *       {@code finishReason.cancelled} (cancelled in the engine, rare: a timed-out element counts as an
+ *       error), {@code finishReason.error} (an error output, as {@code errorsTotal}).</li>
  * </ul>
+ * The latency histograms count completions only: an error output (an invalid input answered at once, a
+ * timeout) would mix instants and timeouts into the latency of served requests.
  */
 public final class InferenceMetrics {
     /** The group every metric of this class is registered under. */
@@ -37,9 +46,14 @@ public final class InferenceMetrics {
     private static final int HISTOGRAM_WINDOW = 1000;
 
     private final Counter requests;
+    private final Counter promptTokens;
     private final Counter outputTokens;
     private final Counter errors;
     private final Map<ErrorCode, Counter> errorsByCode = new EnumMap<>(ErrorCode.class);
+    private final Map<FinishReason, Counter> finishedByReason = new EnumMap<>(FinishReason.class);
+    private final Counter finishedWithError;
+    private final Histogram e2eLatencyMs;
+    private final Histogram queueTimeUs;
     private final Histogram timeToFirstTokenUs;
     private final Histogram timePerOutputTokenUs;
 
@@ -60,15 +74,23 @@ public final class InferenceMetrics {
         group.gauge("preemptions", (Gauge<Long>) () -> engineMetrics.get().preemptions());
         // thread-safe: the SQL functions count on the engine's loop thread as well as on the task thread
         requests = group.counter("requests", new ThreadSafeSimpleCounter());
+        promptTokens = group.counter("promptTokens", new ThreadSafeSimpleCounter());
         outputTokens = group.counter("outputTokens", new ThreadSafeSimpleCounter());
         group.meter("outputTokensPerSecond", new MeterView(outputTokens));
-        timeToFirstTokenUs = group.histogram("timeToFirstTokenUs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
-        timePerOutputTokenUs = group.histogram("timePerOutputTokenUs", new DescriptiveStatisticsHistogram(HISTOGRAM_WINDOW));
+        e2eLatencyMs = group.histogram("e2eLatencyMs", new SlidingWindowHistogram(HISTOGRAM_WINDOW));
+        queueTimeUs = group.histogram("queueTimeUs", new SlidingWindowHistogram(HISTOGRAM_WINDOW));
+        timeToFirstTokenUs = group.histogram("timeToFirstTokenUs", new SlidingWindowHistogram(HISTOGRAM_WINDOW));
+        timePerOutputTokenUs = group.histogram("timePerOutputTokenUs", new SlidingWindowHistogram(HISTOGRAM_WINDOW));
         errors = group.counter("errorsTotal", new ThreadSafeSimpleCounter());
         MetricGroup errorGroup = group.addGroup("errors");
         for (ErrorCode c : ErrorCode.values()) {
             errorsByCode.put(c, errorGroup.counter(c.name(), new ThreadSafeSimpleCounter()));
         }
+        MetricGroup reasonGroup = group.addGroup("finishReason");
+        for (FinishReason r : FinishReason.values()) {
+            finishedByReason.put(r, reasonGroup.counter(r.wireName(), new ThreadSafeSimpleCounter()));
+        }
+        finishedWithError = reasonGroup.counter("error", new ThreadSafeSimpleCounter());
     }
 
     /** A request was accepted by the engine. */
@@ -76,8 +98,16 @@ public final class InferenceMetrics {
         requests.inc();
     }
 
-    /** A request finished with a result (any finish reason). */
-    public void finished(GenerationResult r) {
+    /**
+     * A request finished with a result (any finish reason).
+     *
+     * @param arrivalNanos {@link System#nanoTime()} when its element arrived in the function
+     */
+    public void finished(GenerationResult r, long arrivalNanos) {
+        e2eLatencyMs.update(Math.round((System.nanoTime() - arrivalNanos) / 1e6));
+        finishedByReason.get(r.finishReason()).inc();
+        promptTokens.inc(r.usage().promptTokens());
+        queueTimeUs.update(micros(r.timings().queueMs()));
         int tokens = r.usage().completionTokens();
         outputTokens.inc(tokens);
         if (tokens > 0) {
@@ -92,6 +122,7 @@ public final class InferenceMetrics {
     public void error(ErrorCode code) {
         errors.inc();
         errorsByCode.get(code).inc();
+        finishedWithError.inc();
     }
 
     private static long micros(double millis) {

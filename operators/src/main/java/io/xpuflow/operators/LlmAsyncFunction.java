@@ -87,6 +87,7 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
 
     @Override
     public void asyncInvoke(IN element, ResultFuture<OUT> resultFuture) {
+        long arrivalNanos = System.nanoTime(); // the start of e2eLatencyMs
         GenerationRequest request;
         try {
             request = requestMapper.toRequest(element);
@@ -127,7 +128,7 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
                 return;
             }
             if (error == null) {
-                complete(element, result, resultFuture);
+                complete(element, result, arrivalNanos, resultFuture);
             } else {
                 GenerationFailure failure = GenerationFailure.of(error);
                 emitError(element, id, failure.code(), failure.message(), resultFuture);
@@ -139,9 +140,9 @@ public class LlmAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
     // (JSON writing, say) and the metric updates stay off the engine's loop thread, which completes the
     // engine's futures and must go on to the next step. A mapper that throws fails the job, as any operator.
 
-    private void complete(IN element, GenerationResult result, ResultFuture<OUT> resultFuture) {
+    private void complete(IN element, GenerationResult result, long arrivalNanos, ResultFuture<OUT> resultFuture) {
         resultFuture.complete(() -> {
-            metrics.finished(result);
+            metrics.finished(result, arrivalNanos); // on the mailbox thread: the latency includes the wait for it
             return List.of(resultMapper.onResult(element, result));
         });
     }

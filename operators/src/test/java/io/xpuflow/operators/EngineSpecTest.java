@@ -12,13 +12,14 @@ import java.io.IOException;
 import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 /** The spec Flink ships to TaskManagers: serialization, equality (engine sharing) and the options it opens. */
 class EngineSpecTest {
     private static final EngineSpec FAST = EngineSpec.of("/models/m").withThreads(3).withKvCacheBytes(64L << 20)
             .withMaxNumSeqs(8).withMaxNumBatchedTokens(128).withMaxModelLen(512).withWeightFormat(WeightFormat.BF16)
-            .withKvCacheDtype(KvCacheDtype.BF16);
+            .withKvCacheDtype(KvCacheDtype.BF16).withLogStatsInterval(Duration.ofSeconds(2));
 
     @Test
     void survivesJavaSerializationAsAnEqualSpec() throws Exception {
@@ -42,6 +43,7 @@ class EngineSpecTest {
         assertThat(o.maxModelLen()).isEqualTo(512);
         assertThat(o.weightFormat()).isEqualTo(WeightFormat.BF16);
         assertThat(o.kvCacheDtype()).isEqualTo(KvCacheDtype.BF16);
+        assertThat(o.logStatsInterval()).isEqualTo(Duration.ofSeconds(2));
 
         // auto (null) is the default, and a different format is a different engine
         EngineSpec auto = EngineSpec.of("/models/m");
@@ -50,7 +52,11 @@ class EngineSpecTest {
         assertThat(auto.withWeightFormat(WeightFormat.EXACT)).isNotEqualTo(auto);
         assertThat(auto.withKvCacheDtype(KvCacheDtype.F32).toOptions()).isNotEqualTo(auto.toOptions());
         assertThat(FAST.withWeightFormat(null).withKvCacheDtype(null)).isEqualTo(auto.withThreads(3)
-                .withKvCacheBytes(64L << 20).withMaxNumSeqs(8).withMaxNumBatchedTokens(128).withMaxModelLen(512));
+                .withKvCacheBytes(64L << 20).withMaxNumSeqs(8).withMaxNumBatchedTokens(128).withMaxModelLen(512)
+                .withLogStatsInterval(Duration.ofSeconds(2)));
+        // the stats line every 10 s by default, also from the constructor without an interval (the SQL options')
+        assertThat(auto.logStatsInterval()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(new EngineSpec("/models/m", 0, 512L << 20, 64, 256, 0, null, null)).isEqualTo(auto);
     }
 
     @Test

@@ -24,11 +24,12 @@ class InferenceMetricsTest {
     @RegisterExtension
     static final MiniClusterExtension MINI = REPORTED.miniCluster(2);
 
-    /** Outputs are "id|completion tokens|finish" or "id|ERROR CODE". */
+    /** Outputs are "id|completion tokens|finish|prompt tokens|engine total ms" or "id|ERROR CODE". */
     static final ResultMapper<String, String> FORMAT = new ResultMapper<>() {
         @Override
         public String onResult(String element, GenerationResult r) {
-            return r.id() + "|" + r.usage().completionTokens() + "|" + r.finishReason().wireName();
+            return r.id() + "|" + r.usage().completionTokens() + "|" + r.finishReason().wireName() + "|"
+                    + r.usage().promptTokens() + "|" + r.timings().totalMs();
         }
 
         @Override
@@ -63,10 +64,23 @@ class InferenceMetricsTest {
         assertThat(completions).hasSize(12);
         long tokens = completions.stream().mapToLong(o -> Long.parseLong(o.split("\\|")[1])).sum();
         long multiToken = completions.stream().filter(o -> Long.parseLong(o.split("\\|")[1]) > 1).count();
+        long promptTokens = completions.stream().mapToLong(o -> Long.parseLong(o.split("\\|")[3])).sum();
+        long stopped = completions.stream().filter(o -> o.split("\\|")[2].equals("stop")).count();
+        double slowest = completions.stream().mapToDouble(o -> Double.parseDouble(o.split("\\|")[4])).max().orElseThrow();
 
         JobID job = run.job();
         assertThat(count(job, "requests")).isEqualTo(12);
         assertThat(count(job, "outputTokens")).isEqualTo(tokens);
+        assertThat(count(job, "promptTokens")).isEqualTo(promptTokens);
+        assertThat(count(job, "finishReason.stop")).isEqualTo(stopped);
+        assertThat(count(job, "finishReason.length")).isEqualTo(12 - stopped);
+        assertThat(count(job, "finishReason.cancelled")).isZero();
+        assertThat(count(job, "finishReason.error")).isEqualTo(3);
+        assertThat(count(job, "e2eLatencyMs")).isEqualTo(12);
+        assertThat(count(job, "queueTimeUs")).isEqualTo(12);
+        // from the element's arrival to its output: at least the engine's own time for the request
+        assertThat(metrics(job, "e2eLatencyMs").stream().mapToLong(m -> ((Histogram) m).getStatistics().getMax()).max()
+                .orElseThrow()).isGreaterThanOrEqualTo((long) Math.floor(slowest));
         assertThat(count(job, "timeToFirstTokenUs")).isEqualTo(12);
         assertThat(count(job, "timePerOutputTokenUs")).isEqualTo(multiToken);
         assertThat(metrics(job, "timeToFirstTokenUs")).allSatisfy(m -> {
@@ -101,5 +115,8 @@ class InferenceMetricsTest {
         // the request was cancelled after the timeout answered the element: its partial result is not counted
         assertThat(count(run.job(), "outputTokens")).isZero();
         assertThat(count(run.job(), "timeToFirstTokenUs")).isZero();
+        assertThat(count(run.job(), "e2eLatencyMs")).isZero();
+        assertThat(count(run.job(), "finishReason.error")).isEqualTo(1);
+        assertThat(count(run.job(), "finishReason.cancelled")).isZero();
     }
 }

@@ -58,6 +58,7 @@ final class EngineClient implements AutoCloseable {
      * {@link GenerationFailure}). Completion happens on the engine's loop thread.
      */
     CompletableFuture<GenerationResult> generate(String prompt, SamplingParams sampling) {
+        long arrivalNanos = System.nanoTime(); // the start of e2eLatencyMs
         String id = RequestIds.of(prompt);
         GenerationHandle handle;
         try {
@@ -77,7 +78,7 @@ final class EngineClient implements AutoCloseable {
         return handle.result().whenComplete((r, e) -> {
             inFlight.remove(handle);
             if (e == null) {
-                metrics.finished(r);
+                metrics.finished(r, arrivalNanos);
             } else {
                 metrics.error(GenerationFailure.of(e).code());
             }

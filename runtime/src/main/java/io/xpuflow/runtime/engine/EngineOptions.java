@@ -3,6 +3,7 @@ package io.xpuflow.runtime.engine;
 import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.WeightFormat;
 import java.nio.file.Path;
+import java.time.Duration;
 
 /**
  * How an engine is set up; equal options share one engine in the {@link EngineRegistry}. Names follow
@@ -20,12 +21,17 @@ import java.nio.file.Path;
  * @param weightFormat what matrix products compute in; {@code null}: chosen from the checkpoint (BF16
  *     for BF16 and FP8 checkpoints, exact otherwise)
  * @param kvCacheDtype element type of the KV cache; {@code null}: FP32 in exact mode, BF16 in the fast modes
+ * @param logStatsInterval how often the engine logs its stats line at INFO (throughput, running and waiting
+ *     requests, KV cache usage, prefix cache hit rate), and only when it had work since the last line;
+ *     {@link Duration#ZERO}: never. Part of the equality, so engines that differ only here are not shared.
  */
 public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int blockSize, int maxNumSeqs,
                             int maxNumBatchedTokens, int maxModelLen, boolean enablePrefixCaching,
-                            WeightFormat weightFormat, KvCacheDtype kvCacheDtype) {
+                            WeightFormat weightFormat, KvCacheDtype kvCacheDtype, Duration logStatsInterval) {
 
     public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
+    /** As vLLM's default of its stats line. */
+    public static final Duration DEFAULT_LOG_STATS_INTERVAL = Duration.ofSeconds(10);
 
     public EngineOptions {
         if (modelDir == null) {
@@ -36,6 +42,10 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         check(blockSize > 0 && blockSize <= 1024, "block size", blockSize);
         check(maxNumSeqs > 0 && maxNumSeqs <= 4096, "max num seqs", maxNumSeqs);
         check(maxNumBatchedTokens > 0 && maxNumBatchedTokens <= 1 << 16, "max num batched tokens", maxNumBatchedTokens);
+        if (logStatsInterval == null || logStatsInterval.isNegative()) {
+            throw new IllegalArgumentException("engine option 'log stats interval' must be zero (off) or positive: "
+                    + logStatsInterval);
+        }
     }
 
     private static void check(boolean ok, String what, long value) {
@@ -44,7 +54,10 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         }
     }
 
-    /** Defaults for {@code modelDir}: all cores, 512 MiB of KV, blocks of 16, 64 sequences, 256 tokens per step. */
+    /**
+     * Defaults for {@code modelDir}: all cores, 512 MiB of KV, blocks of 16, 64 sequences, 256 tokens per step,
+     * a stats line every 10 s.
+     */
     public static Builder builder(Path modelDir) {
         return new Builder(modelDir);
     }
@@ -52,7 +65,8 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
     public Builder toBuilder() {
         return new Builder(modelDir).threads(threads).kvCacheBytes(kvCacheBytes).blockSize(blockSize)
                 .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
-                .enablePrefixCaching(enablePrefixCaching).weightFormat(weightFormat).kvCacheDtype(kvCacheDtype);
+                .enablePrefixCaching(enablePrefixCaching).weightFormat(weightFormat).kvCacheDtype(kvCacheDtype)
+                .logStatsInterval(logStatsInterval);
     }
 
     public static final class Builder {
@@ -66,6 +80,7 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         private boolean enablePrefixCaching = true;
         private WeightFormat weightFormat;
         private KvCacheDtype kvCacheDtype;
+        private Duration logStatsInterval = DEFAULT_LOG_STATS_INTERVAL;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -82,10 +97,12 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         public Builder weightFormat(WeightFormat v) { weightFormat = v; return this; }
         /** {@code null}: FP32 in exact mode, BF16 in the fast modes. */
         public Builder kvCacheDtype(KvCacheDtype v) { kvCacheDtype = v; return this; }
+        /** {@link Duration#ZERO}: no stats line. */
+        public Builder logStatsInterval(Duration v) { logStatsInterval = v; return this; }
 
         public EngineOptions build() {
             return new EngineOptions(modelDir, threads, kvCacheBytes, blockSize, maxNumSeqs, maxNumBatchedTokens,
-                    maxModelLen, enablePrefixCaching, weightFormat, kvCacheDtype);
+                    maxModelLen, enablePrefixCaching, weightFormat, kvCacheDtype, logStatsInterval);
         }
     }
 }

@@ -106,6 +106,8 @@ public final class LlmEngine implements AutoCloseable {
     private double outputRate;
     private long lastPublish;
     private volatile EngineMetrics metrics;
+    /** Null when the options turn the stats line off. */
+    private final StatsLine statsLine;
 
     private record Cancel(RequestState request) {}
 
@@ -144,6 +146,13 @@ public final class LlmEngine implements AutoCloseable {
         this.scheduledTokens = new int[options.maxNumSeqs()];
         this.scheduledLogitRow = new int[options.maxNumSeqs()];
         this.metrics = snapshot();
+        // Driven by the loop thread rather than a scheduled executor: the counters are the loop's own state, so
+        // its snapshot is consistent without locks, there is no thread per engine to start and stop, and no
+        // line can come after close. The loop wakes at least every 200 ms when idle, so a line is late by at
+        // most that, or by one step when a single step outlasts the interval.
+        this.statsLine = options.logStatsInterval().isZero() ? null
+                : new StatsLine(String.valueOf(model.dir().getFileName()), options.logStatsInterval(), metrics,
+                System.nanoTime());
         this.loop = new Thread(this::runLoop, "xpuflow-engine-" + model.dir().getFileName());
         this.loop.setDaemon(true);
     }
@@ -460,6 +469,7 @@ public final class LlmEngine implements AutoCloseable {
                     step();
                 }
                 publishMetrics(idle || running.isEmpty());
+                logStats();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -800,6 +810,19 @@ public final class LlmEngine implements AutoCloseable {
         if (force || now - lastPublish >= METRICS_PUBLISH_NANOS) {
             metrics = snapshot();
             lastPublish = now;
+        }
+    }
+
+    private void logStats() {
+        if (statsLine == null) {
+            return;
+        }
+        long now = System.nanoTime();
+        if (statsLine.due(now)) {
+            String line = statsLine.next(snapshot(), now);
+            if (line != null) {
+                LOG.info("{}", line);
+            }
         }
     }
 
