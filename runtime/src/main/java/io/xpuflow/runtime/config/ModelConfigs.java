@@ -3,6 +3,7 @@ package io.xpuflow.runtime.config;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -33,8 +34,9 @@ public final class ModelConfigs {
         }
         ArchitectureAdapter adapter = BY_NAME.get(arch);
         if (adapter == null) {
-            throw reader.error("architectures", "names unknown architecture '" + arch + "'; supported: " + supportedArchitectures());
+            throw reader.error("architectures", "names unknown architecture " + ConfigReader.quote(arch) + "; supported: " + supportedArchitectures());
         }
+        checkActivation(reader);
         ModelConfig config = adapter.parse(reader);
         check(reader, config);
         return new Parsed(config, adapter, reader);
@@ -52,6 +54,24 @@ public final class ModelConfigs {
         ModelConfig config = parsed.config().withMtpLayers(mtp);
         check(parsed.reader(), config);
         return new Parsed(config, parsed.adapter(), parsed.reader());
+    }
+
+    /**
+     * The FFN activation names ({@code transformers}' ACT2FN keys) the engine implements: every supported
+     * architecture has a SwiGLU feed-forward, {@code down(silu(gate x) * up x)}, and {@code swish} is SiLU too.
+     */
+    static final Set<String> ACTIVATIONS = Set.of("silu", "swish");
+
+    /**
+     * {@code hidden_act}: absent means SiLU (the default of every supported family's HF config class); any other
+     * activation is refused rather than run as SiLU, which would give wrong logits without any error.
+     */
+    static void checkActivation(ConfigReader r) {
+        String act = r.string("hidden_act", "silu");
+        if (!ACTIVATIONS.contains(act)) {
+            throw r.error("hidden_act", "is " + ConfigReader.quote(act) + ", which the engine does not implement "
+                    + "(supported: " + new TreeSet<>(ACTIVATIONS) + ", the SwiGLU feed-forward's SiLU)");
+        }
     }
 
     /** Cross-field rules every adapter's output must satisfy. */

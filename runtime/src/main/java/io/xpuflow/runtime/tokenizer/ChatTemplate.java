@@ -14,8 +14,10 @@ import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import com.hubspot.jinjava.loader.ResourceNotFoundException;
+import io.xpuflow.runtime.json.JsonFiles;
 import java.io.IOException;
 import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -58,6 +60,9 @@ public final class ChatTemplate {
      */
     private static final Set<String> DISABLED_FILTERS =
             Set.of("render", "fromyaml", "toyaml", "fromjson", "regex_replace", "ipaddr");
+
+    /** Released chat templates are a few KiB; a larger chat_template.jinja is not one. */
+    private static final int MAX_TEMPLATE_BYTES = 1 << 20;
 
     private static final Jinjava JINJAVA = createEngine();
 
@@ -163,9 +168,10 @@ public final class ChatTemplate {
         Path jinja = modelDir.resolve("chat_template.jinja");
         if (Files.isRegularFile(jinja)) {
             try {
-                return new ChatTemplate(Files.readString(jinja), jinja.toString(), bos, eos);
+                String text = new String(JsonFiles.readBounded(jinja, MAX_TEMPLATE_BYTES), StandardCharsets.UTF_8);
+                return new ChatTemplate(text, jinja.toString(), bos, eos);
             } catch (IOException e) {
-                throw new ChatTemplateException(jinja + ": cannot read: " + e.getMessage(), false, e);
+                throw new ChatTemplateException(jinja + ": " + JsonFiles.describe(e), false, null);
             }
         }
         JsonField json = JsonField.readOptional(modelDir.resolve("chat_template.json"));

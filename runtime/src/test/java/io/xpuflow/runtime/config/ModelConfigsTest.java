@@ -735,6 +735,32 @@ class ModelConfigsTest {
         assertError(dir, "config.json", "'tie_word_embeddings'", "true or false");
     }
 
+    // ---------------------------------------------------------------- activation
+
+    @Test
+    void hiddenActOtherThanSiluIsRefusedNotRunAsSilu() throws IOException {
+        for (String fixture : List.of(LLAMA, MIMO)) {
+            for (String act : List.of("gelu", "gelu_pytorch_tanh", "relu", "SiLU", "")) {
+                write(fixture, j -> j.put("hidden_act", act));
+                assertError(dir, "config.json", "'hidden_act'", "'" + act + "'", "does not implement", "silu", "swish");
+            }
+        }
+        write(LLAMA, j -> j.put("hidden_act", 7));
+        assertError(dir, "config.json", "'hidden_act'", "must be a string");
+        String long_ = "x".repeat(10_000);
+        write(LLAMA, j -> j.put("hidden_act", long_));
+        assertThatThrownBy(() -> ModelConfigs.read(dir)).isInstanceOf(ModelConfigException.class)
+                .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(400));
+    }
+
+    @Test
+    void siluSwishOrNoHiddenActRead() throws IOException {
+        ModelConfig silu = read(LLAMA, j -> j.put("hidden_act", "silu"));
+        assertThat(read(LLAMA, j -> j.put("hidden_act", "swish"))).isEqualTo(silu);
+        assertThat(read(LLAMA, j -> j.remove("hidden_act"))).isEqualTo(silu);
+        assertThat(read(LLAMA, j -> j.putNull("hidden_act"))).isEqualTo(silu);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /** Writes the fixture's config.json, edited, into {@link #dir}. */
