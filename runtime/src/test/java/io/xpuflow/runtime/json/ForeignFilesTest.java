@@ -29,7 +29,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * not in the message and not in a cause (a stack trace in a log would print it).
  */
 class ForeignFilesTest {
-    private static final String SECRET = "SECRET-MARKER-7f3a";
+    // one token to Jackson (no separators), so that a message quoting the token would quote all of it
+    private static final String SECRET = "SECRETMARKER7f3a";
 
     @TempDir
     Path tmp;
@@ -132,7 +133,7 @@ class ForeignFilesTest {
         assertThatThrownBy(call).isInstanceOf(type).hasMessageContaining(file.toString())
                 .satisfies(e -> {
                     for (Throwable t = e; t != null; t = t.getCause()) {
-                        assertThat(t.getMessage()).as("message of %s", t).doesNotContain(SECRET, "root:x", "bin/bash");
+                        assertThat(t.getMessage()).as("message of %s", t).doesNotContain(SECRET, "'root'", "root:x", "bin/bash");
                     }
                 });
     }

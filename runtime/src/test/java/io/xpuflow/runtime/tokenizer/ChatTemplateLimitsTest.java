@@ -39,7 +39,7 @@ class ChatTemplateLimitsTest {
     }
 
     @Test
-    @Timeout(20)
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // fails, not hangs, without the limits
     void aBillionIterationsAreStopped() {
         String template = "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}"
                 + "{{ '' }}{% endfor %}{% endfor %}{% endfor %}";
@@ -50,7 +50,7 @@ class ChatTemplateLimitsTest {
     }
 
     @Test
-    @Timeout(20)
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // fails, not hangs, without the limits
     void slowLoopsStopAtTheTimeLimit() {
         // a million scans of a 2 Mi-character string: slow, and allocating little
         String template = "{% set ns = namespace(s='ab') %}{% for i in range(20) %}{% set ns.s = ns.s ~ ns.s %}"
@@ -62,7 +62,7 @@ class ChatTemplateLimitsTest {
     }
 
     @Test
-    @Timeout(20)
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // fails, not hangs, without the limits
     void aLoopOnlyOverTheMessagesIsBoundedToo() {
         // the load-time check sees no messages; the loop only runs when rendering
         String template = "{% for m in messages %}{% for i in range(1000) %}{% for j in range(1000) %}"
@@ -73,7 +73,7 @@ class ChatTemplateLimitsTest {
     }
 
     @ParameterizedTest
-    @Timeout(20)
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // fails, not hangs, without the limits
     @ValueSource(strings = {
         "{% set s = 'ab' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s|length }}",
         "{% set s = 'ab' %}{% for i in range(40) %}{% set s = s + s %}{% endfor %}{{ s|length }}",
@@ -95,7 +95,7 @@ class ChatTemplateLimitsTest {
     }
 
     @Test
-    @Timeout(20)
+    @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // fails, not hangs, without the limits
     void allocatingStopsAtTheMemoryLimit() {
         // 4 Mi characters, then a thousand fresh copies of twice that: each string is under the size limit
         String template = "{% set ns = namespace(s='ab') %}{% for i in range(21) %}{% set ns.s = ns.s ~ ns.s %}"
