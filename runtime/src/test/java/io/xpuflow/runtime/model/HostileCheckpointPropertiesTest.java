@@ -21,6 +21,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
@@ -63,9 +65,9 @@ class HostileCheckpointPropertiesTest {
 
     // ---------------------------------------------------------------- properties
 
-    @Property(tries = 120, shrinking = ShrinkingMode.BOUNDED)
+    @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED)
     void headerByteFlips(@ForAll("fixtures") String fixture, @ForAll("flips") List<long[]> flips) throws IOException {
-        byte[] file = Files.readAllBytes(Fixtures.model(fixture).resolve("model.safetensors"));
+        byte[] file = weights(fixture);
         long headerEnd = 8 + ByteBuffer.wrap(file, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         for (long[] flip : flips) {
             // position as a fraction of the header (length field included), then xor with a non-zero byte
@@ -75,10 +77,10 @@ class HostileCheckpointPropertiesTest {
         loadsOrFailsCleanly(copyWith(fixture, file, null));
     }
 
-    @Property(tries = 120, shrinking = ShrinkingMode.BOUNDED)
+    @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED)
     void headerValueSubstitutions(@ForAll("fixtures") String fixture, @ForAll("tensorEdits") List<Edit> edits)
             throws IOException {
-        byte[] file = Files.readAllBytes(Fixtures.model(fixture).resolve("model.safetensors"));
+        byte[] file = weights(fixture);
         int headerLength = (int) ByteBuffer.wrap(file, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         ObjectNode header = (ObjectNode) JSON.readTree(Arrays.copyOfRange(file, 8, 8 + headerLength));
         List<String> names = new ArrayList<>();
@@ -98,7 +100,7 @@ class HostileCheckpointPropertiesTest {
         loadsOrFailsCleanly(copyWith(fixture, out.array(), null));
     }
 
-    @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED)
+    @Property(tries = 400, shrinking = ShrinkingMode.BOUNDED)
     void configValueSubstitutions(@ForAll("fixtures") String fixture, @ForAll("configEdits") List<Edit> edits)
             throws IOException {
         ObjectNode config = (ObjectNode) JSON.readTree(Fixtures.model(fixture).resolve("config.json").toFile());
@@ -297,6 +299,19 @@ class HostileCheckpointPropertiesTest {
     }
 
     // ---------------------------------------------------------------- files
+
+    private static final Map<String, byte[]> WEIGHTS = new ConcurrentHashMap<>();
+
+    /** A fresh copy of the fixture's model.safetensors (read once per fixture). */
+    private static byte[] weights(String fixture) {
+        return WEIGHTS.computeIfAbsent(fixture, f -> {
+            try {
+                return Files.readAllBytes(Fixtures.model(f).resolve("model.safetensors"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }).clone();
+    }
 
     /** A fresh directory with the fixture's files, model.safetensors and config.json replaced where given. */
     private static Path copyWith(String fixture, byte[] safetensors, byte[] config) throws IOException {
