@@ -178,7 +178,7 @@ public final class ChatTemplate {
         if (json != null && !json.get("chat_template").isAbsent()) {
             return new ChatTemplate(json.get("chat_template").text(), json.file().toString(), bos, eos);
         }
-        throw new ChatTemplateException(modelDir + ": the model has no chat template (no 'chat_template' in "
+        throw ChatTemplateException.missing(modelDir + ": the model has no chat template (no 'chat_template' in "
                 + "tokenizer_config.json, no chat_template.jinja or chat_template.json); it cannot take chat "
                 + "messages, only raw prompts");
     }

@@ -35,6 +35,7 @@ class ChatTemplateLimitsTest {
         assertThatThrownBy(() -> ChatTemplate.of(template, null, null).render(CHAT, true, null))
                 .isInstanceOf(ChatTemplateException.class)
                 .hasMessageContaining("cannot read files or other templates")
+                .satisfies(e -> assertThat(((ChatTemplateException) e).isMissing()).isFalse())
                 .satisfies(e -> assertThat(e.getMessage()).doesNotContain("Manifest-Version", "root:"));
     }
 
