@@ -98,6 +98,9 @@ public final class ModelConfigs {
                 throw new ModelConfigException(r.file(), where.apply(l) + ": top-" + m.topK() + " of " + m.numExperts() + " experts");
             }
         }
+        if (c.hiddenSize() > ModelConfig.MAX_HIDDEN_SIZE) {
+            throw r.error("hidden_size", c.hiddenSize() + " is beyond the supported maximum of " + ModelConfig.MAX_HIDDEN_SIZE);
+        }
         if (!(c.normEps() > 0) || Double.isInfinite(c.normEps())) {
             throw new ModelConfigException(r.file(), "normalisation epsilon must be positive and finite, was " + c.normEps());
         }

@@ -735,6 +735,15 @@ class ModelConfigsTest {
         assertError(dir, "config.json", "'tie_word_embeddings'", "true or false");
     }
 
+    @Test
+    void hiddenSizeBeyondTheDevicesLimit() throws IOException {
+        // found by HostileCheckpointPropertiesTest: the device refused it with a DeviceException
+        for (String fixture : List.of(LLAMA, MIMO)) {
+            write(fixture, j -> j.put("hidden_size", Integer.MAX_VALUE));
+            assertError(dir, "config.json", "'hidden_size'", "2147483647", "maximum of 16777216");
+        }
+    }
+
     // ---------------------------------------------------------------- activation
 
     @Test
