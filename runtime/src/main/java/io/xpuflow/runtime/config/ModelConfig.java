@@ -36,6 +36,13 @@ public record ModelConfig(
      */
     public static final int MAX_HIDDEN_SIZE = 1 << 24;
 
+    /**
+     * Far above any released model (128 heads of 256 at most): bounds what is allocated per layer from the config
+     * alone (RoPE tables of head size / 2 floats) before the weights are checked against it.
+     */
+    public static final int MAX_HEADS = 1 << 16;
+    public static final int MAX_HEAD_DIM = 1 << 16;
+
     public ModelConfig {
         Objects.requireNonNull(architecture, "architecture");
         layers = List.copyOf(layers);

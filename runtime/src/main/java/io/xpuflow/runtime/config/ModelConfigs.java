@@ -84,6 +84,11 @@ public final class ModelConfigs {
             if (a.numHeads() <= 0 || a.numKvHeads() <= 0 || a.headDimQk() <= 0 || a.headDimV() <= 0) {
                 throw new ModelConfigException(r.file(), where.apply(l) + ": head counts and sizes must be positive: " + a);
             }
+            if (a.numHeads() > ModelConfig.MAX_HEADS || a.numKvHeads() > ModelConfig.MAX_HEADS
+                    || a.headDimQk() > ModelConfig.MAX_HEAD_DIM || a.headDimV() > ModelConfig.MAX_HEAD_DIM) {
+                throw new ModelConfigException(r.file(), where.apply(l) + ": head counts and sizes beyond the supported "
+                        + "maximum of " + ModelConfig.MAX_HEADS + " heads of " + ModelConfig.MAX_HEAD_DIM + ": " + a);
+            }
             if (a.numHeads() % a.numKvHeads() != 0) {
                 throw new ModelConfigException(r.file(), where.apply(l) + ": " + a.numHeads()
                         + " attention heads are not a multiple of " + a.numKvHeads() + " KV heads");

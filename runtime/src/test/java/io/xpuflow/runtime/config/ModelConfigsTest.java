@@ -744,6 +744,18 @@ class ModelConfigsTest {
         }
     }
 
+    @Test
+    void headSizesAndCountsBeyondTheLimit() throws IOException {
+        // found by HostileCheckpointPropertiesTest: head_dim 2^31-1 made the loader allocate a RoPE table of 2^30
+        // floats per layer (OutOfMemoryError) before it compared the weights with the config
+        for (String field : List.of("head_dim", "v_head_dim", "swa_head_dim", "num_attention_heads")) {
+            write(MIMO, j -> j.put(field, Integer.MAX_VALUE - 1));
+            assertError(dir, "config.json", "beyond the supported maximum of 65536 heads of 65536");
+        }
+        write(LLAMA, j -> j.put("head_dim", 1 << 20));
+        assertError(dir, "config.json", "layer 0", "beyond the supported maximum");
+    }
+
     // ---------------------------------------------------------------- activation
 
     @Test
