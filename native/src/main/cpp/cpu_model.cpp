@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -52,6 +53,22 @@ bool packed_role(int role) {
 }
 
 void pack(xpu_model* m, Tensor& t, const void* data, const float* scale) {
+    // The caller's memory is a view into a checkpoint, and safetensors puts a tensor at any byte offset (an F32
+    // scale after an FP8 weight of odd size, a BF16 norm after a one-byte tensor). Rows are read through typed
+    // pointers, which need their alignment: a misaligned weight or scale is copied to aligned memory first.
+    // (own() copies with memcpy, which needs none.)
+    const size_t elem = t.dtype == XPU_DTYPE_F32 ? 4 : t.dtype == XPU_DTYPE_F8_E4M3 ? 1 : 2;
+    Buffer aligned_data, aligned_scale;
+    if (reinterpret_cast<uintptr_t>(data) % elem != 0) {
+        aligned_data = Buffer(static_cast<size_t>(t.rows * t.cols) * elem);
+        std::memcpy(aligned_data.data(), data, aligned_data.size());
+        data = aligned_data.data();
+    }
+    if (scale != nullptr && t.dtype == XPU_DTYPE_F8_E4M3 && reinterpret_cast<uintptr_t>(scale) % alignof(float) != 0) {
+        aligned_scale = Buffer(static_cast<size_t>(t.scale_rows * t.scale_cols) * sizeof(float));
+        std::memcpy(aligned_scale.data(), scale, aligned_scale.size());
+        scale = static_cast<const float*>(aligned_scale.data());
+    }
     Tensor source = t;  // a view of the caller's memory, decoded row by row
     source.data = data;
     source.scale = scale;

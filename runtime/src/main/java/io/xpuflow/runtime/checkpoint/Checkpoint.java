@@ -2,6 +2,7 @@ package io.xpuflow.runtime.checkpoint;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.xpuflow.runtime.json.JsonFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -97,12 +98,15 @@ public final class Checkpoint implements AutoCloseable {
         }
     }
 
+    /** Shard indexes of the largest released models are a few MB. */
+    private static final int MAX_INDEX_BYTES = 256 << 20;
+
     private static Map<String, String> readWeightMap(Path index) {
         JsonNode root;
         try {
-            root = JSON.readTree(index.toFile());
+            root = JSON.readTree(JsonFiles.readBounded(index, MAX_INDEX_BYTES));
         } catch (IOException e) {
-            throw new CheckpointException(index, null, "cannot read as JSON: " + e.getMessage(), e);
+            throw new CheckpointException(index, null, JsonFiles.describe(e));
         }
         JsonNode map = root == null ? null : root.get("weight_map");
         if (map == null || !map.isObject()) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.xpuflow.device.DeviceException;
 import io.xpuflow.device.MappedFile;
+import io.xpuflow.runtime.json.JsonFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -147,8 +148,15 @@ public final class SafetensorsFile implements AutoCloseable {
         try {
             root = JSON.readTree(header);
         } catch (IOException e) {
-            String why = e instanceof JacksonException j ? j.getOriginalMessage() : e.getMessage();
-            throw new CheckpointException(path, null, "header is not valid JSON: " + why, e);
+            // by position only: a file that is not a checkpoint must not be quoted (see JsonFiles); a duplicate
+            // tensor name is the exception, a header that parses that far is a safetensors header
+            String why = JsonFiles.describe(e);
+            if (e instanceof JacksonException j && j.getOriginalMessage() != null
+                    && j.getOriginalMessage().startsWith("Duplicate field")) {
+                String dup = j.getOriginalMessage();
+                why += " (" + (dup.length() > 80 ? dup.substring(0, 77) + "..." : dup) + ")";
+            }
+            throw new CheckpointException(path, null, "header is " + why);
         }
         if (root == null || !root.isObject()) {
             String found = root == null || root.isMissingNode()
@@ -259,7 +267,11 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     private static String missingOr(JsonNode node) {
-        return node == null ? "missing" : node.toString();
+        if (node == null) {
+            return "missing";
+        }
+        String s = node.toString();
+        return s.length() > 40 ? s.substring(0, 37) + "..." : s;
     }
 
     private static void checkNoOverlap(Path path, Iterable<TensorInfo> all) {

@@ -4,8 +4,8 @@ import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.xpuflow.runtime.json.JsonFiles;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,14 +28,23 @@ public final class ConfigReader {
         this.root = root;
     }
 
+    /** Released configs are a few KiB; anything near this is not a config.json. */
+    static final int MAX_CONFIG_BYTES = 16 << 20;
+    /** How much of a value a message quotes: enough to recognise it, too little to leak a file. */
+    private static final int MAX_QUOTED_CHARS = 40;
+
+    /**
+     * Reads and parses {@code file}. A file that is not JSON is reported by position only (see {@link JsonFiles}):
+     * config.json may be a link to a file that is not the model's.
+     */
     public static ConfigReader read(Path file) {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(file));
+            root = JSON.readTree(JsonFiles.readBounded(file, MAX_CONFIG_BYTES));
         } catch (NoSuchFileException e) {
             throw new ModelConfigException(file, "no such file: a model directory needs a config.json");
         } catch (IOException e) {
-            throw new ModelConfigException(file, "not valid JSON: " + e.getMessage(), e);
+            throw new ModelConfigException(file, JsonFiles.describe(e));
         }
         if (root == null || !root.isObject()) {
             throw new ModelConfigException(file, "must hold a JSON object");
@@ -62,7 +71,7 @@ public final class ConfigReader {
             return fallback;
         }
         if (!n.isTextual()) {
-            throw error(field, "must be a string, was " + n);
+            throw error(field, "must be a string, was " + brief(n));
         }
         return n.asText();
     }
@@ -74,7 +83,7 @@ public final class ConfigReader {
             return null;
         }
         if (!n.isArray() || n.isEmpty() || !n.get(0).isTextual()) {
-            throw error("architectures", "must be a non-empty list of names, was " + n);
+            throw error("architectures", "must be a non-empty list of names, was " + brief(n));
         }
         return n.get(0).asText();
     }
@@ -131,7 +140,7 @@ public final class ConfigReader {
             return fallback;
         }
         if (!n.isNumber()) {
-            throw error(field, "must be a number, was " + n);
+            throw error(field, "must be a number, was " + brief(n));
         }
         return n.asDouble();
     }
@@ -151,7 +160,7 @@ public final class ConfigReader {
             return fallback;
         }
         if (!n.isBoolean()) {
-            throw error(field, "must be true or false, was " + n);
+            throw error(field, "must be true or false, was " + brief(n));
         }
         return n.asBoolean();
     }
@@ -163,7 +172,7 @@ public final class ConfigReader {
             return null;
         }
         if (!n.isArray()) {
-            throw error(field, "must be a list of integers, was " + n);
+            throw error(field, "must be a list of integers, was " + brief(n));
         }
         List<Integer> out = new ArrayList<>(n.size());
         for (JsonNode e : n) {
@@ -189,6 +198,20 @@ public final class ConfigReader {
         return n == null || n.isNull() ? null : n;
     }
 
+    /** A value for a message, cut to {@value #MAX_QUOTED_CHARS} characters. */
+    public static String brief(JsonNode n) {
+        return cut(String.valueOf(n));
+    }
+
+    /** A string value for a message, quoted and cut to {@value #MAX_QUOTED_CHARS} characters. */
+    public static String quote(String s) {
+        return "'" + cut(s) + "'";
+    }
+
+    private static String cut(String s) {
+        return s.length() > MAX_QUOTED_CHARS ? s.substring(0, MAX_QUOTED_CHARS - 3) + "..." : s;
+    }
+
     private int intValue(String field, JsonNode n) {
         if (n.isIntegralNumber() && n.canConvertToInt()) {
             return n.asInt();
@@ -196,6 +219,6 @@ public final class ConfigReader {
         if (n.isFloatingPointNumber() && n.asDouble() == Math.rint(n.asDouble()) && Math.abs(n.asDouble()) < Integer.MAX_VALUE) {
             return (int) n.asDouble();
         }
-        throw error(field, "must be an integer, was " + n);
+        throw error(field, "must be an integer, was " + brief(n));
     }
 }

@@ -126,7 +126,7 @@ public final class MiMoV2Adapter implements ArchitectureAdapter {
         FfnConfig.Scoring s = switch (scoring) {
             case "sigmoid" -> FfnConfig.Scoring.SIGMOID;
             case "softmax" -> FfnConfig.Scoring.SOFTMAX;
-            default -> throw c.error("scoring_func", "'" + scoring + "' is not supported (sigmoid or softmax)");
+            default -> throw c.error("scoring_func", ConfigReader.quote(scoring) + " is not supported (sigmoid or softmax)");
         };
         int groups = c.positive("n_group", 1);
         int topkGroups = c.positive("topk_group", groups);
@@ -154,15 +154,15 @@ public final class MiMoV2Adapter implements ArchitectureAdapter {
             return null;
         }
         if (!q.isObject()) {
-            throw c.error("quantization_config", "must be an object, was " + q);
+            throw c.error("quantization_config", "must be an object, was " + ConfigReader.brief(q));
         }
         String method = q.path("quant_method").asText("");
         if (!method.equals("fp8")) {
-            throw c.error("quantization_config.quant_method", "'" + method + "' is not supported (fp8)");
+            throw c.error("quantization_config.quant_method", ConfigReader.quote(method) + " is not supported (fp8)");
         }
         String fmt = q.path("fmt").asText("e4m3");
         if (!fmt.equals("e4m3")) {
-            throw c.error("quantization_config.fmt", "'" + fmt + "' is not supported (e4m3)");
+            throw c.error("quantization_config.fmt", ConfigReader.quote(fmt) + " is not supported (e4m3)");
         }
         int br = 128;
         int bc = 128;
@@ -171,7 +171,7 @@ public final class MiMoV2Adapter implements ArchitectureAdapter {
             if (!block.isArray() || block.size() != 2 || !block.get(0).isIntegralNumber() || !block.get(1).isIntegralNumber()
                     || !block.get(0).canConvertToInt() || !block.get(1).canConvertToInt()
                     || block.get(0).asInt() <= 0 || block.get(1).asInt() <= 0) {
-                throw c.error("quantization_config.weight_block_size", "must be two positive integers, was " + block);
+                throw c.error("quantization_config.weight_block_size", "must be two positive integers, was " + ConfigReader.brief(block));
             }
             br = block.get(0).asInt();
             bc = block.get(1).asInt();

@@ -30,6 +30,19 @@ public record ModelConfig(
     /** Far above any released model (MiMo-V2.5-Pro has 70 layers); rejects absurd configs before allocating. */
     public static final int MAX_LAYERS = 4096;
 
+    /**
+     * The largest hidden size the device accepts ({@code xpu_model_create}); checked with the config so that a
+     * config.json asking for more is a {@link ModelConfigException} naming the field, not a device error.
+     */
+    public static final int MAX_HIDDEN_SIZE = 1 << 24;
+
+    /**
+     * Far above any released model (128 heads of 256 at most): bounds what is allocated per layer from the config
+     * alone (RoPE tables of head size / 2 floats) before the weights are checked against it.
+     */
+    public static final int MAX_HEADS = 1 << 16;
+    public static final int MAX_HEAD_DIM = 1 << 16;
+
     public ModelConfig {
         Objects.requireNonNull(architecture, "architecture");
         layers = List.copyOf(layers);

@@ -3,6 +3,7 @@ package io.xpuflow.runtime.config;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -33,8 +34,9 @@ public final class ModelConfigs {
         }
         ArchitectureAdapter adapter = BY_NAME.get(arch);
         if (adapter == null) {
-            throw reader.error("architectures", "names unknown architecture '" + arch + "'; supported: " + supportedArchitectures());
+            throw reader.error("architectures", "names unknown architecture " + ConfigReader.quote(arch) + "; supported: " + supportedArchitectures());
         }
+        checkActivation(reader);
         ModelConfig config = adapter.parse(reader);
         check(reader, config);
         return new Parsed(config, adapter, reader);
@@ -54,6 +56,24 @@ public final class ModelConfigs {
         return new Parsed(config, parsed.adapter(), parsed.reader());
     }
 
+    /**
+     * The FFN activation names ({@code transformers}' ACT2FN keys) the engine implements: every supported
+     * architecture has a SwiGLU feed-forward, {@code down(silu(gate x) * up x)}, and {@code swish} is SiLU too.
+     */
+    static final Set<String> ACTIVATIONS = Set.of("silu", "swish");
+
+    /**
+     * {@code hidden_act}: absent means SiLU (the default of every supported family's HF config class); any other
+     * activation is refused rather than run as SiLU, which would give wrong logits without any error.
+     */
+    static void checkActivation(ConfigReader r) {
+        String act = r.string("hidden_act", "silu");
+        if (!ACTIVATIONS.contains(act)) {
+            throw r.error("hidden_act", "is " + ConfigReader.quote(act) + ", which the engine does not implement "
+                    + "(supported: " + new TreeSet<>(ACTIVATIONS) + ", the SwiGLU feed-forward's SiLU)");
+        }
+    }
+
     /** Cross-field rules every adapter's output must satisfy. */
     static void check(ConfigReader r, ModelConfig c) {
         Function<Integer, String> where = l -> l < c.numLayers() ? "layer " + l : "MTP layer " + (l - c.numLayers());
@@ -63,6 +83,11 @@ public final class ModelConfigs {
             AttentionConfig a = all.get(l).attention();
             if (a.numHeads() <= 0 || a.numKvHeads() <= 0 || a.headDimQk() <= 0 || a.headDimV() <= 0) {
                 throw new ModelConfigException(r.file(), where.apply(l) + ": head counts and sizes must be positive: " + a);
+            }
+            if (a.numHeads() > ModelConfig.MAX_HEADS || a.numKvHeads() > ModelConfig.MAX_HEADS
+                    || a.headDimQk() > ModelConfig.MAX_HEAD_DIM || a.headDimV() > ModelConfig.MAX_HEAD_DIM) {
+                throw new ModelConfigException(r.file(), where.apply(l) + ": head counts and sizes beyond the supported "
+                        + "maximum of " + ModelConfig.MAX_HEADS + " heads of " + ModelConfig.MAX_HEAD_DIM + ": " + a);
             }
             if (a.numHeads() % a.numKvHeads() != 0) {
                 throw new ModelConfigException(r.file(), where.apply(l) + ": " + a.numHeads()
@@ -77,6 +102,9 @@ public final class ModelConfigs {
             if (all.get(l).ffn() instanceof FfnConfig.Moe m && (m.topK() > m.numExperts() || m.topK() <= 0)) {
                 throw new ModelConfigException(r.file(), where.apply(l) + ": top-" + m.topK() + " of " + m.numExperts() + " experts");
             }
+        }
+        if (c.hiddenSize() > ModelConfig.MAX_HIDDEN_SIZE) {
+            throw r.error("hidden_size", c.hiddenSize() + " is beyond the supported maximum of " + ModelConfig.MAX_HIDDEN_SIZE);
         }
         if (!(c.normEps() > 0) || Double.isInfinite(c.normEps())) {
             throw new ModelConfigException(r.file(), "normalisation epsilon must be positive and finite, was " + c.normEps());

@@ -24,7 +24,7 @@ final class Rotary {
             return new RopeConfig.None();
         }
         if (!s.isObject()) {
-            throw c.error("rope_scaling", "must be an object or null, was " + s);
+            throw c.error("rope_scaling", "must be an object or null, was " + ConfigReader.brief(s));
         }
         String type = s.has("rope_type") ? s.get("rope_type").asText() : s.path("type").asText("default");
         return switch (type) {

@@ -198,7 +198,13 @@ public final class LlmEngine implements AutoCloseable {
         try {
             return ChatTemplate.load(options.modelDir());
         } catch (io.xpuflow.runtime.tokenizer.ChatTemplateException e) {
-            LOG.debug("{} has no usable chat template: {}", options.modelDir(), e.getMessage());
+            if (e.isMissing()) {
+                LOG.debug("{} has no chat template: {}", options.modelDir(), e.getMessage());
+            } else {
+                // a template that does not parse or breaks the sandbox's limits: say so once, loudly
+                LOG.warn("{}: chat template refused, requests with messages will be rejected: {}",
+                        options.modelDir(), e.getMessage());
+            }
             return null;
         }
     }

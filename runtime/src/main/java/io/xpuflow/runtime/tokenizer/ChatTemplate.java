@@ -4,13 +4,20 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.interpret.Context.Library;
+import com.hubspot.jinjava.interpret.CollectionTooBigException;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.OutputTooBigException;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError.ErrorReason;
 import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.loader.ResourceNotFoundException;
+import io.xpuflow.runtime.json.JsonFiles;
 import java.io.IOException;
 import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +26,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import jinjava.javax.el.CompositeELResolver;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,9 +41,29 @@ import org.slf4j.LoggerFactory;
  * {@code eos_token}, {@code tools} (none) and any extra variables ({@code enable_thinking}...). Python features
  * that templates rely on and Jinjava lacks are supplied by {@link JinjaCompat}. Instances are immutable and
  * thread-safe.
+ *
+ * <p>A chat template comes with a checkpoint, which a user may not trust, and runs on the thread that submits a
+ * request (in Flink, the task thread). So it is sandboxed the way {@code transformers} sandboxes it, and bounded:
+ * it cannot {@code include}, {@code import}, {@code from}-import or {@code extends} anything (Jinjava would read
+ * any resource on the class path), Jinjava-only filters that parse or render further text ({@code render},
+ * {@code fromyaml}, {@code regex_replace}...) are off, and a render that runs over {@value RenderBudget#TIME_LIMIT_MILLIS}
+ * ms, builds a string of more than {@value RenderBudget#MAX_STRING_CHARS} characters or allocates more than its
+ * memory budget (see {@link RenderBudget}) stops with a {@link ChatTemplateException} that names the limit.
  */
 public final class ChatTemplate {
     private static final Logger LOG = LoggerFactory.getLogger(ChatTemplate.class);
+    /** Tags that read other templates: Jinjava would look them up on the class path. */
+    private static final Set<String> DISABLED_TAGS = Set.of("include", "import", "from", "extends");
+    /**
+     * Jinjava's filters that Jinja2 does not have and that parse or render text (nested templates, YAML with
+     * aliases, regular expressions that can backtrack for hours): no chat template uses them.
+     */
+    private static final Set<String> DISABLED_FILTERS =
+            Set.of("render", "fromyaml", "toyaml", "fromjson", "regex_replace", "ipaddr");
+
+    /** Released chat templates are a few KiB; a larger chat_template.jinja is not one. */
+    private static final int MAX_TEMPLATE_BYTES = 1 << 20;
+
     private static final Jinjava JINJAVA = createEngine();
 
     private final String source;
@@ -69,8 +97,26 @@ public final class ChatTemplate {
                         .withUseNaturalOperatorPrecedence(true)
                         .withKeepNullableLoopValues(true)
                         .build())
+                .withDisabled(Map.of(Library.TAG, DISABLED_TAGS, Library.FILTER, DISABLED_FILTERS))
+                // the budget of the render on this thread (time, memory), checked before every node
+                .withNodePreProcessor((node, interpreter) -> RenderBudget.check())
+                .withMaxOutputSize(RenderBudget.MAX_STRING_CHARS)
+                .withMaxStringLength(RenderBudget.MAX_STRING_CHARS)
+                .withMaxListSize(RenderBudget.MAX_COLLECTION_SIZE)
+                .withMaxMapSize(RenderBudget.MAX_COLLECTION_SIZE)
+                // Jinjava cuts range() short silently at 1000 (a long conversation's range(messages|length))
+                .withRangeLimit(RenderBudget.MAX_COLLECTION_SIZE)
+                .withEnableRecursiveMacroCalls(false)
                 .build();
         Jinjava jinjava = new Jinjava(config);
+        // the default reads any class-path resource ({% include 'META-INF/MANIFEST.MF' %}); the tags are disabled
+        // too, this is the second line
+        jinjava.setResourceLocator((name, encoding, interpreter) -> {
+            throw new ResourceNotFoundException("a chat template cannot load other templates or files");
+        });
+        for (Filter f : BoundedFilters.wrap(jinjava.getGlobalContext()::getFilter)) {
+            jinjava.getGlobalContext().registerFilter(f);
+        }
         function(jinjava, "raise_exception", "raiseException", Object.class);
         function(jinjava, "strftime_now", "strftimeNow", Object.class);
         function(jinjava, JinjaCompat.SLICE_FUNCTION, "slice", Object.class, Object.class, Object.class);
@@ -122,16 +168,17 @@ public final class ChatTemplate {
         Path jinja = modelDir.resolve("chat_template.jinja");
         if (Files.isRegularFile(jinja)) {
             try {
-                return new ChatTemplate(Files.readString(jinja), jinja.toString(), bos, eos);
+                String text = new String(JsonFiles.readBounded(jinja, MAX_TEMPLATE_BYTES), StandardCharsets.UTF_8);
+                return new ChatTemplate(text, jinja.toString(), bos, eos);
             } catch (IOException e) {
-                throw new ChatTemplateException(jinja + ": cannot read: " + e.getMessage(), false, e);
+                throw new ChatTemplateException(jinja + ": " + JsonFiles.describe(e), false, null);
             }
         }
         JsonField json = JsonField.readOptional(modelDir.resolve("chat_template.json"));
         if (json != null && !json.get("chat_template").isAbsent()) {
             return new ChatTemplate(json.get("chat_template").text(), json.file().toString(), bos, eos);
         }
-        throw new ChatTemplateException(modelDir + ": the model has no chat template (no 'chat_template' in "
+        throw ChatTemplateException.missing(modelDir + ": the model has no chat template (no 'chat_template' in "
                 + "tokenizer_config.json, no chat_template.jinja or chat_template.json); it cannot take chat "
                 + "messages, only raw prompts");
     }
@@ -193,7 +240,32 @@ public final class ChatTemplate {
         if (eosToken != null) {
             context.putIfAbsent("eos_token", eosToken);
         }
-        RenderResult result = JINJAVA.renderForResult(prepared, context);
+        RenderResult result;
+        String limit;
+        try (RenderBudget budget = RenderBudget.start("rendering", inputChars(context))) {
+            result = JINJAVA.renderForResult(prepared, context);
+            limit = budget.tripped();
+        }
+        if (limit != null) {
+            throw new ChatTemplateException(origin + ": " + limit);
+        }
+        for (TemplateError e : result.getErrors()) {
+            // Jinjava reports some of these as warnings and goes on with the string cut short
+            if (e.getReason() == ErrorReason.OUTPUT_TOO_BIG || causedBy(e, OutputTooBigException.class)) {
+                throw new ChatTemplateException(origin + ": a string or the rendered text exceeds the limit of "
+                        + RenderBudget.MAX_STRING_CHARS + " characters for a chat template", false, e.getException());
+            }
+            if (e.getReason() == ErrorReason.DISABLED) {
+                throw new ChatTemplateException(origin + ": line " + e.getLineno() + ": " + disabledMessage(e));
+            }
+            if (e.getReason() == ErrorReason.COLLECTION_TOO_BIG || e.getReason() == ErrorReason.OVER_LIMIT
+                    || causedBy(e, CollectionTooBigException.class)) {
+                // Jinjava would go on with the collection cut short: a prompt that is silently wrong
+                throw new ChatTemplateException(origin + ": line " + e.getLineno() + ": " + e.getMessage()
+                        + " (a chat template may build lists and maps of at most " + RenderBudget.MAX_COLLECTION_SIZE
+                        + " items)", false, e.getException());
+            }
+        }
         for (TemplateError e : result.getErrors()) {
             if (e.getSeverity() != TemplateError.ErrorType.FATAL) {
                 LOG.debug("{}: {}", origin, e);
@@ -220,12 +292,24 @@ public final class ChatTemplate {
         interpreter.getContext().put("messages", List.of());
         interpreter.getContext().setValidationMode(true);
         JinjavaInterpreter.pushCurrent(interpreter);
-        try {
-            interpreter.render(interpreter.parse(prepared));
-        } catch (RuntimeException e) {
-            LOG.debug("{}: validation render stopped early: {}", origin, e.toString());
+        String limit;
+        try (RenderBudget budget = RenderBudget.start("checking", source.length())) {
+            try {
+                interpreter.render(interpreter.parse(prepared));
+            } catch (RuntimeException e) {
+                LOG.debug("{}: validation render stopped early: {}", origin, e.toString());
+            }
+            limit = budget.tripped();
         } finally {
             JinjavaInterpreter.popCurrent();
+        }
+        if (limit != null) {
+            throw new ChatTemplateException(origin + ": " + limit);
+        }
+        for (TemplateError e : interpreter.getErrorsCopy()) {
+            if (e.getReason() == ErrorReason.DISABLED) {
+                throw new ChatTemplateException(origin + ": line " + e.getLineno() + ": " + disabledMessage(e));
+            }
         }
         for (TemplateError e : interpreter.getErrorsCopy()) {
             if (e.getSeverity() == TemplateError.ErrorType.FATAL && e.getReason() == ErrorReason.SYNTAX_ERROR
@@ -233,6 +317,38 @@ public final class ChatTemplate {
                 throw new ChatTemplateException(origin + ": line " + e.getLineno() + ": " + e.getMessage());
             }
         }
+    }
+
+    private static String disabledMessage(TemplateError e) {
+        return e.getMessage() + " (a chat template cannot read files or other templates, nor use Jinjava's "
+                + "filters " + new java.util.TreeSet<>(DISABLED_FILTERS) + ")";
+    }
+
+    /** Characters of text a render is given, for its memory budget. */
+    private static long inputChars(Object value) {
+        if (value instanceof CharSequence s) {
+            return s.length();
+        }
+        long n = 0;
+        if (value instanceof Map<?, ?> m) {
+            for (Map.Entry<?, ?> e : m.entrySet()) {
+                n += inputChars(e.getKey()) + inputChars(e.getValue());
+            }
+        } else if (value instanceof Iterable<?> it) {
+            for (Object o : it) {
+                n += inputChars(o);
+            }
+        }
+        return n;
+    }
+
+    private static boolean causedBy(TemplateError e, Class<? extends Throwable> type) {
+        for (Throwable t = e.getException(); t != null; t = t.getCause()) {
+            if (type.isInstance(t)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean raisedByTemplate(TemplateError e) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.MissingNode;
+import io.xpuflow.runtime.json.JsonFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -19,15 +20,22 @@ import java.util.Map;
 record JsonField(Path file, String path, JsonNode node) {
     private static final ObjectMapper JSON = JsonMapper.builder().build();
 
-    /** Reads a whole file; a missing file, unreadable file or invalid JSON is a {@link TokenizerException}. */
+    /** The largest tokenizer file read: released tokenizer.json files are up to about 30 MB. */
+    static final int MAX_FILE_BYTES = 512 << 20;
+
+    /**
+     * Reads a whole file; a missing file, unreadable file or invalid JSON is a {@link TokenizerException} that
+     * names the file and the position, never its content (see {@link JsonFiles}).
+     */
     static JsonField read(Path file) {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readAllBytes(file)); // Jackson decodes UTF-8 bytes faster than a String
+            // Jackson decodes UTF-8 bytes faster than a String
+            root = JSON.readTree(JsonFiles.readBounded(file, MAX_FILE_BYTES));
         } catch (NoSuchFileException e) {
             throw new TokenizerException(file, "no such file", e);
         } catch (IOException e) {
-            throw new TokenizerException(file, "not valid JSON: " + e.getMessage(), e);
+            throw new TokenizerException(file, JsonFiles.describe(e));
         }
         if (root == null || !root.isObject()) {
             throw new TokenizerException(file, "must hold a JSON object");
@@ -124,6 +132,6 @@ record JsonField(Path file, String path, JsonNode node) {
     /** The value for a message: short enough to read. */
     String brief() {
         String s = node.isMissingNode() ? "absent" : node.toString();
-        return s.length() > 80 ? s.substring(0, 77) + "..." : s;
+        return s.length() > 40 ? s.substring(0, 37) + "..." : s;
     }
 }

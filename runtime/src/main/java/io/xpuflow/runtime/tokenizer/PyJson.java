@@ -115,6 +115,8 @@ final class PyJson {
 
     private void newline(int depth, StringBuilder sb) {
         if (indent != null) {
+            // tojson(indent=10**9) would otherwise build a gigabyte of spaces per line
+            RenderBudget.checkLength(sb.length() + 1L + (long) indent * depth, "tojson");
             sb.append('\n').append(" ".repeat(indent * depth));
         }
     }

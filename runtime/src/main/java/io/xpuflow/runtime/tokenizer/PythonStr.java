@@ -247,7 +247,18 @@ final class PythonStr {
         return sb.toString();
     }
 
+    /** The length of {@code s.replace(old, replacement, count)}, computed without building it. */
+    static long replacedLength(String s, String old, String replacement, int count) {
+        long n = count(s, old);
+        if (count >= 0) {
+            n = Math.min(n, count);
+        }
+        return s.length() + n * ((long) replacement.length() - old.length());
+    }
+
     private static String replace(String s, String old, String replacement, int count) {
+        // a long replacement of a frequent substring multiplies the length: check before building it
+        RenderBudget.checkLength(replacedLength(s, old, replacement, count), "str.replace");
         if (count < 0) {
             return s.replace(old, replacement); // Java and Python agree, also on an empty old string
         }
@@ -299,6 +310,11 @@ final class PythonStr {
         } else {
             throw new JinjaCompat.PythonError("str.join() needs a list");
         }
+        long length = (long) sep.length() * Math.max(0, parts.size() - 1);
+        for (String p : parts) {
+            length += p.length();
+        }
+        RenderBudget.checkLength(length, "str.join");
         return String.join(sep, parts);
     }
 
@@ -324,7 +340,9 @@ final class PythonStr {
                 if (index >= args.length) {
                     throw new JinjaCompat.PythonError("Replacement index " + index + " out of range");
                 }
-                sb.append(args[index]);
+                String value = String.valueOf(args[index]);
+                RenderBudget.checkLength((long) sb.length() + value.length(), "str.format");
+                sb.append(value);
                 i = close;
             } else {
                 sb.append(c);

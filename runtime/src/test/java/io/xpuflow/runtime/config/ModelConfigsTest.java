@@ -735,6 +735,53 @@ class ModelConfigsTest {
         assertError(dir, "config.json", "'tie_word_embeddings'", "true or false");
     }
 
+    @Test
+    void hiddenSizeBeyondTheDevicesLimit() throws IOException {
+        // found by HostileCheckpointPropertiesTest: the device refused it with a DeviceException
+        for (String fixture : List.of(LLAMA, MIMO)) {
+            write(fixture, j -> j.put("hidden_size", Integer.MAX_VALUE));
+            assertError(dir, "config.json", "'hidden_size'", "2147483647", "maximum of 16777216");
+        }
+    }
+
+    @Test
+    void headSizesAndCountsBeyondTheLimit() throws IOException {
+        // found by HostileCheckpointPropertiesTest: head_dim 2^31-1 made the loader allocate a RoPE table of 2^30
+        // floats per layer (OutOfMemoryError) before it compared the weights with the config
+        for (String field : List.of("head_dim", "v_head_dim", "swa_head_dim", "num_attention_heads")) {
+            write(MIMO, j -> j.put(field, Integer.MAX_VALUE - 1));
+            assertError(dir, "config.json", "beyond the supported maximum of 65536 heads of 65536");
+        }
+        write(LLAMA, j -> j.put("head_dim", 1 << 20));
+        assertError(dir, "config.json", "layer 0", "beyond the supported maximum");
+    }
+
+    // ---------------------------------------------------------------- activation
+
+    @Test
+    void hiddenActOtherThanSiluIsRefusedNotRunAsSilu() throws IOException {
+        for (String fixture : List.of(LLAMA, MIMO)) {
+            for (String act : List.of("gelu", "gelu_pytorch_tanh", "relu", "SiLU", "")) {
+                write(fixture, j -> j.put("hidden_act", act));
+                assertError(dir, "config.json", "'hidden_act'", "'" + act + "'", "does not implement", "silu", "swish");
+            }
+        }
+        write(LLAMA, j -> j.put("hidden_act", 7));
+        assertError(dir, "config.json", "'hidden_act'", "must be a string");
+        String long_ = "x".repeat(10_000);
+        write(LLAMA, j -> j.put("hidden_act", long_));
+        assertThatThrownBy(() -> ModelConfigs.read(dir)).isInstanceOf(ModelConfigException.class)
+                .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(400));
+    }
+
+    @Test
+    void siluSwishOrNoHiddenActRead() throws IOException {
+        ModelConfig silu = read(LLAMA, j -> j.put("hidden_act", "silu"));
+        assertThat(read(LLAMA, j -> j.put("hidden_act", "swish"))).isEqualTo(silu);
+        assertThat(read(LLAMA, j -> j.remove("hidden_act"))).isEqualTo(silu);
+        assertThat(read(LLAMA, j -> j.putNull("hidden_act"))).isEqualTo(silu);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /** Writes the fixture's config.json, edited, into {@link #dir}. */

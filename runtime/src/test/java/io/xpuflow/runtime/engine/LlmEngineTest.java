@@ -291,6 +291,30 @@ class LlmEngineTest {
     }
 
     @Test
+    @org.junit.jupiter.api.Timeout(value = 60, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
+    void aHostileChatTemplateRejectsTheRequestNotTheEngine(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        // the model's own template: harmless when loaded, a billion iterations once there are messages
+        for (String f : List.of("config.json", "model.safetensors", "tokenizer.json")) {
+            Files.copy(STORIES.resolve(f), dir.resolve(f));
+        }
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"chat_template\": \"{% for m in messages %}"
+                + "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{{ '' }}{% endfor %}"
+                + "{% endfor %}{% endfor %}{% endfor %}\"}");
+        try (LlmEngine e = LlmEngine.open(EngineOptions.builder(dir).threads(1).build())) {
+            long start = System.nanoTime();
+            assertThatThrownBy(() -> e.submit(GenerationRequest.ofMessages("chat",
+                    List.of(io.xpuflow.runtime.tokenizer.ChatMessage.user("hi")), SamplingParams.greedy(4))))
+                    .isInstanceOfSatisfying(GenerationException.class, ex -> assertThat(ex.code())
+                            .isEqualTo(GenerationException.Code.INVALID_PARAM))
+                    .hasMessageMatching(".*chat template.*over the (time|memory) limit.*");
+            assertThat(System.nanoTime() - start).isLessThan(TimeUnit.SECONDS.toNanos(10));
+            // the engine goes on serving
+            assertThat(run(e, GenerationRequest.ofTokens("after", new int[] {1, 2, 3}, SamplingParams.greedy(4)))
+                    .tokenIds()).hasSize(4);
+        }
+    }
+
+    @Test
     void generationStopsAtTheMaxModelLength() {
         try (LlmEngine e = LlmEngine.open(EngineOptions.builder(STORIES).threads(1).maxModelLen(40).build())) {
             GenerationResult r = run(e, GenerationRequest.ofTokens("m", new int[] {1, 2, 3, 4, 5},

@@ -114,7 +114,8 @@ class ChatTemplateTest {
     @Test
     void aModelWithoutChatTemplate() {
         assertThatThrownBy(() -> ChatTemplate.load(GoldenCases.stories())).isInstanceOf(ChatTemplateException.class)
-                .hasMessageContaining(GoldenCases.stories().toString()).hasMessageContaining("has no chat template");
+                .hasMessageContaining(GoldenCases.stories().toString()).hasMessageContaining("has no chat template")
+                .satisfies(e -> assertThat(((ChatTemplateException) e).isMissing()).isTrue());
     }
 
     @Test
