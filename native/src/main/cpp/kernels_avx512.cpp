@@ -312,64 +312,95 @@ XPU_AVX512 void quantize_q8_row(const float* x, int64_t n, int8_t* q, float* d, 
     }
 }
 
-// MR rows x one panel (two vectors of 16 columns): per block, eight vpdpbusd per (row, vector) into an
-// integer sum started at the row's correction, then one conversion and multiply-add into FP32.
-template <int MR>
+// MR rows x NP panels (2 NP vectors of 16 columns): per block, eight vpdpbusd per (row, vector) into
+// integer sums started at the row's correction, then one conversion and multiply-add into FP32. With
+// S = 2 the even and odd quads go to separate sums (added before the conversion: integer addition, so
+// the same bits) to give a row or two enough independent chains to hide vpdpbusd's latency.
+template <int MR, int NP, int S>
 XPU_AVX512BF16 inline void q8_tile(const uint8_t* a, int64_t lda, const uint8_t* panel, int64_t blocks, float* y,
                                    int64_t ldy, int64_t cols) {
-    __m512 acc[MR][2];
-    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    constexpr int NZ = 2 * NP;
+    const int64_t panel_stride = blocks * kQBlockBytes;
+    __m512 acc[MR][NZ];
+    for (int m = 0; m < MR; ++m)
+        for (int z = 0; z < NZ; ++z) acc[m][z] = _mm512_setzero_ps();
     for (int64_t b = 0; b < blocks; ++b) {
-        const uint8_t* block = panel + b * kQBlockBytes;
-        __m512i sum[MR][2];
+        const uint8_t* block[NP];
+        for (int np = 0; np < NP; ++np) block[np] = panel + np * panel_stride + b * kQBlockBytes;
+        __m512i sum[S][MR][NZ];
         for (int m = 0; m < MR; ++m) {
             const Q8Row row = q8_row(const_cast<uint8_t*>(a + m * lda), blocks);
-            sum[m][0] = sum[m][1] = _mm512_set1_epi32(row.corr[b]);
+            for (int z = 0; z < NZ; ++z) {
+                sum[0][m][z] = _mm512_set1_epi32(row.corr[b]);
+                if (S == 2) sum[S - 1][m][z] = _mm512_setzero_si512();
+            }
         }
         for (int j = 0; j < kQBlock / 4; ++j) {
-            const __m512i w0 = _mm512_loadu_si512(block + j * 4 * kPanel);
-            const __m512i w1 = _mm512_loadu_si512(block + j * 4 * kPanel + 64);
+            __m512i w[NZ];
+            for (int z = 0; z < NZ; ++z) w[z] = _mm512_loadu_si512(block[z / 2] + j * 4 * kPanel + 64 * (z % 2));
             for (int m = 0; m < MR; ++m) {
                 int32_t quad;
                 std::memcpy(&quad, a + m * lda + b * kQBlock + 4 * j, 4);
                 const __m512i av = _mm512_set1_epi32(quad);
-                sum[m][0] = _mm512_dpbusd_epi32(sum[m][0], w0, av);
-                sum[m][1] = _mm512_dpbusd_epi32(sum[m][1], w1, av);
+                for (int z = 0; z < NZ; ++z) sum[j % S][m][z] = _mm512_dpbusd_epi32(sum[j % S][m][z], w[z], av);
             }
         }
-        const __m512 d0 = _mm512_loadu_ps(block + kPanel * kQBlock);
-        const __m512 d1 = _mm512_loadu_ps(block + kPanel * kQBlock + 64);
+        __m512 d[NZ];
+        for (int z = 0; z < NZ; ++z) d[z] = _mm512_loadu_ps(block[z / 2] + kPanel * kQBlock + 64 * (z % 2));
         for (int m = 0; m < MR; ++m) {
             const Q8Row row = q8_row(const_cast<uint8_t*>(a + m * lda), blocks);
             const __m512 da = _mm512_set1_ps(row.d[b]);
-            acc[m][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[m][0]), _mm512_mul_ps(da, d0), acc[m][0]);
-            acc[m][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[m][1]), _mm512_mul_ps(da, d1), acc[m][1]);
+            for (int z = 0; z < NZ; ++z) {
+                const __m512i total = S == 2 ? _mm512_add_epi32(sum[0][m][z], sum[S - 1][m][z]) : sum[0][m][z];
+                acc[m][z] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(da, d[z]), acc[m][z]);
+            }
         }
     }
-    for (int m = 0; m < MR; ++m) {
-        _mm512_mask_storeu_ps(y + m * ldy, lanes(cols), acc[m][0]);
-        _mm512_mask_storeu_ps(y + m * ldy + 16, lanes(cols - 16), acc[m][1]);
-    }
+    for (int m = 0; m < MR; ++m)
+        for (int z = 0; z < NZ; ++z) _mm512_mask_storeu_ps(y + m * ldy + 16 * z, lanes(cols - 16 * z), acc[m][z]);
 }
 
+// Rows 6 at a time over one panel; the last one or two rows (all of them in decode) over two panels with
+// split sums, three to five over one.
 XPU_AVX512BF16 void gemm_q8_vnni(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks,
                                  int64_t n, int64_t p0, int64_t p1, float* y, int64_t ldy) {
     constexpr int MR = 6;
-    for (int64_t p = p0; p < p1; ++p) {
-        const uint8_t* panel = w + p * blocks * kQBlockBytes;
-        const int64_t cols = std::min<int64_t>(kPanel, n - p * kPanel);
+    const int64_t panel_stride = blocks * kQBlockBytes;
+    for (int64_t p = p0; p < p1; p += 2) {
+        const int np = p + 1 < p1 ? 2 : 1;
+        const uint8_t* panel = w + p * panel_stride;
         float* yp = y + p * kPanel;
+        const int64_t cols = std::min<int64_t>(np * kPanel, n - p * kPanel);
         int64_t m = 0;
-        for (; m + MR <= M; m += MR) q8_tile<MR>(a + m * lda, lda, panel, blocks, yp + m * ldy, ldy, cols);
+        for (; m + MR <= M; m += MR) {
+            for (int i = 0; i < np; ++i) {
+                q8_tile<MR, 1, 1>(a + m * lda, lda, panel + i * panel_stride, blocks, yp + m * ldy + i * kPanel, ldy,
+                                  std::min<int64_t>(kPanel, cols - i * kPanel));
+            }
+        }
         const uint8_t* am = a + m * lda;
         float* ym = yp + m * ldy;
-        switch (M - m) {
-            case 1: q8_tile<1>(am, lda, panel, blocks, ym, ldy, cols); break;
-            case 2: q8_tile<2>(am, lda, panel, blocks, ym, ldy, cols); break;
-            case 3: q8_tile<3>(am, lda, panel, blocks, ym, ldy, cols); break;
-            case 4: q8_tile<4>(am, lda, panel, blocks, ym, ldy, cols); break;
-            case 5: q8_tile<5>(am, lda, panel, blocks, ym, ldy, cols); break;
-            default: break;
+        const int64_t rows = M - m;
+        if (rows == 0) continue;
+        if (rows <= 2) {
+            if (np == 2) {
+                if (rows == 1) q8_tile<1, 2, 2>(am, lda, panel, blocks, ym, ldy, cols);
+                else q8_tile<2, 2, 2>(am, lda, panel, blocks, ym, ldy, cols);
+            } else {
+                if (rows == 1) q8_tile<1, 1, 2>(am, lda, panel, blocks, ym, ldy, cols);
+                else q8_tile<2, 1, 2>(am, lda, panel, blocks, ym, ldy, cols);
+            }
+            continue;
+        }
+        for (int i = 0; i < np; ++i) {
+            const uint8_t* pi = panel + i * panel_stride;
+            float* yi = ym + i * kPanel;
+            const int64_t ci = std::min<int64_t>(kPanel, cols - i * kPanel);
+            switch (rows) {
+                case 3: q8_tile<3, 1, 1>(am, lda, pi, blocks, yi, ldy, ci); break;
+                case 4: q8_tile<4, 1, 1>(am, lda, pi, blocks, yi, ldy, ci); break;
+                default: q8_tile<5, 1, 1>(am, lda, pi, blocks, yi, ldy, ci); break;
+            }
         }
     }
 }
