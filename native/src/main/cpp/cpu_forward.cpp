@@ -242,17 +242,23 @@ void rmsnorm_rows(ThreadPool& pool, const float* x, const float* w, float* y, in
 
 inline float silu(float g) { return g / (1.0f + std::exp(-g)); }
 
+// The rotation of position pos: cos and sin of pos * inv_freq[i] for i < rotary_dim / 2, the angle formed
+// in FP32 as the reference does, cos/sin then evaluated exactly. Computed once per row, used by every head.
+void rope_angles(const float* inv_freq, int64_t rotary_dim, int32_t pos, float* cos_out, float* sin_out) {
+    for (int64_t i = 0; i < rotary_dim / 2; ++i) {
+        const float angle = float(pos) * inv_freq[i];
+        cos_out[i] = float(std::cos(double(angle)));
+        sin_out[i] = float(std::sin(double(angle)));
+    }
+}
+
 // NeoX rotate-half on the first rotary_dim dims of one head vector
-void rope(float* v, const float* inv_freq, int64_t rotary_dim, int32_t pos) {
+void rope(float* v, const float* cos_a, const float* sin_a, int64_t rotary_dim) {
     const int64_t half = rotary_dim / 2;
     for (int64_t i = 0; i < half; ++i) {
-        // the angle is formed in FP32 as the reference does; cos/sin are then evaluated exactly
-        const float angle = float(pos) * inv_freq[i];
-        const float c = float(std::cos(double(angle)));
-        const float s = float(std::sin(double(angle)));
         const float x1 = v[i], x2 = v[i + half];
-        v[i] = x1 * c - x2 * s;
-        v[i + half] = x2 * c + x1 * s;
+        v[i] = x1 * cos_a[i] - x2 * sin_a[i];
+        v[i + half] = x2 * cos_a[i] + x1 * sin_a[i];
     }
 }
 
@@ -399,8 +405,12 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
                 for (int64_t hh = 0; hh < Hkv; ++hh) rmsnorm(k + hh * dqk, L.k_norm.data(), k + hh * dqk, dqk, eps);
             }
             if (P.rotary_dim > 0) {
-                for (int64_t hh = 0; hh < Hq; ++hh) rope(q + hh * dqk, L.inv_freq.data(), P.rotary_dim, rows.pos[r]);
-                for (int64_t hh = 0; hh < Hkv; ++hh) rope(k + hh * dqk, L.inv_freq.data(), P.rotary_dim, rows.pos[r]);
+                thread_local std::vector<float> cos_a, sin_a;
+                cos_a.resize(static_cast<size_t>(P.rotary_dim / 2));
+                sin_a.resize(cos_a.size());
+                rope_angles(L.inv_freq.data(), P.rotary_dim, rows.pos[r], cos_a.data(), sin_a.data());
+                for (int64_t hh = 0; hh < Hq; ++hh) rope(q + hh * dqk, cos_a.data(), sin_a.data(), P.rotary_dim);
+                for (int64_t hh = 0; hh < Hkv; ++hh) rope(k + hh * dqk, cos_a.data(), sin_a.data(), P.rotary_dim);
             }
             if (value_scale != 1.0f) {
                 for (int64_t i = 0; i < nv; ++i) v[i] *= value_scale;
