@@ -47,12 +47,15 @@ class KafkaInferenceJobRestartIT {
     private static final Path STORIES = Fixtures.model("stories260k").toAbsolutePath();
     private static final Path LAUNCHER = Path.of("..", "bin", "xpuflow-job").toAbsolutePath().normalize();
     private static final int PROMPTS = 300;
-    /** Long enough that outputs are committed in steps of a few dozen, so both kills land half way. */
+    /** Prompts in the input topic when the job starts; the rest follow at {@link #PROMPTS_PER_SECOND}. */
+    private static final int FIRST_PROMPTS = 60;
+    private static final int PROMPTS_PER_SECOND = 8;
     private static final int MAX_TOKENS = 128;
     private static final String[] STARTS = {"Once upon a time", "Lily and Tom went to the park", "The little dog",
             "Ben had a red ball"};
 
     private final List<Process> jobs = new ArrayList<>();
+    private final List<Thread> feeders = new ArrayList<>();
 
     /** What a run gave: outputs committed when each kill happened, and in the end. */
     record Figures(int prompts, List<Integer> committedAtKills, int records, int distinct, int duplicates, int lost,
@@ -60,6 +63,10 @@ class KafkaInferenceJobRestartIT {
 
     @AfterEach
     void stopJobs() throws InterruptedException {
+        for (Thread t : feeders) {
+            t.interrupt();
+            t.join(10_000);
+        }
         for (Process p : jobs) {
             p.destroyForcibly();
             p.waitFor(30, TimeUnit.SECONDS);
@@ -119,7 +126,8 @@ class KafkaInferenceJobRestartIT {
     }
 
     /**
-     * Produces the prompts to {@code <name>-in}, starts the job, kills it with SIGKILL once a quarter of the
+     * Produces the prompts to {@code <name>-in} (a fifth at once, the rest over half a minute), starts the
+     * job, kills it with SIGKILL once a quarter of the
      * prompts is answered and again once another sixth of outputs is committed after the first kill, starts it
      * again each time with the same command,
      * and reads the output until every prompt is answered or nothing more comes for 30 s.
@@ -130,7 +138,27 @@ class KafkaInferenceJobRestartIT {
             records.add(Map.entry("k" + i, "{\"id\":\"" + name + "-" + i + "\",\"prompt\":\"" + STARTS[i % STARTS.length]
                     + "\",\"max_tokens\":" + MAX_TOKENS + ",\"ignore_eos\":true}"));
         }
-        JobTopics.create(kafka, name, 2, records);
+        // the prompts arrive over about half a minute, as a stream would: the job is paced by its input, so
+        // both kills land half way however fast the engine is (all at once, stories260k answers 300
+        // prompts within a few seconds, before a restarted JVM could be killed again)
+        JobTopics.create(kafka, name, 2, records.subList(0, FIRST_PROMPTS));
+        Thread feeder = new Thread(() -> {
+            try {
+                for (int i = FIRST_PROMPTS; i < PROMPTS; i += PROMPTS_PER_SECOND) {
+                    Thread.sleep(1000);
+                    kafka.produceStrings(name + "-in", records.subList(i, Math.min(PROMPTS, i + PROMPTS_PER_SECOND)));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt(); // the test is over
+            } catch (IllegalStateException e) {
+                if (!Thread.currentThread().isInterrupted()) {
+                    throw e;
+                }
+            }
+        }, name + "-feeder");
+        feeder.setDaemon(true);
+        feeder.start();
+        feeders.add(feeder);
         List<String> command = new ArrayList<>(List.of(LAUNCHER.toString(), "--bootstrap-servers", kafka.bootstrapServers(),
                 "--input-topic", name + "-in", "--output-topic", name + "-out", "--dead-letter-topic", name + "-dlq",
                 "--model", STORIES.toString(), "--consumer-group", name, "--transactional-id-prefix", name,
