@@ -117,6 +117,9 @@ struct xpu_kv_cache {
 };
 
 namespace xpu {
+// Rows of a step whose MoE runs at once: bounds the scratch of the experts' inputs and outputs (top_k
+// slots per row), and lets a 512-token prefill step stream each expert's weights once.
+constexpr int64_t kMoeChunkRows = 512;
 // True for the matrices that fast formats pack (projections, FFN and expert matrices, LM head, MTP's
 // eh_proj); embeddings, routers and 1-D weights keep their stored dtype.
 bool packed_role(int role);

@@ -95,8 +95,6 @@ constexpr int64_t kRowGrain = 8;  // weight rows per parallel chunk, at least
 // other threads run on the calling thread.
 
 constexpr int64_t kParallelMinMacs = int64_t(1) << 17;
-// Rows of a step whose MoE runs at once: bounds the scratch of the experts' inputs and outputs.
-constexpr int64_t kMoeChunkRows = 256;
 
 // The rows a product reads: FP32 for exact weights; for packed ones the same rows in the weights'
 // activation format (BF16 values, or Q8 blocks in 2 * lda bytes per row: packed.h).

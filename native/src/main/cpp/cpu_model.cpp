@@ -278,7 +278,7 @@ void model_finalize(xpu_model* m) {
     s.v.assign(n * max_v, 0.f);
     s.attn.assign(n * max_attn, 0.f);
     // MoE runs chunks of at most kMoeChunkRows rows, top_k slots each (cpu_forward.cpp)
-    const size_t moe_rows = std::min<size_t>(n, 256) * static_cast<size_t>(std::max<int64_t>(1, m->max_top_k));
+    const size_t moe_rows = std::min<size_t>(n, kMoeChunkRows) * static_cast<size_t>(std::max<int64_t>(1, m->max_top_k));
     const size_t ffn_rows = std::max(n, moe_rows);
     s.gate.assign(ffn_rows * max_inter, 0.f);
     s.up.assign(ffn_rows * max_inter, 0.f);
@@ -288,7 +288,7 @@ void model_finalize(xpu_model* m) {
         s.moe_in.assign(p.weight_format == XPU_WEIGHTS_EXACT ? moe_rows * Hs : 0, 0.f);
         s.moe_y.assign(moe_rows * Hs, 0.f);
         s.row_slots.assign(moe_rows, 0);
-        s.row_fill.assign(std::min<size_t>(n, 256), 0);
+        s.row_fill.assign(std::min<size_t>(n, kMoeChunkRows), 0);
     }
     s.logits_in.assign(n * Hs, 0.f);
     if (p.num_mtp_layers > 0) {
