@@ -18,6 +18,7 @@ import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -225,6 +226,23 @@ class ReferenceComparisonTest {
         if (spec.nGroup > 1) {
             assertThat(groupsMattered).as("%s: the group limit changed no choice; the spec tests nothing", spec).isTrue();
         }
+    }
+
+    /** A step of more rows than one MoE chunk (512): the experts run chunk by chunk, each row as alone. */
+    @Test
+    void aStepLongerThanOneMoeChunkFollowsTheReference() {
+        Spec spec = Spec.of("mimo-moe-step-of-600-rows", Arch.MIMO).seed(31).vocab(64).hidden(16).layers(2).prompt(600);
+        Path dir = checkpoint(spec);
+        ReferenceModel ref = ReferenceModel.load(dir);
+        int[] prompt = RandomCheckpoint.prompt(spec);
+        ReferenceModel.Forward f = ref.forward(prompt);
+        ModelRunner.Scores s;
+        try (LoadedModel model = load(dir, prompt.length); ModelRunner runner = new ModelRunner(model, prompt.length, 1)) {
+            s = runner.score(prompt, false, true);
+        }
+        double err = maxError(s.logits(), f.logits());
+        assertThat(err).as("%s: max |engine - reference| over logits at all %d positions in one step = %.3g", spec,
+                prompt.length, err).isLessThanOrEqualTo(TOLERANCE);
     }
 
     private static Path checkpoint(Spec spec) {
