@@ -445,14 +445,20 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
         for (int h = 0; h < HN; ++h) s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * dqk + d]), kd, s[h]);
     }
     alignas(64) float p[HN][16];
-    float corr[HN];
+    // the rescale factors exp(m_old - m_new) of all heads in one vector exp (a scalar exp per head cost as
+    // much as the block's multiply-adds); m_old = -inf gives about 1e-38, which multiplies zeros
+    alignas(64) float shift[16] = {};
     for (int h = 0; h < HN; ++h) {
         const float mx = std::max(m[h], _mm512_mask_reduce_max_ps(valid, s[h]));
-        const __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(s[h], _mm512_set1_ps(mx))));
-        _mm512_store_ps(p[h], e);
-        corr[h] = std::exp(m[h] - mx);
-        l[h] = l[h] * corr[h] + _mm512_reduce_add_ps(e);
+        shift[h] = std::max(m[h] - mx, -87.0f);
         m[h] = mx;
+    }
+    alignas(64) float corr[16];
+    _mm512_store_ps(corr, exp512(_mm512_load_ps(shift)));
+    for (int h = 0; h < HN; ++h) {
+        const __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(s[h], _mm512_set1_ps(m[h]))));
+        _mm512_store_ps(p[h], e);
+        l[h] = l[h] * corr[h] + _mm512_reduce_add_ps(e);
     }
     // values: every head of the group takes each V row from one load
     for (int64_t c = 0; c < dv; c += 16) {
