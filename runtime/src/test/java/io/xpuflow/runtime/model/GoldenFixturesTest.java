@@ -24,7 +24,7 @@ class GoldenFixturesTest {
     static final float FLIP_MARGIN = 0.01f;
 
     static Stream<String> fixtures() {
-        return Stream.of("stories260k", "mixtral-stories260k", "tiny-mimo-v2", "tiny-mimo-v2-fp8");
+        return Stream.of("stories260k", "mixtral-stories260k", "tiny-mimo-v2", "tiny-mimo-v2-fp8", "stories260k-mtp");
     }
 
     @AfterEach
@@ -35,7 +35,7 @@ class GoldenFixturesTest {
     @ParameterizedTest
     @MethodSource("fixtures")
     void logitsRoutingAndMtpMatchTheReference(String fixture) {
-        try (LoadedModel model = load(fixture, 64); ModelRunner runner = new ModelRunner(model, 128, 4)) {
+        try (LoadedModel model = load(fixture, 64); ModelRunner runner = new ModelRunner(model, 256, 8)) {
             boolean mimo = !model.config().mtpLayers().isEmpty();
             for (GoldenPrompt p : Fixtures.golden(fixture)) {
                 ModelRunner.Scores s = runner.score(p.ids(), mimo, p.experts() != null);
@@ -53,7 +53,7 @@ class GoldenFixturesTest {
     @ParameterizedTest
     @MethodSource("fixtures")
     void greedyContinuationsMatchTheReference(String fixture) {
-        try (LoadedModel model = load(fixture, 64); ModelRunner runner = new ModelRunner(model, 128, 1)) {
+        try (LoadedModel model = load(fixture, 64); ModelRunner runner = new ModelRunner(model, 256, 1)) {
             for (GoldenPrompt p : Fixtures.golden(fixture)) {
                 int[] got = runner.generateGreedy(p.ids(), p.greedy().length, true);
                 assertGreedy(fixture + " p" + p.index(), got, p.greedy(), p.margins());
@@ -65,7 +65,7 @@ class GoldenFixturesTest {
     @MethodSource("fixtures")
     void promptsBatchedInOneStepGiveTheSameLogitsAsAlone(String fixture) {
         List<GoldenPrompt> golden = Fixtures.golden(fixture);
-        try (LoadedModel model = load(fixture, 128); ModelRunner runner = new ModelRunner(model, 128, 4)) {
+        try (LoadedModel model = load(fixture, 128); ModelRunner runner = new ModelRunner(model, 256, 8)) {
             List<int[]> prompts = new ArrayList<>();
             golden.forEach(p -> prompts.add(p.ids()));
             List<ModelRunner.Scores> together = runner.scoreBatch(prompts, false, false);
@@ -115,7 +115,7 @@ class GoldenFixturesTest {
         assertThat(Devices.cpuIsa()).isEqualTo(isa);
         for (String fixture : List.of("tiny-mimo-v2-fp8", "stories260k")) {
             GoldenPrompt p = Fixtures.golden(fixture).get(2);
-            try (LoadedModel model = load(fixture, 64); ModelRunner runner = new ModelRunner(model, 128, 1)) {
+            try (LoadedModel model = load(fixture, 64); ModelRunner runner = new ModelRunner(model, 256, 1)) {
                 assertClose(fixture + " " + isa, runner.score(p.ids(), false, false).logits(), p.logits());
             }
         }
