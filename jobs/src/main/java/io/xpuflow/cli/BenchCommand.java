@@ -27,7 +27,7 @@ import picocli.CommandLine.Spec;
 /** {@code xpuflow bench}: engine throughput and single-stream latency, reported as vLLM's benchmarks do. */
 @Command(name = "bench", description = "Measure the serving engine.",
         subcommands = {BenchCommand.Throughput.class, BenchCommand.Latency.class, BenchPipeline.class,
-                BenchRoofline.class})
+                BenchSweep.class, BenchRoofline.class})
 final class BenchCommand implements Runnable {
     static final ObjectMapper JSON = new ObjectMapper();
 
@@ -39,7 +39,7 @@ final class BenchCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a benchmark is required: throughput, latency, pipeline or roofline");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a benchmark is required: throughput, latency, pipeline, sweep or roofline");
     }
 
     /** Options of every benchmark. */

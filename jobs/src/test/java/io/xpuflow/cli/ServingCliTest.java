@@ -283,6 +283,44 @@ class ServingCliTest {
         assertOrderedPercentiles(json, "ttft", "e2el");
     }
 
+    @Test
+    void benchSweepPrintsALlamaBenchTableOfPrefillAndDecodeOverDoublingStreams(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("sweep.json");
+        assertThat(run("bench", "sweep", "--model", STORIES, "--input-len", "16", "--output-len", "4", "--max-streams",
+                "5", "-r", "2", "--threads", "1", "--output-json", file.toString())).as(err.toString()).isZero();
+        String[] lines = out.toString().strip().split("\\R");
+        assertThat(lines[3]).isEqualTo("Workload: 5 prompts, 16 input tokens, 4 output tokens, seed 0");
+        assertThat(lines[2]).endsWith("prefix caching off");
+        assertThat(lines[5]).isEqualTo("| model | format | threads | streams | test | t/s |");
+        // 1, 2, 4 streams (8 is beyond --max-streams 5), pp then tg for each
+        List<String> rows = Arrays.stream(lines).filter(l -> l.startsWith("| stories260k")).toList();
+        assertThat(rows).hasSize(6);
+        String[] tests = {"1 | pp16", "1 | tg4", "2 | pp16", "2 | tg4", "4 | pp16", "4 | tg4"};
+        for (int i = 0; i < rows.size(); i++) {
+            assertThat(rows.get(i)).matches("\\| stories260k LlamaForCausalLM \\| exact, KV f32 \\| 1 \\| "
+                    + tests[i].replace("|", "\\|") + " \\| [0-9.]+ ± [0-9.]+ \\|");
+        }
+        JsonNode json = new ObjectMapper().readTree(lines[lines.length - 1]);
+        assertThat(json.get("results")).hasSize(6);
+        for (JsonNode r : json.get("results")) {
+            assertThat(r.get("tokens_per_second").asDouble()).isPositive();
+            assertThat(r.get("stddev").asDouble()).isNotNegative();
+        }
+        assertThat(json.at("/results/5/streams").asInt()).isEqualTo(4);
+        assertThat(json.at("/results/5/test").asText()).isEqualTo("tg4");
+        JsonNode doc = new ObjectMapper().readTree(file.toFile());
+        assertThat(doc.at("/header/benchmark").asText()).isEqualTo("sweep");
+        assertThat(doc.get("results")).isEqualTo(json);
+
+        err.getBuffer().setLength(0);
+        assertThat(run("bench", "sweep", "--model", STORIES, "--max-streams", "65")).isEqualTo(2);
+        assertThat(err.toString()).contains("--max-streams must be between 1 and --max-num-seqs (64), was 65");
+        assertThat(run("bench", "sweep", "--model", STORIES, "--output-len", "1")).isEqualTo(2);
+        assertThat(err.toString()).contains("--output-len must be at least 2");
+        assertThat(run("bench", "sweep", "--model", STORIES, "-r", "0")).isEqualTo(2);
+        assertThat(err.toString()).contains("--repetitions must be positive");
+    }
+
     /** A percentile line of {@code bench}, e.g. {@code TTFT  ms: mean 1.20, p50 1.10, p90 1.90, p99 2.00 (8 requests)}. */
     static String percentileLine(String label, int requests) {
         return String.format("%-5s", label) + " ms: mean [0-9.]+, p50 [0-9.]+, p90 [0-9.]+, p99 [0-9.]+ \\(" + requests
