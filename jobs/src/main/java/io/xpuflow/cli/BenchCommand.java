@@ -24,7 +24,10 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code xpuflow bench}: engine throughput and single-stream latency, reported as vLLM's benchmarks do. */
+/**
+ * {@code xpuflow bench}: engine throughput and single-stream latency, reported as vLLM's benchmarks do
+ * (see {@link BenchReport} for what every benchmark prints around its own figures).
+ */
 @Command(name = "bench", description = "Measure the serving engine.",
         subcommands = {BenchCommand.Throughput.class, BenchCommand.Latency.class, BenchPipeline.class,
                 BenchSweep.class, BenchRoofline.class})
@@ -58,10 +61,7 @@ final class BenchCommand implements Runnable {
         Path outputJson;
     }
 
-    /**
-     * Throughput figures of one run over a workload, and the latency percentiles of its requests
-     * ({@code null} where the requests' timings are not known).
-     */
+    /** Throughput figures of one run over a workload, and the latency percentiles of its requests. */
     record ThroughputResult(int requests, long totalTokens, long outputTokens, double seconds,
                             BenchReport.RequestLatencies latencies) {
         double requestsPerSecond() {
@@ -84,9 +84,7 @@ final class BenchCommand implements Runnable {
             o.put("requests_per_second", requestsPerSecond());
             o.put("tokens_per_second", totalTokensPerSecond());
             o.put("output_tokens_per_second", outputTokensPerSecond());
-            if (latencies != null) {
-                latencies.putJson(o);
-            }
+            latencies.putJson(o);
             return o;
         }
 
