@@ -12,6 +12,7 @@ import io.xpuflow.runtime.engine.LlmEngine;
 import io.xpuflow.runtime.model.LoadedModel;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -23,10 +24,13 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code xpuflow bench}: engine throughput and single-stream latency, reported as vLLM's benchmarks do. */
+/**
+ * {@code xpuflow bench}: engine throughput and single-stream latency, reported as vLLM's benchmarks do
+ * (see {@link BenchReport} for what every benchmark prints around its own figures).
+ */
 @Command(name = "bench", description = "Measure the serving engine.",
         subcommands = {BenchCommand.Throughput.class, BenchCommand.Latency.class, BenchPipeline.class,
-                BenchRoofline.class})
+                BenchSweep.class, BenchRoofline.class})
 final class BenchCommand implements Runnable {
     static final ObjectMapper JSON = new ObjectMapper();
 
@@ -38,7 +42,7 @@ final class BenchCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a benchmark is required: throughput, latency, pipeline or roofline");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a benchmark is required: throughput, latency, pipeline, sweep or roofline");
     }
 
     /** Options of every benchmark. */
@@ -51,10 +55,15 @@ final class BenchCommand implements Runnable {
 
         @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the random prompts (default ${DEFAULT-VALUE}).")
         long seed;
+
+        @Option(names = "--output-json", paramLabel = "FILE", description = "Also write the header, the results and"
+                + " the latency percentiles as one JSON document to FILE.")
+        Path outputJson;
     }
 
-    /** Throughput figures of one run over a workload. */
-    record ThroughputResult(int requests, long totalTokens, long outputTokens, double seconds) {
+    /** Throughput figures of one run over a workload, and the latency percentiles of its requests. */
+    record ThroughputResult(int requests, long totalTokens, long outputTokens, double seconds,
+                            BenchReport.RequestLatencies latencies) {
         double requestsPerSecond() {
             return requests / seconds;
         }
@@ -75,6 +84,7 @@ final class BenchCommand implements Runnable {
             o.put("requests_per_second", requestsPerSecond());
             o.put("tokens_per_second", totalTokensPerSecond());
             o.put("output_tokens_per_second", outputTokensPerSecond());
+            latencies.putJson(o);
             return o;
         }
 
@@ -115,12 +125,15 @@ final class BenchCommand implements Runnable {
             handles.add(engine.submit(r));
         }
         long outputTokens = 0;
+        List<GenerationResult> results = new ArrayList<>(handles.size());
         for (GenerationHandle h : handles) {
-            outputTokens += h.result().join().usage().completionTokens();
+            GenerationResult r = h.result().join();
+            results.add(r);
+            outputTokens += r.usage().completionTokens();
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         return new ThroughputResult(requests.size(), (long) requests.size() * workload.inputLen() + outputTokens,
-                outputTokens, seconds);
+                outputTokens, seconds, BenchReport.RequestLatencies.of(results));
     }
 
     @Command(name = "throughput", description = "Offline throughput: N random prompts submitted at once.")
@@ -143,17 +156,20 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() {
             BenchWorkload w = workload(spec, numPrompts, workload);
+            BenchReport.checkOutputJson(spec, workload.outputJson);
             try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
                 PrintWriter out = spec.commandLine().getOut();
-                out.println(placementLine(engine));
-                out.flush();
+                ObjectNode header = BenchReport.header("throughput", engine, w);
+                BenchReport.printHeader(out, engine, header);
                 ThroughputResult t = runThroughput(engine, w);
                 out.println(t.line());
+                t.latencies().print(out, "");
                 ObjectNode o = t.toJson();
                 o.put("input_len", w.inputLen());
                 o.put("output_len", w.outputLen());
                 putPlacement(o, engine);
                 out.println(o);
+                BenchReport.writeJson(workload.outputJson, header, o);
             }
             return 0;
         }
@@ -188,6 +204,7 @@ final class BenchCommand implements Runnable {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--num-iters must be positive, was " + iterations);
             }
             BenchWorkload w = workload(spec, iterations + 1, workload);
+            BenchReport.checkOutputJson(spec, workload.outputJson);
             engineArgs.noPrefixCaching = true; // every run must compute its whole prompt
             Roofline limits = null;
             if (roofline) {
@@ -197,9 +214,10 @@ final class BenchCommand implements Runnable {
             }
             try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
                 PrintWriter out = spec.commandLine().getOut();
-                out.println(placementLine(engine));
-                out.flush();
+                ObjectNode header = BenchReport.header("latency", engine, w);
+                BenchReport.printHeader(out, engine, header);
                 List<GenerationRequest> requests = w.requests(engine.config().vocabSize());
+                List<GenerationResult> measured = new ArrayList<>(iterations);
                 double prefillMs = 0;
                 double decodeMs = 0;
                 double totalMs = 0;
@@ -212,6 +230,7 @@ final class BenchCommand implements Runnable {
                     if (i == 0) {
                         continue; // warm-up
                     }
+                    measured.add(r);
                     if (limits != null) {
                         events.addAll(engine.readProfile().events());
                     }
@@ -229,12 +248,16 @@ final class BenchCommand implements Runnable {
                 out.printf("Decode: %.1f tokens/s (%.2f ms per output token over %d tokens)%n", decodeTps,
                         w.outputLen() > 1 ? decodeMs / (w.outputLen() - 1) : 0, w.outputLen());
                 out.printf("Latency: %.1f ms per request (mean of %d)%n", totalMs, iterations);
+                BenchReport.RequestLatencies latencies = BenchReport.RequestLatencies.of(measured);
+                latencies.print(out, "");
                 ObjectNode o = JSON.createObjectNode();
                 o.put("input_len", w.inputLen());
                 o.put("output_len", w.outputLen());
+                o.put("num_iters", iterations);
                 o.put("prefill_tokens_per_second", prefillTps);
                 o.put("decode_tokens_per_second", decodeTps);
                 o.put("avg_latency_ms", totalMs);
+                latencies.putJson(o);
                 if (limits != null) {
                     Map<Boolean, List<TraceEvent>> byKind = ProfileSummary.splitByStepRows(events, 1);
                     double decodeBytesPerToken = (double) opTotals(byKind.get(true), true) / (iterations * (w.outputLen() - 1.0));
@@ -256,6 +279,7 @@ final class BenchCommand implements Runnable {
                 }
                 putPlacement(o, engine);
                 out.println(o);
+                BenchReport.writeJson(workload.outputJson, header, o);
             }
             return 0;
         }

@@ -11,6 +11,7 @@ import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.engine.EngineRegistry;
 import io.xpuflow.runtime.engine.GenerationHandle;
 import io.xpuflow.runtime.engine.GenerationRequest;
+import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.tokenizer.Tokenizer;
@@ -67,12 +68,13 @@ final class BenchPipeline implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         BenchWorkload w = BenchCommand.workload(spec, numPrompts, workload);
+        BenchReport.checkOutputJson(spec, workload.outputJson);
         EngineSpec engineSpec = engineArgs.toSpec(common.threads);
         PrintWriter out = spec.commandLine().getOut();
         try (EngineRegistry.Lease lease = EngineRegistry.acquire(engineSpec.toOptions())) {
             LlmEngine engine = lease.engine();
-            out.println(BenchCommand.placementLine(engine));
-            out.flush();
+            ObjectNode header = BenchReport.header("pipeline", engine, w);
+            BenchReport.printHeader(out, engine, header);
             Tokenizer tokenizer = engine.tokenizer().orElse(null);
             int vocab = engine.config().vocabSize();
             // distinct prompts for the two runs, so the second cannot reuse the first one's prefix cache
@@ -84,6 +86,7 @@ final class BenchPipeline implements Callable<Integer> {
                     Math.min(16, w.outputLen()));
             BenchCommand.ThroughputResult alone = runDirect(engine, direct, w.outputLen());
             out.println("Engine:   " + alone.line());
+            alone.latencies().print(out, "Engine:   ");
             out.flush();
             PipelineResult piped;
             try (EmbeddedKafka kafka = EmbeddedBroker.start(common.verbose == CliLogging.Verbosity.ALL)) {
@@ -95,6 +98,7 @@ final class BenchPipeline implements Callable<Integer> {
             }
             BenchCommand.ThroughputResult viaKafka = piped.throughput();
             out.println("Pipeline: " + viaKafka.line());
+            viaKafka.latencies().print(out, "Pipeline: ");
             out.printf("Pipeline: %.3f s = %.3f s with requests in the engine + %.3f s until the last checkpoint committed%n",
                     viaKafka.seconds(), piped.engineBusySeconds(), piped.commitWaitSeconds());
             double ratio = viaKafka.outputTokensPerSecond() / alone.outputTokensPerSecond();
@@ -115,6 +119,7 @@ final class BenchPipeline implements Callable<Integer> {
             o.put("output_len", w.outputLen());
             BenchCommand.putPlacement(o, engine);
             out.println(o);
+            BenchReport.writeJson(workload.outputJson, header, o);
         }
         return 0;
     }
@@ -160,12 +165,15 @@ final class BenchPipeline implements Callable<Integer> {
         }
         long total = 0;
         long output = 0;
+        List<GenerationResult> results = new ArrayList<>(handles.size());
         for (GenerationHandle h : handles) {
-            var u = h.result().join().usage();
-            total += u.promptTokens() + u.completionTokens();
-            output += u.completionTokens();
+            GenerationResult r = h.result().join();
+            results.add(r);
+            total += r.usage().promptTokens() + r.usage().completionTokens();
+            output += r.usage().completionTokens();
         }
-        return new BenchCommand.ThroughputResult(prompts.size(), total, output, (System.nanoTime() - start) / 1e9);
+        return new BenchCommand.ThroughputResult(prompts.size(), total, output, (System.nanoTime() - start) / 1e9,
+                BenchReport.RequestLatencies.of(results));
     }
 
     /**
@@ -263,6 +271,10 @@ final class BenchPipeline implements Callable<Integer> {
         EngineActivity activity = EngineActivity.watch(engine);
         long[] totals = new long[3]; // total tokens, output tokens, errors
         long[] lastSeen = new long[1]; // when the last result became visible; job shutdown is not timed
+        // each result's engine timings, as the pipeline writes them (from the request's submission to the
+        // engine: the time in Kafka and in the async operator's queue before it is not in them)
+        List<GenerationResult.Timings> timings = new ArrayList<>();
+        List<Integer> outputTokens = new ArrayList<>();
         int seen = LocalPipelineRun.run(kafka, pipeline, 1, Duration.ofMillis(checkpointMs), List.of(out),
                 records.size(), Duration.ofSeconds(10), r -> {
                     try {
@@ -272,6 +284,12 @@ final class BenchPipeline implements Callable<Integer> {
                         }
                         totals[0] += n.at("/usage/prompt_tokens").asLong() + n.at("/usage/completion_tokens").asLong();
                         totals[1] += n.at("/usage/completion_tokens").asLong();
+                        if (!n.has("error")) {
+                            timings.add(new GenerationResult.Timings(n.at("/timings/queue_ms").asDouble(),
+                                    n.at("/timings/ttft_ms").asDouble(), n.at("/timings/tpot_ms").asDouble(),
+                                    n.at("/timings/total_ms").asDouble()));
+                            outputTokens.add(n.at("/usage/completion_tokens").asInt());
+                        }
                         lastSeen[0] = System.nanoTime();
                     } catch (IOException e) {
                         totals[2]++;
@@ -285,6 +303,7 @@ final class BenchPipeline implements Callable<Integer> {
         }
         double seconds = (end - activity.firstBusyNanos()) / 1e9;
         double busySeconds = (activity.lastBusyNanos() - activity.firstBusyNanos()) / 1e9;
-        return new PipelineResult(new BenchCommand.ThroughputResult(seen, totals[0], totals[1], seconds), busySeconds);
+        return new PipelineResult(new BenchCommand.ThroughputResult(seen, totals[0], totals[1], seconds,
+                BenchReport.RequestLatencies.of(timings, outputTokens)), busySeconds);
     }
 }

@@ -8,7 +8,6 @@ import io.xpuflow.runtime.testutil.Fixtures;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -26,27 +25,44 @@ class BenchPipelineTest {
         int code = XpuFlowCli.execute(args.toArray(String[]::new), new PrintWriter(out, true), new PrintWriter(err, true));
         assertThat(code).as(err.toString()).isZero();
         String[] all = out.toString().strip().split("\\R");
-        assertThat(all).hasSize(6);
+        assertThat(all).hasSize(15);
         assertThat(all[0]).startsWith("Model: ");
-        String[] lines = Arrays.copyOfRange(all, 1, all.length);
-        assertThat(lines[0]).matches("Engine:   Throughput: [0-9.]+ requests/s, [0-9.]+ total tokens/s, [0-9.]+ output tokens/s");
-        assertThat(lines[1]).matches("Pipeline: Throughput: [0-9.]+ requests/s, [0-9.]+ total tokens/s, [0-9.]+ output tokens/s");
-        assertThat(lines[2]).matches("Pipeline: [0-9.]+ s = [0-9.]+ s with requests in the engine \\+ -?[0-9.]+ s until the last"
+        assertThat(all[1]).startsWith("Model dir: " + model + " (");
+        // the pipeline's operator always caches prefixes
+        assertThat(all[2]).startsWith("Engine options: ").endsWith(", prefix caching on");
+        assertThat(all[3]).isEqualTo("Workload: 8 prompts, 16 input tokens, 8 output tokens, seed 0");
+        for (int i = 0; i < 2; i++) {
+            String side = i == 0 ? "Engine:   " : "Pipeline: ";
+            assertThat(all[4 + 4 * i]).matches(side + "Throughput: [0-9.]+ requests/s, [0-9.]+ total tokens/s, [0-9.]+ output tokens/s");
+            // the pipeline's timings are the engine's, from each request's submission to the engine
+            assertThat(all[5 + 4 * i]).matches(side + ServingCliTest.percentileLine("TTFT", 8));
+            assertThat(all[6 + 4 * i]).matches(side + ServingCliTest.percentileLine("TPOT", 8));
+            assertThat(all[7 + 4 * i]).matches(side + ServingCliTest.percentileLine("E2E", 8));
+        }
+        assertThat(all[12]).matches("Pipeline: [0-9.]+ s = [0-9.]+ s with requests in the engine \\+ -?[0-9.]+ s until the last"
                 + " checkpoint committed");
-        assertThat(lines[3]).matches("Pipeline / engine output tokens/s: [0-9.]+ end to end, [0-9.]+ while the engine had requests");
-        JsonNode json = new ObjectMapper().readTree(lines[4]);
+        assertThat(all[13]).matches("Pipeline / engine output tokens/s: [0-9.]+ end to end, [0-9.]+ while the engine had requests");
+        JsonNode json = new ObjectMapper().readTree(all[14]);
         assertThat(json.at("/engine/num_requests").asInt()).isEqualTo(8);
         assertThat(json.at("/pipeline/num_requests").asInt()).isEqualTo(8);
         assertThat(json.get("ratio").asDouble()).isPositive();
         assertThat(json.get("busy_ratio").asDouble()).isPositive();
         assertThat(json.at("/pipeline/engine_busy_time").asDouble()).isPositive()
                 .isLessThanOrEqualTo(json.at("/pipeline/elapsed_time").asDouble());
+        ServingCliTest.assertOrderedPercentiles(json.get("engine"), "ttft", "tpot", "e2el");
+        ServingCliTest.assertOrderedPercentiles(json.get("pipeline"), "ttft", "tpot", "e2el");
         return json;
     }
 
     @Test
-    void textPromptsThroughKafkaAndFlink() throws Exception {
-        JsonNode json = bench(Fixtures.model("stories260k").toString(), "--weight-format", "bf16");
+    void textPromptsThroughKafkaAndFlink(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("pipeline.json");
+        JsonNode json = bench(Fixtures.model("stories260k").toString(), "--weight-format", "bf16", "--output-json",
+                file.toString());
+        JsonNode doc = new ObjectMapper().readTree(file.toFile());
+        assertThat(doc.at("/header/benchmark").asText()).isEqualTo("pipeline");
+        assertThat(doc.at("/header/weight_format").asText()).isEqualTo("bf16");
+        assertThat(doc.get("results")).isEqualTo(json);
         assertThat(out.toString()).startsWith("Model: bf16 weights, ").contains("(F32 checkpoint), KV cache bf16, loaded in ");
         assertThat(json.get("weight_format").asText()).isEqualTo("bf16");
         assertThat(json.get("kv_cache_dtype").asText()).isEqualTo("bf16");

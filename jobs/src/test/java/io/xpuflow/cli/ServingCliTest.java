@@ -183,16 +183,48 @@ class ServingCliTest {
     }
 
     @Test
-    void benchThroughputPrintsTheSummaryLineAndJson() throws Exception {
+    void benchThroughputPrintsTheHeaderTheSummaryLinePercentilesAndJson(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("throughput.json");
         assertThat(run("bench", "throughput", "--model", STORIES, "--num-prompts", "8", "--input-len", "16",
-                "--output-len", "8", "--threads", "1")).as(err.toString()).isZero();
+                "--output-len", "8", "--threads", "1", "--seed", "7", "--output-json", file.toString()))
+                .as(err.toString()).isZero();
         String[] lines = out.toString().strip().split("\\R");
-        assertThat(lines).hasSize(3);
+        assertThat(lines).hasSize(9);
         // auto on an F32 checkpoint: the exact mode; load time and resident weights are reported, not timed
         assertThat(lines[0]).matches("Model: exact weights, [0-9.]+ MiB resident \\(F32 checkpoint\\), KV cache f32,"
                 + " loaded in [0-9.]+ s");
-        assertThat(lines[1]).matches("Throughput: [0-9.]+ requests/s, [0-9.]+ total tokens/s, [0-9.]+ output tokens/s");
-        JsonNode json = new ObjectMapper().readTree(lines[2]);
+        assertThat(lines[1]).matches("Model dir: .*stories260k \\(LlamaForCausalLM\\), (avx512bf16|avx512|avx2|scalar)"
+                + " kernels, 1 threads");
+        assertThat(lines[2]).matches("Engine options: max-num-seqs 64, max-num-batched-tokens 256, kv-cache-memory 512 MiB,"
+                + " max-model-len [0-9]+, prefix caching on");
+        assertThat(lines[3]).isEqualTo("Workload: 8 prompts, 16 input tokens, 8 output tokens, seed 7");
+        assertThat(lines[4]).matches("Throughput: [0-9.]+ requests/s, [0-9.]+ total tokens/s, [0-9.]+ output tokens/s");
+        assertThat(lines[5]).matches(percentileLine("TTFT", 8));
+        assertThat(lines[6]).matches(percentileLine("TPOT", 8));
+        assertThat(lines[7]).matches(percentileLine("E2E", 8));
+        JsonNode json = new ObjectMapper().readTree(lines[8]);
+        assertOrderedPercentiles(json, "ttft", "tpot", "e2el");
+
+        // --output-json: the header and the same results as one document
+        JsonNode doc = new ObjectMapper().readTree(file.toFile());
+        JsonNode header = doc.get("header");
+        assertThat(header.get("benchmark").asText()).isEqualTo("throughput");
+        assertThat(header.get("model").asText()).isEqualTo(STORIES);
+        assertThat(header.get("architecture").asText()).isEqualTo("LlamaForCausalLM");
+        assertThat(header.get("checkpoint_dtype").asText()).isEqualTo("F32");
+        assertThat(header.get("weight_format").asText()).isEqualTo("exact");
+        assertThat(header.get("kv_cache_dtype").asText()).isEqualTo("f32");
+        assertThat(header.get("cpu_isa").asText()).isIn("avx512bf16", "avx512", "avx2", "scalar");
+        assertThat(header.get("threads").asInt()).isEqualTo(1);
+        assertThat(header.get("max_num_seqs").asInt()).isEqualTo(64);
+        assertThat(header.get("max_num_batched_tokens").asInt()).isEqualTo(256);
+        assertThat(header.get("kv_cache_memory_mib").asLong()).isEqualTo(512);
+        assertThat(header.get("prefix_caching").asBoolean()).isTrue();
+        assertThat(header.get("num_prompts").asInt()).isEqualTo(8);
+        assertThat(header.get("input_len").asInt()).isEqualTo(16);
+        assertThat(header.get("output_len").asInt()).isEqualTo(8);
+        assertThat(header.get("seed").asLong()).isEqualTo(7);
+        assertThat(doc.get("results")).isEqualTo(json);
         assertThat(json.get("weight_format").asText()).isEqualTo("exact");
         assertThat(json.get("kv_cache_dtype").asText()).isEqualTo("f32");
         assertThat(json.get("weight_bytes").asLong()).isPositive();
@@ -203,14 +235,108 @@ class ServingCliTest {
     }
 
     @Test
-    void benchLatencyPrintsPrefillAndDecodeSpeeds() throws Exception {
+    void benchLatencyPrintsPrefillAndDecodeSpeedsAndPercentiles(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("latency.json");
         assertThat(run("bench", "latency", "--model", STORIES, "--input-len", "32", "--output-len", "8",
-                "--num-iters", "2", "--threads", "1", "--weight-format", "bf16", "--kv-cache-dtype", "f32"))
-                .as(err.toString()).isZero();
+                "--num-iters", "3", "--threads", "1", "--weight-format", "bf16", "--kv-cache-dtype", "f32",
+                "--output-json", file.toString())).as(err.toString()).isZero();
         assertThat(out.toString()).startsWith("Model: bf16 weights, ").contains("KV cache f32").containsPattern("Prefill: [0-9.]+ tokens/s").containsPattern("Decode: [0-9.]+ tokens/s");
-        String json = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
-        assertThat(new ObjectMapper().readTree(json).get("decode_tokens_per_second").asDouble()).isPositive();
-        assertThat(new ObjectMapper().readTree(json).get("weight_format").asText()).isEqualTo("bf16");
+        // the warm-up request is in the workload, not in the percentiles; prefix caching is off so every
+        // request computes its whole prompt
+        assertThat(out.toString()).contains("Workload: 4 prompts, 32 input tokens, 8 output tokens, seed 0")
+                .contains("prefix caching off")
+                .containsPattern("(?m)^" + percentileLine("TTFT", 3) + "$")
+                .containsPattern("(?m)^" + percentileLine("TPOT", 3) + "$")
+                .containsPattern("(?m)^" + percentileLine("E2E", 3) + "$");
+        String line = out.toString().strip().lines().reduce((a, b) -> b).orElseThrow();
+        JsonNode json = new ObjectMapper().readTree(line);
+        assertThat(json.get("decode_tokens_per_second").asDouble()).isPositive();
+        assertThat(json.get("weight_format").asText()).isEqualTo("bf16");
+        assertOrderedPercentiles(json, "ttft", "tpot", "e2el");
+        JsonNode doc = new ObjectMapper().readTree(file.toFile());
+        assertThat(doc.at("/header/benchmark").asText()).isEqualTo("latency");
+        assertThat(doc.at("/header/weight_format").asText()).isEqualTo("bf16");
+        assertThat(doc.at("/header/prefix_caching").asBoolean()).isFalse();
+        assertThat(doc.get("results")).isEqualTo(json);
+    }
+
+    @Test
+    void benchOutputJsonMustBeAWritableFileAndOneOutputTokenHasNoTpot(@TempDir Path dir) throws Exception {
+        assertThat(run("bench", "throughput", "--model", STORIES, "-n", "2", "--output-json", dir.toString()))
+                .isEqualTo(2);
+        assertThat(err.toString()).contains("--output-json must name a file in an existing directory");
+        err.getBuffer().setLength(0);
+        assertThat(run("bench", "latency", "--model", STORIES, "--output-json", dir.resolve("no/such/dir.json").toString()))
+                .isEqualTo(2);
+        assertThat(err.toString()).contains("--output-json must name a file in an existing directory");
+        err.getBuffer().setLength(0);
+        assertThat(run("bench", "throughput", "--model", STORIES, "-n", "0")).isEqualTo(2);
+        assertThat(err.toString()).contains("must be positive");
+        assertThat(out.toString()).isEmpty();
+
+        // one output token: no time between output tokens, so no TPOT figures (rather than zeros)
+        assertThat(run("bench", "throughput", "--model", STORIES, "-n", "2", "--input-len", "4", "--output-len", "1",
+                "--threads", "1")).as(err.toString()).isZero();
+        assertThat(out.toString()).contains("TPOT  ms: none (one output token per request)");
+        JsonNode json = new ObjectMapper().readTree(out.toString().strip().lines().reduce((a, b) -> b).orElseThrow());
+        assertThat(json.has("p50_tpot_ms")).isFalse();
+        assertOrderedPercentiles(json, "ttft", "e2el");
+    }
+
+    @Test
+    void benchSweepPrintsALlamaBenchTableOfPrefillAndDecodeOverDoublingStreams(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("sweep.json");
+        assertThat(run("bench", "sweep", "--model", STORIES, "--input-len", "16", "--output-len", "4", "--max-streams",
+                "5", "-r", "2", "--threads", "1", "--output-json", file.toString())).as(err.toString()).isZero();
+        String[] lines = out.toString().strip().split("\\R");
+        assertThat(lines[3]).isEqualTo("Workload: 5 prompts, 16 input tokens, 4 output tokens, seed 0");
+        assertThat(lines[2]).endsWith("prefix caching off");
+        assertThat(lines[5]).isEqualTo("| model | format | threads | streams | test | t/s |");
+        // 1, 2, 4 streams (8 is beyond --max-streams 5), pp then tg for each
+        List<String> rows = Arrays.stream(lines).filter(l -> l.startsWith("| stories260k")).toList();
+        assertThat(rows).hasSize(6);
+        String[] tests = {"1 | pp16", "1 | tg4", "2 | pp16", "2 | tg4", "4 | pp16", "4 | tg4"};
+        for (int i = 0; i < rows.size(); i++) {
+            assertThat(rows.get(i)).matches("\\| stories260k LlamaForCausalLM \\| exact, KV f32 \\| 1 \\| "
+                    + tests[i].replace("|", "\\|") + " \\| [0-9.]+ ± [0-9.]+ \\|");
+        }
+        JsonNode json = new ObjectMapper().readTree(lines[lines.length - 1]);
+        assertThat(json.get("results")).hasSize(6);
+        for (JsonNode r : json.get("results")) {
+            assertThat(r.get("tokens_per_second").asDouble()).isPositive();
+            assertThat(r.get("stddev").asDouble()).isNotNegative();
+        }
+        assertThat(json.at("/results/5/streams").asInt()).isEqualTo(4);
+        assertThat(json.at("/results/5/test").asText()).isEqualTo("tg4");
+        JsonNode doc = new ObjectMapper().readTree(file.toFile());
+        assertThat(doc.at("/header/benchmark").asText()).isEqualTo("sweep");
+        assertThat(doc.get("results")).isEqualTo(json);
+
+        err.getBuffer().setLength(0);
+        assertThat(run("bench", "sweep", "--model", STORIES, "--max-streams", "65")).isEqualTo(2);
+        assertThat(err.toString()).contains("--max-streams must be between 1 and --max-num-seqs (64), was 65");
+        assertThat(run("bench", "sweep", "--model", STORIES, "--output-len", "1")).isEqualTo(2);
+        assertThat(err.toString()).contains("--output-len must be at least 2");
+        assertThat(run("bench", "sweep", "--model", STORIES, "-r", "0")).isEqualTo(2);
+        assertThat(err.toString()).contains("--repetitions must be positive");
+    }
+
+    /** A percentile line of {@code bench}, e.g. {@code TTFT  ms: mean 1.20, p50 1.10, p90 1.90, p99 2.00 (8 requests)}. */
+    static String percentileLine(String label, int requests) {
+        return String.format("%-5s", label) + " ms: mean [0-9.]+, p50 [0-9.]+, p90 [0-9.]+, p99 [0-9.]+ \\(" + requests
+                + " requests\\)";
+    }
+
+    /** Every named figure has a positive mean and p50 <= p90 <= p99. */
+    static void assertOrderedPercentiles(JsonNode json, String... names) {
+        for (String name : names) {
+            double p50 = json.get("p50_" + name + "_ms").asDouble();
+            assertThat(json.get("mean_" + name + "_ms").asDouble()).as(name).isPositive();
+            assertThat(p50).as(name).isPositive();
+            assertThat(json.get("p90_" + name + "_ms").asDouble()).as(name).isGreaterThanOrEqualTo(p50);
+            assertThat(json.get("p99_" + name + "_ms").asDouble()).as(name)
+                    .isGreaterThanOrEqualTo(json.get("p90_" + name + "_ms").asDouble());
+        }
     }
 
     @Test
