@@ -320,7 +320,14 @@ void attention_kv(const StepContext& c, int64_t li, const Rows& rows) {
     }
     const float scale = float(P.attn_scale);
     const bool sliding = P.attn_kind == XPU_ATTN_SLIDING;
-    const int64_t work = n * Hq * (dqk + dv) * (sliding ? std::min<int64_t>(P.window, 4096) : 256);
+    // multiply-adds of the keys the rows actually attend to: a short context stays on this thread (waking
+    // the pool for a few microseconds of work cost a small model 10x its attention time)
+    int64_t keys = 0;
+    for (int64_t r = 0; r < n; ++r) {
+        const int64_t p = rows.pos[r];
+        keys += sliding ? std::min<int64_t>(p + 1, P.window) : p + 1;
+    }
+    const int64_t work = keys * Hq * (dqk + dv);
     c.pool.parallel_for(n * Hkv, work < kParallelMinMacs ? n * Hkv : 1, [&](int64_t b, int64_t e) {
         const KernelTable& kt = kernels();
         thread_local std::vector<float> qs, mx, l, acc;
