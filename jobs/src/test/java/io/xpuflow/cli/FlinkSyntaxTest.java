@@ -79,4 +79,15 @@ class FlinkSyntaxTest {
                 .hasMessageContaining("Invalid value for option '--kv-cache-memory'")
                 .hasMessageContaining("'lots' is not a memory size such as 512mb, 4gb or 512 (a plain number is MiB)");
     }
+
+    /** {@code bench pipeline --checkpoint-interval 2s}; the old {@code --checkpoint-interval-ms 200} reads as before. */
+    @Test
+    void benchPipelineTakesADurationAndItsOldMillisecondOption() {
+        BenchPipeline bench = new BenchPipeline();
+        new CommandLine(bench).parseArgs("-m", "/m", "--checkpoint-interval", "2s");
+        assertThat(bench.checkpointInterval).isEqualTo(Duration.ofSeconds(2));
+        BenchPipeline old = new BenchPipeline();
+        new CommandLine(old).parseArgs("-m", "/m", "--checkpoint-interval-ms", "200");
+        assertThat(old.checkpointInterval).isEqualTo(Duration.ofMillis(200));
+    }
 }
