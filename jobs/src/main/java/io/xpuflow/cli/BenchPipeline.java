@@ -58,9 +58,12 @@ final class BenchPipeline implements Callable<Integer> {
     @Option(names = {"-n", "--num-prompts"}, defaultValue = "64", paramLabel = "N", description = "Requests (default ${DEFAULT-VALUE}).")
     int numPrompts;
 
-    @Option(names = "--checkpoint-interval-ms", defaultValue = "500", paramLabel = "MS",
-            description = "Checkpoint interval of the job; results are committed at checkpoints (default ${DEFAULT-VALUE}).")
-    long checkpointMs;
+    // --checkpoint-interval-ms is the old name: a plain number is milliseconds in Flink's syntax too
+    @Option(names = {"--checkpoint-interval", "--checkpoint-interval-ms"}, defaultValue = "500ms", paramLabel = "DURATION",
+            converter = FlinkSyntax.DurationConverter.class,
+            description = "Checkpoint interval of the job, e.g. 500ms or 2s; results are committed at checkpoints"
+                    + " (default ${DEFAULT-VALUE}).")
+    Duration checkpointInterval;
 
     @Spec
     CommandLine.Model.CommandSpec spec;
@@ -275,7 +278,7 @@ final class BenchPipeline implements Callable<Integer> {
         // engine: the time in Kafka and in the async operator's queue before it is not in them)
         List<GenerationResult.Timings> timings = new ArrayList<>();
         List<Integer> outputTokens = new ArrayList<>();
-        int seen = LocalPipelineRun.run(kafka, pipeline, 1, Duration.ofMillis(checkpointMs), List.of(out),
+        int seen = LocalPipelineRun.run(kafka, pipeline, 1, checkpointInterval, List.of(out),
                 records.size(), Duration.ofSeconds(10), r -> {
                     try {
                         JsonNode n = JSON.readTree(r.value());

@@ -2,9 +2,9 @@ package io.xpuflow.cli;
 
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.engine.EngineOptions;
-import io.xpuflow.jobs.KafkaInferenceJob;
 import java.nio.file.Path;
 import java.time.Duration;
+import org.apache.flink.configuration.MemorySize;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -13,9 +13,10 @@ final class EngineArgs {
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR", description = "Checkpoint directory.")
     Path model;
 
-    @Option(names = "--kv-cache-memory", paramLabel = "MIB", defaultValue = "512",
-            description = "KV cache budget in MiB (default ${DEFAULT-VALUE}).")
-    long kvCacheMib;
+    @Option(names = "--kv-cache-memory", paramLabel = "SIZE", defaultValue = "512mb",
+            converter = FlinkSyntax.MemorySizeConverter.class,
+            description = "KV cache budget, e.g. 512mb or 4gb; a plain number is MiB (default ${DEFAULT-VALUE}).")
+    MemorySize kvCacheMemory;
 
     @Option(names = "--max-num-seqs", paramLabel = "N", defaultValue = "64",
             description = "Most requests running at once (default ${DEFAULT-VALUE}).")
@@ -33,7 +34,7 @@ final class EngineArgs {
     boolean noPrefixCaching;
 
     @Option(names = "--log-stats-interval", paramLabel = "DURATION", defaultValue = "10s",
-            converter = KafkaInferenceJob.DurationConverter.class,
+            converter = FlinkSyntax.DurationConverter.class,
             description = "How often the engine logs its stats line at INFO while it works (shown with --verbose);"
                     + " 0: never (default ${DEFAULT-VALUE}).")
     Duration logStatsInterval;
@@ -42,14 +43,14 @@ final class EngineArgs {
     FormatOptions formats = new FormatOptions();
 
     EngineOptions toOptions(int threads) {
-        return formats.applyTo(EngineOptions.builder(model)).threads(threads).kvCacheBytes(kvCacheMib << 20)
+        return formats.applyTo(EngineOptions.builder(model)).threads(threads).kvCacheBytes(kvCacheMemory.getBytes())
                 .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
                 .enablePrefixCaching(!noPrefixCaching).logStatsInterval(logStatsInterval).build();
     }
 
     /** The same engine as an operator's spec (prefix caching is always on there). */
     EngineSpec toSpec(int threads) {
-        return formats.applyTo(EngineSpec.of(model.toString()).withThreads(threads).withKvCacheBytes(kvCacheMib << 20)
+        return formats.applyTo(EngineSpec.of(model.toString()).withThreads(threads).withKvCacheBytes(kvCacheMemory.getBytes())
                 .withMaxNumSeqs(maxNumSeqs).withMaxNumBatchedTokens(maxNumBatchedTokens).withMaxModelLen(maxModelLen)
                 .withLogStatsInterval(logStatsInterval));
     }

@@ -1,5 +1,6 @@
 package io.xpuflow.jobs;
 
+import io.xpuflow.cli.FlinkSyntax;
 import io.xpuflow.cli.FormatOptions;
 import io.xpuflow.connector.kafka.KafkaInferencePipeline;
 import io.xpuflow.connector.records.SamplingDefaults;
@@ -21,6 +22,7 @@ import java.util.regex.Pattern;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
+import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
@@ -45,10 +47,14 @@ import picocli.CommandLine.Option;
  * dead-letter topic, exactly once.
  *
  * <pre>
- * flink run -c io.xpuflow.jobs.KafkaInferenceJob jobs/target/xpuflow-job.jar \
+ * flink run -p 2 -c io.xpuflow.jobs.KafkaInferenceJob jobs/target/xpuflow-job.jar \
  *     --bootstrap-servers kafka:9092 --input-topic prompts --output-topic completions \
- *     --dead-letter-topic prompt-errors --model /models/mimo --parallelism 2 --checkpoint-interval 10s
+ *     --dead-letter-topic prompt-errors --model /models/mimo --kv-cache-memory 4gb
  * </pre>
+ *
+ * Parallelism and checkpointing are Flink's ({@code flink run -p}, {@code parallelism.default},
+ * {@code execution.checkpointing.interval}) unless {@code --parallelism} or {@code --checkpoint-interval}
+ * override them; with no interval anywhere the job checkpoints every 10 s.
  *
  * Every parallel subtask of one TaskManager shares one engine (weights mapped once, one KV cache);
  * give each TaskManager the cores its engine should use ({@code --threads}).
@@ -97,11 +103,22 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory on every TaskManager.")
     String model;
 
-    @Option(names = "--parallelism", defaultValue = "1", paramLabel = "N", description = "Parallelism of the job (default ${DEFAULT-VALUE}).")
-    int parallelism;
+    /** Parallelism of a local run (no {@code flink run}) without {@code --parallelism}: one engine, one subtask. */
+    static final int LOCAL_PARALLELISM = 1;
+    /** Checkpoint interval when neither {@code --checkpoint-interval} nor Flink's configuration gives one. */
+    static final Duration DEFAULT_CHECKPOINT_INTERVAL = Duration.ofSeconds(10);
 
-    @Option(names = "--checkpoint-interval", defaultValue = "10s", paramLabel = "DURATION", converter = DurationConverter.class,
-            description = "Checkpoint interval; results become visible to read_committed readers at each checkpoint (default ${DEFAULT-VALUE}).")
+    // No defaults here: unset, Flink's own settings apply (flink run -p, parallelism.default,
+    // execution.checkpointing.interval); a value given on the job's command line wins over them
+    @Option(names = "--parallelism", paramLabel = "N",
+            description = "Parallelism of the job (default: flink run -p, else the cluster's parallelism.default;"
+                    + " " + LOCAL_PARALLELISM + " when run locally without flink run).")
+    Integer parallelism;
+
+    @Option(names = "--checkpoint-interval", paramLabel = "DURATION", converter = FlinkSyntax.DurationConverter.class,
+            description = "Checkpoint interval, e.g. 10s or 1min; results become visible to read_committed readers at"
+                    + " each checkpoint. 0: no checkpoints (not with --delivery-guarantee exactly-once). Default: the"
+                    + " cluster's execution.checkpointing.interval, else 10s.")
     Duration checkpointInterval;
 
     @Option(names = "--checkpoint-dir", paramLabel = "DIR",
@@ -138,13 +155,14 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Engine kernel threads per TaskManager (default: all cores).")
     int threads;
 
-    @Option(names = "--kv-cache-memory", defaultValue = "512", paramLabel = "MIB", description = "KV cache budget per engine in MiB (default ${DEFAULT-VALUE}).")
-    long kvCacheMib;
+    @Option(names = "--kv-cache-memory", defaultValue = "512mb", paramLabel = "SIZE", converter = FlinkSyntax.MemorySizeConverter.class,
+            description = "KV cache budget per engine, e.g. 512mb or 4gb; a plain number is MiB (default ${DEFAULT-VALUE}).")
+    MemorySize kvCacheMemory;
 
     @Option(names = "--max-num-seqs", defaultValue = "64", paramLabel = "N", description = "Requests running at once per engine (default ${DEFAULT-VALUE}).")
     int maxNumSeqs;
 
-    @Option(names = "--log-stats-interval", defaultValue = "10s", paramLabel = "DURATION", converter = DurationConverter.class,
+    @Option(names = "--log-stats-interval", defaultValue = "10s", paramLabel = "DURATION", converter = FlinkSyntax.DurationConverter.class,
             description = "How often each engine logs its stats line while it works; 0: never (default ${DEFAULT-VALUE}).")
     Duration logStatsInterval;
 
@@ -157,7 +175,7 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--async-capacity", defaultValue = "64", paramLabel = "N", description = "Requests in flight per subtask (default ${DEFAULT-VALUE}).")
     int asyncCapacity;
 
-    @Option(names = "--timeout", defaultValue = "10m", paramLabel = "DURATION", converter = DurationConverter.class,
+    @Option(names = "--timeout", defaultValue = "10m", paramLabel = "DURATION", converter = FlinkSyntax.DurationConverter.class,
             description = "Per-request timeout, queueing included (default ${DEFAULT-VALUE}).")
     Duration timeout;
 
@@ -182,8 +200,41 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--stop", paramLabel = "TEXT", description = "Default stop string (repeatable).")
     List<String> stop = List.of();
 
-    public static void main(String[] args) {
-        System.exit(commandLine(new KafkaInferenceJob()).execute(args));
+    /**
+     * Runs the job. Under {@code flink run} (and in application mode, where this runs inside the JobManager)
+     * Flink calls this method reflectively: it must return, or throw for Flink to report, never end the JVM,
+     * so a usage error is thrown as an {@link IllegalArgumentException} with picocli's message and the usage.
+     * Launched by plain {@code java} (a local run), it ends the JVM with picocli's exit code, as a CLI should.
+     */
+    public static void main(String[] args) throws Exception {
+        if (runByFlink()) {
+            run(args);
+        } else {
+            System.exit(commandLine(new KafkaInferenceJob()).execute(args));
+        }
+    }
+
+    /**
+     * Whether a Flink client set up this JVM's execution environment ({@code flink run}, application mode): its
+     * context factory then makes something other than a local environment. Creating one submits nothing.
+     */
+    static boolean runByFlink() {
+        return !(StreamExecutionEnvironment.getExecutionEnvironment() instanceof LocalStreamEnvironment);
+    }
+
+    /** Parses {@code args} and runs the job; a usage error is thrown, {@code --help} prints and returns. */
+    static void run(String... args) throws Exception {
+        KafkaInferenceJob job = new KafkaInferenceJob();
+        CommandLine cl = commandLine(job);
+        CommandLine.ParseResult parsed;
+        try {
+            parsed = cl.parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            throw new IllegalArgumentException(e.getMessage() + System.lineSeparator() + cl.getUsageMessage(), e);
+        }
+        if (!CommandLine.printHelpIfRequested(parsed)) {
+            job.call();
+        }
     }
 
     /** The command line of {@code job}: enum values in any case ({@code --starting-offsets latest}). */
@@ -205,7 +256,8 @@ public final class KafkaInferenceJob implements Callable<Integer> {
      */
     StreamExecutionEnvironment environment(Configuration settings) {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(settings);
-        return env instanceof LocalStreamEnvironment ? LocalFlink.environment(parallelism, settings) : env;
+        return env instanceof LocalStreamEnvironment
+                ? LocalFlink.environment(parallelism != null ? parallelism : LOCAL_PARALLELISM, settings) : env;
     }
 
     /**
@@ -297,16 +349,62 @@ public final class KafkaInferenceJob implements Callable<Integer> {
         return Optional.empty();
     }
 
-    /** Adds the pipeline to {@code env} with checkpointing and parallelism from the arguments. */
+    /**
+     * Adds the pipeline to {@code env}. Parallelism and checkpointing are left as Flink set them ({@code flink
+     * run -p}, the cluster's configuration) unless given on the job's command line; see {@link #checkpointing}.
+     */
     void configure(StreamExecutionEnvironment env) {
-        env.setParallelism(parallelism);
-        env.enableCheckpointing(checkpointInterval.toMillis(), CheckpointingMode.EXACTLY_ONCE);
+        if (parallelism != null) {
+            env.setParallelism(parallelism);
+        }
+        checkpointing(env);
         pipeline().addTo(env);
+    }
+
+    /**
+     * {@code --checkpoint-interval} if given (0: none); else Flink's {@code execution.checkpointing.interval};
+     * else {@link #DEFAULT_CHECKPOINT_INTERVAL}, since the sink commits its output at checkpoints (exactly once:
+     * nothing would ever become visible; at least once: offsets would never be committed). Flink itself rejects
+     * an interval of 0 in its configuration, so turning checkpoints off is only ever this job's flag. Exactly
+     * once needs checkpoints, in Flink's EXACTLY_ONCE mode (an AT_LEAST_ONCE barrier lets a restart replay
+     * records already in a committed transaction).
+     */
+    void checkpointing(StreamExecutionEnvironment env) {
+        boolean exactlyOnce = deliveryGuarantee == DeliveryGuarantee.EXACTLY_ONCE;
+        if (checkpointInterval != null && checkpointInterval.isZero()) {
+            if (exactlyOnce) {
+                throw new IllegalArgumentException("--checkpoint-interval 0 turns checkpoints off, but"
+                        + " --delivery-guarantee exactly-once commits its Kafka transactions at checkpoints: no result"
+                        + " would ever become visible. Give an interval (e.g. 10s), or choose --delivery-guarantee"
+                        + " at-least-once or none.");
+            }
+            env.getCheckpointConfig().disableCheckpointing();
+            LOG.info("Checkpoints off (--checkpoint-interval 0)");
+            return;
+        }
+        if (checkpointInterval != null) {
+            env.enableCheckpointing(checkpointInterval.toMillis());
+            LOG.info("Checkpointing every {} (--checkpoint-interval)", checkpointInterval);
+        } else if (env.getCheckpointConfig().isCheckpointingEnabled()) {
+            LOG.info("Checkpointing every {} ms ({} of Flink's configuration)", env.getCheckpointInterval(),
+                    CheckpointingOptions.CHECKPOINTING_INTERVAL.key());
+        } else {
+            env.enableCheckpointing(DEFAULT_CHECKPOINT_INTERVAL.toMillis());
+            LOG.info("Checkpointing every {}: neither --checkpoint-interval nor Flink's {} sets an interval, and the"
+                    + " Kafka sink commits at checkpoints", DEFAULT_CHECKPOINT_INTERVAL,
+                    CheckpointingOptions.CHECKPOINTING_INTERVAL.key());
+        }
+        CheckpointingMode mode = env.getCheckpointConfig().getCheckpointingConsistencyMode();
+        if (exactlyOnce && mode != CheckpointingMode.EXACTLY_ONCE) {
+            throw new IllegalArgumentException("--delivery-guarantee exactly-once needs EXACTLY_ONCE checkpoints, but"
+                    + " Flink's " + CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE.key() + " is " + mode
+                    + ". Set it to EXACTLY_ONCE, or choose --delivery-guarantee at-least-once.");
+        }
     }
 
     /** The engine every TaskManager opens. */
     EngineSpec engineSpec() {
-        return formats.applyTo(EngineSpec.of(model).withThreads(threads).withKvCacheBytes(kvCacheMib << 20)
+        return formats.applyTo(EngineSpec.of(model).withThreads(threads).withKvCacheBytes(kvCacheMemory.getBytes())
                 .withMaxNumSeqs(maxNumSeqs).withMaxModelLen(maxModelLen).withLogStatsInterval(logStatsInterval));
     }
 
@@ -359,35 +457,6 @@ public final class KafkaInferenceJob implements Callable<Integer> {
             }
             throw new CommandLine.TypeConversionException("'" + v + "' is not a delivery guarantee: exactly-once,"
                     + " at-least-once or none");
-        }
-    }
-
-    /** Durations as {@code 500ms}, {@code 10s}, {@code 5m} or ISO-8601 ({@code PT10S}). */
-    /** Durations as {@code 500ms}, {@code 10s}, {@code 5m}, {@code 1h}, ISO-8601 {@code PT10S}, or {@code 0}. */
-    public static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
-        @Override
-        public Duration convert(String v) {
-            String s = v.trim().toLowerCase(java.util.Locale.ROOT);
-            if (s.equals("0")) {
-                return Duration.ZERO; // no unit needed to say "off"
-            }
-            try {
-                if (s.startsWith("pt")) {
-                    return Duration.parse(s);
-                }
-                if (s.endsWith("ms")) {
-                    return Duration.ofMillis(Long.parseLong(s.substring(0, s.length() - 2)));
-                }
-                long n = Long.parseLong(s.substring(0, s.length() - 1));
-                return switch (s.charAt(s.length() - 1)) {
-                    case 's' -> Duration.ofSeconds(n);
-                    case 'm' -> Duration.ofMinutes(n);
-                    case 'h' -> Duration.ofHours(n);
-                    default -> throw new NumberFormatException();
-                };
-            } catch (RuntimeException e) {
-                throw new CommandLine.TypeConversionException("'" + v + "' is not a duration such as 500ms, 10s, 5m or PT10S");
-            }
         }
     }
 }

@@ -19,6 +19,12 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.flink.api.common.ApplicationID;
+import org.apache.flink.core.execution.DefaultExecutorServiceLoader;
+import org.apache.flink.client.program.StreamContextEnvironment;
+import org.apache.flink.configuration.CoreOptions;
+import org.apache.flink.core.execution.CheckpointingMode;
+import org.apache.flink.streaming.api.environment.LocalStreamEnvironment;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
@@ -236,14 +242,138 @@ class KafkaInferenceJobTest {
         return all.toArray(String[]::new);
     }
 
+    private static final String[] COMMON = {"--bootstrap-servers", "localhost:9092", "--input-topic", "in",
+            "--output-topic", "out", "--model", "/m"};
+
+    /** The job of {@code COMMON} and {@code args}, its pipeline added to the environment it chose, not executed. */
+    private static StreamExecutionEnvironment built(String... args) throws Exception {
+        KafkaInferenceJob job = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(job).parseArgs(concat(COMMON, args));
+        StreamExecutionEnvironment env = job.environment(job.flinkSettings());
+        job.configure(env);
+        return env;
+    }
+
+    /**
+     * Runs {@code test} with this JVM's execution environment set up as {@code flink run} sets it (Flink's own
+     * {@link StreamContextEnvironment}) over a cluster configuration of {@code cluster}.
+     */
+    private static void underFlinkRun(Configuration cluster, ThrowingRunnable test) throws Exception {
+        StreamContextEnvironment.setAsContext(new DefaultExecutorServiceLoader(), cluster,
+                KafkaInferenceJobTest.class.getClassLoader(), 1, 1, true, new ApplicationID(), null, List.of());
+        try {
+            test.run();
+        } finally {
+            StreamContextEnvironment.unsetAsContext();
+        }
+    }
+
+    interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
     @Test
-    void durationsAcceptUnitsAndIso() {
-        KafkaInferenceJob.DurationConverter c = new KafkaInferenceJob.DurationConverter();
-        assertThat(c.convert("500ms")).isEqualTo(Duration.ofMillis(500));
-        assertThat(c.convert("10s")).isEqualTo(Duration.ofSeconds(10));
-        assertThat(c.convert("5m")).isEqualTo(Duration.ofMinutes(5));
-        assertThat(c.convert("PT2S")).isEqualTo(Duration.ofSeconds(2));
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> c.convert("soon"))
-                .hasMessageContaining("'soon' is not a duration");
+    void aLocalRunDefaultsToParallelismOneAndTenSecondCheckpointsFlagsWin() throws Exception {
+        StreamExecutionEnvironment env = built();
+        assertThat(env).isInstanceOf(LocalStreamEnvironment.class);
+        assertThat(env.getParallelism()).isEqualTo(1);
+        assertThat(env.getCheckpointInterval()).isEqualTo(10_000);
+        assertThat(env.getCheckpointingConsistencyMode()).isEqualTo(CheckpointingMode.EXACTLY_ONCE);
+
+        env = built("--parallelism", "3", "--checkpoint-interval", "2s");
+        assertThat(env.getParallelism()).isEqualTo(3);
+        assertThat(env.getCheckpointInterval()).isEqualTo(2_000);
+    }
+
+    @Test
+    void underFlinkRunTheClustersParallelismAndIntervalAreKept() throws Exception {
+        Configuration cluster = new Configuration();
+        cluster.set(CoreOptions.DEFAULT_PARALLELISM, 3); // what flink run -p 3 sets, or the cluster's config.yaml
+        cluster.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofSeconds(30));
+        underFlinkRun(cluster, () -> {
+            assertThat(KafkaInferenceJob.runByFlink()).isTrue();
+            StreamExecutionEnvironment env = built();
+            assertThat(env).isInstanceOf(StreamContextEnvironment.class);
+            assertThat(env.getParallelism()).isEqualTo(3);
+            assertThat(env.getCheckpointInterval()).isEqualTo(30_000);
+            assertThat(env.getCheckpointingConsistencyMode()).isEqualTo(CheckpointingMode.EXACTLY_ONCE);
+
+            env = built("--parallelism", "2", "--checkpoint-interval", "5s"); // the job's flags win
+            assertThat(env.getParallelism()).isEqualTo(2);
+            assertThat(env.getCheckpointInterval()).isEqualTo(5_000);
+        });
+        assertThat(KafkaInferenceJob.runByFlink()).isFalse();
+    }
+
+    @Test
+    void underFlinkRunWithoutAnIntervalTheJobCheckpointsEveryTenSeconds() throws Exception {
+        Configuration cluster = new Configuration();
+        cluster.set(CoreOptions.DEFAULT_PARALLELISM, 4);
+        underFlinkRun(cluster, () -> {
+            StreamExecutionEnvironment env = built();
+            assertThat(env.getParallelism()).isEqualTo(4);
+            assertThat(env.getCheckpointInterval()).isEqualTo(10_000);
+        });
+    }
+
+    @Test
+    void exactlyOnceRefusesNoCheckpointsAndAtLeastOnceCheckpointModes() throws Exception {
+        assertThatThrownBy(() -> built("--checkpoint-interval", "0")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("--checkpoint-interval 0 turns checkpoints off, but --delivery-guarantee"
+                        + " exactly-once commits its Kafka transactions at checkpoints");
+        StreamExecutionEnvironment env = built("--checkpoint-interval", "0", "--delivery-guarantee", "at-least-once");
+        assertThat(env.getCheckpointConfig().isCheckpointingEnabled()).isFalse();
+
+        Configuration cluster = new Configuration();
+        cluster.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofSeconds(30));
+        cluster.set(CheckpointingOptions.CHECKPOINTING_CONSISTENCY_MODE, CheckpointingMode.AT_LEAST_ONCE);
+        underFlinkRun(cluster, () -> {
+            assertThatThrownBy(() -> built()).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("--delivery-guarantee exactly-once needs EXACTLY_ONCE checkpoints, but Flink's"
+                            + " execution.checkpointing.mode is AT_LEAST_ONCE. Set it to EXACTLY_ONCE, or choose"
+                            + " --delivery-guarantee at-least-once.");
+            assertThat(built("--delivery-guarantee", "at-least-once").getCheckpointInterval()).isEqualTo(30_000);
+        });
+    }
+
+    /**
+     * Under {@code flink run} (and in application mode, inside the JobManager) main must not end the JVM: a
+     * usage error is an exception Flink reports. Were it to call System.exit, this test's JVM would end and the
+     * run fail.
+     */
+    @Test
+    void underFlinkRunMainThrowsUsageErrorsInsteadOfExiting() throws Exception {
+        underFlinkRun(new Configuration(), () -> {
+            assertThatThrownBy(() -> KafkaInferenceJob.main(new String[] {"--input-topic", "in"}))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("Missing required options")
+                    .hasMessageContaining("Usage: kafka-inference-job");
+            assertThatThrownBy(() -> KafkaInferenceJob.main(concat(COMMON, "--kv-cache-memory", "lots")))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("'lots' is not a memory size such as 512mb, 4gb or 512");
+            KafkaInferenceJob.main(new String[] {"--help"}); // prints the usage and returns
+        });
+    }
+
+    @Test
+    void sizesAndDurationsUseFlinksSyntax() throws Exception {
+        KafkaInferenceJob job = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(job).parseArgs(concat(COMMON, "--kv-cache-memory", "4gb", "--timeout", "90 s",
+                "--log-stats-interval", "1min", "--checkpoint-interval", "PT15S"));
+        assertThat(job.engineSpec().kvCacheBytes()).isEqualTo(4L << 30);
+        assertThat(job.timeout).isEqualTo(Duration.ofSeconds(90));
+        assertThat(job.engineSpec().logStatsInterval()).isEqualTo(Duration.ofMinutes(1));
+        assertThat(job.checkpointInterval).isEqualTo(Duration.ofSeconds(15));
+        KafkaInferenceJob plain = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(plain).parseArgs(concat(COMMON, "--kv-cache-memory", "32"));
+        assertThat(plain.engineSpec().kvCacheBytes()).isEqualTo(32L << 20); // a plain number stays MiB
+        KafkaInferenceJob defaults = new KafkaInferenceJob();
+        KafkaInferenceJob.commandLine(defaults).parseArgs(COMMON);
+        assertThat(defaults.engineSpec().kvCacheBytes()).isEqualTo(512L << 20);
+        assertThatThrownBy(() -> KafkaInferenceJob.commandLine(new KafkaInferenceJob())
+                .parseArgs(concat(COMMON, "--timeout", "soon")))
+                .isInstanceOf(CommandLine.ParameterException.class)
+                .hasMessageContaining("Invalid value for option '--timeout'")
+                .hasMessageContaining("'soon' is not a duration such as 500ms, 10s, 5min, 1h or PT10S");
     }
 }

@@ -74,17 +74,30 @@ class StandaloneClusterIT {
     @Test
     void inTheJobJarEachJobLoadsTheNativesInItsOwnClassLoaderAndHasItsOwnEngine(@TempDir Path work) throws Exception {
         String classpath = flinkOnlyClasspath();
-        startCluster(work, classpath, List.of());
+        // the cluster's checkpoint interval, which the first job (no --checkpoint-interval) keeps
+        startCluster(work, classpath, List.of("execution.checkpointing.interval: 300ms"));
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            // a bounded job that ends (its class loader is released), then two streaming jobs at once
-            Process first = submit(work, classpath, kafka, "first", 2, true);
+            // a bounded job that ends (its class loader is released), then two streaming jobs at once; the
+            // first takes its parallelism from flink run -p 2 and its interval from the cluster, not from flags
+            Process first = submit(work, classpath, kafka, "first", 2, true, true);
             assertThat(first.waitFor(3, TimeUnit.MINUTES)).as("flink run of the first job finished").isTrue();
             assertThat(first.exitValue()).as("flink run exit code; %s", logs(work)).isZero();
             checkOutputs(kafka, "first");
+            assertThat(Files.readString(work.resolve("client-first.log")))
+                    .contains("Checkpointing every 300 ms (execution.checkpointing.interval of Flink's configuration)");
             runTwoStreamingJobsAtOnce(work, classpath, kafka);
+
+            // a usage error is an exception flink run reports (the client's main is Flink's, not ours)
+            Process bad = start(work, "client-bad", classpath, List.of(), "org.apache.flink.client.cli.CliFrontend",
+                    "run", "-c", KafkaInferenceJob.class.getName(), jobJar().toString(), "--input-topic", "in");
+            assertThat(bad.waitFor(3, TimeUnit.MINUTES)).as("flink run of a bad command line returned").isTrue();
+            assertThat(bad.exitValue()).isNotZero();
+            assertThat(Files.readString(work.resolve("client-bad.log")))
+                    .contains("The program finished with the following exception")
+                    .contains("Missing required options").contains("Usage: kafka-inference-job");
         }
-        // the first job's two subtasks shared one engine; the two later jobs, each in its own class loader with
-        // its own copy of the natives (JavaCPP extracts them per job jar), had one engine each
+        // the first job's two subtasks (flink run -p 2) shared one engine; the two later jobs, each in its own
+        // class loader with its own copy of the natives (JavaCPP extracts them per job jar), had one engine each
         String taskManagerLog = Files.readString(work.resolve("taskmanager.log"));
         assertThat(count(taskManagerLog, "uses the shared engine for")).isEqualTo(4);
         assertThat(count(taskManagerLog, ENGINE_OPENED)).isEqualTo(3);
@@ -230,6 +243,15 @@ class StandaloneClusterIT {
      */
     private Process submit(Path work, String classpath, EmbeddedKafka kafka, String run, int parallelism,
                            boolean attachedAndBounded) throws Exception {
+        return submit(work, classpath, kafka, run, parallelism, attachedAndBounded, false);
+    }
+
+    /**
+     * As above; {@code flinkSettings}: the parallelism as {@code flink run -p} and no {@code --parallelism} or
+     * {@code --checkpoint-interval} on the job's command line (the cluster's interval applies).
+     */
+    private Process submit(Path work, String classpath, EmbeddedKafka kafka, String run, int parallelism,
+                           boolean attachedAndBounded, boolean flinkSettings) throws Exception {
         List<Map.Entry<String, String>> records = new ArrayList<>();
         for (int i = 0; i < 6; i++) {
             records.add(Map.entry("k" + i, "{\"id\":\"" + run + "-" + i + "\",\"prompt\":\"Once upon a time " + i + "\"}"));
@@ -240,21 +262,33 @@ class StandaloneClusterIT {
         if (attachedAndBounded) {
             extra.add("--bounded");
         }
+        if (flinkSettings) {
+            return submit(work, classpath, kafka, run, List.of("-p", Integer.toString(parallelism)), !attachedAndBounded, extra);
+        }
         return submit(work, classpath, kafka, run, parallelism, !attachedAndBounded, extra);
     }
 
     /** {@code flink run [-d] -c KafkaInferenceJob xpuflow-job.jar} over the topics of {@code run}, and {@code extraArgs}. */
     private Process submit(Path work, String classpath, EmbeddedKafka kafka, String run, int parallelism, boolean detached,
                            List<String> extraArgs) throws Exception {
+        List<String> jobArgs = new ArrayList<>(List.of("--parallelism", Integer.toString(parallelism),
+                "--checkpoint-interval", "300ms"));
+        jobArgs.addAll(extraArgs);
+        return submit(work, classpath, kafka, run, List.of(), detached, jobArgs);
+    }
+
+    /** {@code flink run RUN_OPTIONS [-d] -c KafkaInferenceJob xpuflow-job.jar} over the topics of {@code run}, and {@code extraArgs}. */
+    private Process submit(Path work, String classpath, EmbeddedKafka kafka, String run, List<String> runOptions,
+                           boolean detached, List<String> extraArgs) throws Exception {
         List<String> args = new ArrayList<>(List.of("run"));
+        args.addAll(runOptions);
         if (detached) {
             args.add("-d");
         }
         args.addAll(List.of("-c", KafkaInferenceJob.class.getName(), jobJar().toString(),
                 "--bootstrap-servers", kafka.bootstrapServers(), "--input-topic", run + "-in", "--output-topic", run + "-out",
-                "--dead-letter-topic", run + "-dlq", "--model", STORIES.toString(),
-                "--parallelism", Integer.toString(parallelism), "--checkpoint-interval", "300ms", "--threads", "1",
-                "--kv-cache-memory", "32", "--consumer-group", run, "--transactional-id-prefix", run));
+                "--dead-letter-topic", run + "-dlq", "--model", STORIES.toString(), "--threads", "1",
+                "--kv-cache-memory", "32mb", "--consumer-group", run, "--transactional-id-prefix", run));
         args.addAll(extraArgs);
         Process client = start(work, "client-" + run, classpath, List.of(), "org.apache.flink.client.cli.CliFrontend",
                 args.toArray(String[]::new));
