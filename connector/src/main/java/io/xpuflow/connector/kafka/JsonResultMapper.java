@@ -21,35 +21,64 @@ import org.slf4j.LoggerFactory;
  * {@link ErrorCode#OUTPUT_TOO_LARGE} error record, and an error record echoes as much of the input as fits
  * ({@link ResponseWriter#error(String, ErrorCode, String, byte[], io.xpuflow.connector.records.SourceCoordinates,
  * String, int)}).
+ *
+ * <p>Headers: every record passes on its input's headers, in order ({@link KafkaHeader#propagated}: not
+ * those named like the connector's own), a result then adds {@value #MODEL_HEADER} with the model's name
+ * (also its {@code model} field). They count towards the limit; when they leave no room, a result becomes an
+ * {@code OUTPUT_TOO_LARGE} error and an error goes without them, so huge headers cannot fail the sink either.
  */
 public final class JsonResultMapper implements ResultMapper<PromptRecord, OutputRecord> {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(JsonResultMapper.class);
 
+    /** Header of a result naming the model that generated it. */
+    public static final String MODEL_HEADER = "xpuflow.model";
+
     private final ResponseWriter writer;
     private final RecordSizeLimit limit;
+    private final String model;
 
-    public JsonResultMapper(ResponseWriter writer, RecordSizeLimit limit) {
+    /**
+     * @param model the model's name for results' {@code model} field and {@value #MODEL_HEADER} header; null: neither
+     */
+    public JsonResultMapper(ResponseWriter writer, RecordSizeLimit limit, String model) {
         if (writer == null) {
             throw new IllegalArgumentException("a response writer is required");
         }
         this.writer = writer;
         this.limit = Objects.requireNonNull(limit, "record size limit");
+        this.model = model;
     }
 
-    /** With the producer's default limit. */
+    /** Without a model name. */
+    public JsonResultMapper(ResponseWriter writer, RecordSizeLimit limit) {
+        this(writer, limit, null);
+    }
+
+    /** With the producer's default limit, without a model name. */
     public JsonResultMapper(ResponseWriter writer) {
         this(writer, RecordSizeLimit.DEFAULT);
+    }
+
+    /** The model name results carry; null when none. */
+    public String model() {
+        return model;
     }
 
     @Override
     public OutputRecord onResult(PromptRecord in, GenerationResult result) {
         RequestParser.Echo echo = RequestParser.echo(in.value());
-        byte[] value = writer.result(result, echo);
-        if (limit.fits(in.key(), value, null)) {
-            return OutputRecord.result(in.key(), value, result.id());
+        byte[] value = writer.result(result, echo, model);
+        KafkaHeader[] headers = KafkaHeader.propagated(in.headers());
+        if (model != null) {
+            headers = java.util.Arrays.copyOf(headers, headers.length + 1);
+            headers[headers.length - 1] = KafkaHeader.of(MODEL_HEADER, model);
         }
-        long size = RecordSizeLimit.size(in.key(), value, null);
+        Header[] kafkaHeaders = KafkaHeader.toKafka(headers);
+        if (limit.fits(in.key(), value, kafkaHeaders)) {
+            return OutputRecord.result(in.key(), value, result.id(), headers);
+        }
+        long size = RecordSizeLimit.size(in.key(), value, kafkaHeaders);
         LOG.warn("Result of request {} is {} bytes, more than the producer's limit of {}: {} written instead",
                 result.id(), size, limit.maxRecordBytes(), ErrorCode.OUTPUT_TOO_LARGE);
         return error(in, result.id(), ErrorCode.OUTPUT_TOO_LARGE, "the result is " + size
@@ -65,7 +94,17 @@ public final class JsonResultMapper implements ResultMapper<PromptRecord, Output
 
     private OutputRecord error(PromptRecord in, String requestId, ErrorCode code, String message, String metadata) {
         OutputRecord.Failure failure = new OutputRecord.Failure(code, message, in.source());
-        Header[] headers = DeadLetterHeaders.of(failure, requestId);
+        KafkaHeader[] passed = KafkaHeader.propagated(in.headers());
+        Header[] deadLetter = DeadLetterHeaders.of(failure, requestId);
+        Header[] headers = KafkaHeader.concat(KafkaHeader.toKafka(passed), deadLetter);
+        if (passed.length > 0 && RecordSizeLimit.size(null, null, headers) > limit.maxRecordBytes() / 4) {
+            // input headers that take a quarter of the record would crowd out the error (or not fit at all):
+            // the dead letter goes without them, with its own headers and the echoed input to find the request by
+            LOG.warn("Error record of request {} goes without its input's {} headers: they are {} bytes", requestId,
+                    passed.length, RecordSizeLimit.size(null, null, headers));
+            passed = KafkaHeader.NONE;
+            headers = deadLetter;
+        }
         byte[] key = in.key();
         long budget = limit.valueBudget(key, headers);
         if (budget < limit.maxRecordBytes() / 2 && key != null && key.length > limit.maxRecordBytes() / 4) {
@@ -74,6 +113,6 @@ public final class JsonResultMapper implements ResultMapper<PromptRecord, Output
         }
         byte[] value = writer.error(requestId, code, message, in.value(), in.source(), metadata,
                 (int) Math.max(0, budget));
-        return OutputRecord.error(key, value, requestId, failure);
+        return OutputRecord.error(key, value, requestId, failure, passed);
     }
 }

@@ -105,9 +105,20 @@ public final class KafkaInferencePipeline {
         // the producer's own limit, so that no output record (result or error) can fail the sink
         this.recordSizeLimit = RecordSizeLimit.ofProducer(b.sinkProperties);
         this.function = new LlmAsyncFunction<>(b.engine, new JsonRequestMapper(new RequestParser(b.samplingDefaults,
-                b.maxPromptBytes)), new JsonResultMapper(new ResponseWriter(b.maxInputEchoBytes), recordSizeLimit),
+                b.maxPromptBytes)), new JsonResultMapper(new ResponseWriter(b.maxInputEchoBytes), recordSizeLimit,
+                modelName(modelPath)),
                 b.timeoutPolicy);
         this.sink = b.buildSink(recordSizeLimit);
+    }
+
+    /**
+     * The name results carry in their {@code model} field and {@code xpuflow.model} header: the model
+     * directory's name ({@code /models/stories260k} → {@code stories260k}). The engine exposes no
+     * {@code _name_or_path} of the checkpoint's config, and the directory is what the job was given.
+     */
+    static String modelName(String modelPath) {
+        java.nio.file.Path name = java.nio.file.Path.of(modelPath).normalize().getFileName();
+        return name == null ? modelPath : name.toString();
     }
 
     public static Builder builder() {

@@ -16,14 +16,15 @@ import org.slf4j.LoggerFactory;
  * Sends results to the output topic and errors to the dead-letter topic, or to the output topic when
  * no dead-letter topic is set. One sink writes both topics, so a result and an error of the same
  * checkpoint are committed in one Kafka transaction. The key is the input record's key: the default
- * partitioner then puts a completion in the partition its key maps to, as the prompt was. An error goes
- * with its {@link DeadLetterHeaders}.
+ * partitioner then puts a completion in the partition its key maps to, as the prompt was. A record goes
+ * with its {@link OutputRecord#headers()} (the input's, passed on), an error then with its {@link DeadLetterHeaders}.
  *
  * <p>Last line of defence against poison pills: a record larger than the producer accepts
  * ({@link RecordSizeLimit}) would fail the transactional sink, and the restart would replay it and fail
  * again. {@link JsonResultMapper} already keeps its records within the limit; any record that still
  * arrives too large (from a mapper of one's own, or with a limit set differently) is replaced here by a
- * small {@link ErrorCode#OUTPUT_TOO_LARGE} error record to the dead-letter topic, logged as a warning.
+ * small {@link ErrorCode#OUTPUT_TOO_LARGE} error record to the dead-letter topic, logged as a warning,
+ * without the record's own headers (they count towards the size, and may be what made it too large).
  */
 public final class OutputRecordSerializationSchema implements KafkaRecordSerializationSchema<OutputRecord> {
     private static final long serialVersionUID = 1L;
@@ -61,7 +62,8 @@ public final class OutputRecordSerializationSchema implements KafkaRecordSeriali
 
     @Override
     public ProducerRecord<byte[], byte[]> serialize(OutputRecord r, KafkaSinkContext context, Long timestamp) {
-        Header[] headers = headersOf(r);
+        // the headers count: a record with huge propagated headers would fail the producer as surely as a huge value
+        Header[] headers = r.kafkaHeaders();
         long size = RecordSizeLimit.size(r.key(), r.value(), headers);
         if (size <= limit.maxRecordBytes()) {
             // no timestamp: the producer stamps the time of writing; the prompt's (possibly old) time would let
@@ -69,10 +71,6 @@ public final class OutputRecordSerializationSchema implements KafkaRecordSeriali
             return new ProducerRecord<>(topicOf(r), null, null, r.key(), r.value(), Arrays.asList(headers));
         }
         return tooLarge(r, size);
-    }
-
-    private static Header[] headersOf(OutputRecord r) {
-        return r.failure() == null ? new Header[0] : DeadLetterHeaders.of(r.failure(), r.requestId());
     }
 
     private ProducerRecord<byte[], byte[]> tooLarge(OutputRecord r, long size) {
@@ -85,8 +83,9 @@ public final class OutputRecordSerializationSchema implements KafkaRecordSeriali
         OutputRecord.Failure failure = new OutputRecord.Failure(ErrorCode.OUTPUT_TOO_LARGE,
                 what + " is " + size + " bytes as a Kafka record, more than the producer's limit of "
                         + limit.maxRecordBytes(), source);
+        // without the propagated headers: they may be what made the record too large
         OutputRecord replacement = OutputRecord.error(r.key(), value, id, failure);
-        Header[] headers = headersOf(replacement);
+        Header[] headers = replacement.kafkaHeaders();
         byte[] key = r.key();
         if (!limit.fits(key, value, headers)) {
             key = null; // a key as large as a record: the partition then comes from the partitioner alone

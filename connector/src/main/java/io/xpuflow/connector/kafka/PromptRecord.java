@@ -14,11 +14,19 @@ import java.util.Objects;
  *
  * @param key the record key, kept as the output key so results stay partitioned like their prompts; may be null
  * @param value the record value (the JSON request); null for a tombstone
+ * @param headers the record's headers, in order (never null: none is an empty array), passed on to its output
+ *     ({@link KafkaHeader#propagated})
  */
-public record PromptRecord(String topic, int partition, long offset, byte[] key, byte[] value) {
+public record PromptRecord(String topic, int partition, long offset, byte[] key, byte[] value, KafkaHeader[] headers) {
 
     public PromptRecord {
         Objects.requireNonNull(topic, "topic");
+        headers = headers == null ? KafkaHeader.NONE : headers;
+    }
+
+    /** A record without headers. */
+    public PromptRecord(String topic, int partition, long offset, byte[] key, byte[] value) {
+        this(topic, partition, offset, key, value, KafkaHeader.NONE);
     }
 
     public SourceCoordinates source() {
@@ -28,17 +36,17 @@ public record PromptRecord(String topic, int partition, long offset, byte[] key,
     @Override
     public boolean equals(Object o) {
         return o instanceof PromptRecord r && topic.equals(r.topic) && partition == r.partition && offset == r.offset
-                && Arrays.equals(key, r.key) && Arrays.equals(value, r.value);
+                && Arrays.equals(key, r.key) && Arrays.equals(value, r.value) && Arrays.equals(headers, r.headers);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(topic, partition, offset, Arrays.hashCode(key), Arrays.hashCode(value));
+        return Objects.hash(topic, partition, offset, Arrays.hashCode(key), Arrays.hashCode(value), Arrays.hashCode(headers));
     }
 
     @Override
     public String toString() {
         return "PromptRecord[" + topic + "-" + partition + "@" + offset + ", key " + (key == null ? "null" : key.length + " bytes")
-                + ", value " + (value == null ? "null" : value.length + " bytes") + "]";
+                + ", value " + (value == null ? "null" : value.length + " bytes") + ", " + headers.length + " headers]";
     }
 }

@@ -15,7 +15,8 @@ public final class PromptRecordDeserializationSchema implements KafkaRecordDeser
 
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<PromptRecord> out) {
-        out.collect(new PromptRecord(record.topic(), record.partition(), record.offset(), record.key(), record.value()));
+        out.collect(new PromptRecord(record.topic(), record.partition(), record.offset(), record.key(), record.value(),
+                KafkaHeader.of(record.headers())));
     }
 
     @Override

@@ -78,10 +78,21 @@ public final class ResponseWriter implements Serializable {
      * @param echo what the request asked to have copied or added (see {@link RequestParser#echo})
      */
     public byte[] result(GenerationResult r, RequestParser.Echo echo) {
+        return result(r, echo, null);
+    }
+
+    /**
+     * @param echo what the request asked to have copied or added (see {@link RequestParser#echo})
+     * @param model the name of the model that generated it, written as {@code model}; null leaves the field out
+     */
+    public byte[] result(GenerationResult r, RequestParser.Echo echo, String model) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256 + r.text().length() * 2);
         try (JsonGenerator g = Json.FACTORY.createGenerator(out)) {
             g.writeStartObject();
             g.writeStringField("id", r.id());
+            if (model != null) {
+                g.writeStringField("model", model);
+            }
             g.writeStringField("text", r.text());
             g.writeStringField("finish_reason", r.finishReason().wireName());
             g.writeObjectFieldStart("usage");

@@ -53,4 +53,17 @@ class RecordTypesTest {
                 new OutputRecord.Failure(io.xpuflow.operators.ErrorCode.INVALID_JSON, null, null));
         assertThat(roundTrip(OutputRecord.class, withoutSource)).isEqualTo(withoutSource);
     }
+
+    @Test
+    void headersRoundTripInOrderWithoutKryo() throws Exception {
+        KafkaHeader[] hs = {KafkaHeader.of("traceparent", "00-abc-01"), new KafkaHeader("empty", null),
+                new KafkaHeader("bin", new byte[] {0, (byte) 0xFF}), KafkaHeader.of("traceparent", "again")};
+        PromptRecord p = new PromptRecord("prompts", 1, 5L, null, new byte[] {1}, hs);
+        assertThat(roundTrip(PromptRecord.class, p).headers()).containsExactly(hs);
+        OutputRecord r = OutputRecord.result(null, new byte[] {2}, "id", hs);
+        assertThat(roundTrip(OutputRecord.class, r).headers()).containsExactly(hs);
+        OutputRecord e = OutputRecord.error(null, new byte[] {3}, "id", new OutputRecord.Failure(
+                io.xpuflow.operators.ErrorCode.INVALID_JSON, "m", null), hs);
+        assertThat(roundTrip(OutputRecord.class, e)).isEqualTo(e);
+    }
 }
