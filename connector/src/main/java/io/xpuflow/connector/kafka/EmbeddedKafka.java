@@ -56,8 +56,22 @@ public final class EmbeddedKafka implements AutoCloseable {
     /** Largest record the broker and {@link #produce} accept: 8 MiB. */
     public static final int MAX_RECORD_BYTES = 8 << 20;
 
-    /** A record to produce. */
-    public record KeyValue(byte[] key, byte[] value) {
+    /**
+     * A record to produce.
+     *
+     * @param headers its headers, in order; null: none
+     */
+    public record KeyValue(byte[] key, byte[] value, KafkaHeader[] headers) {
+        /** A record without headers. */
+        public KeyValue(byte[] key, byte[] value) {
+            this(key, value, null);
+        }
+
+        /** This record with these headers. */
+        public KeyValue withHeaders(KafkaHeader... hs) {
+            return new KeyValue(key, value, hs);
+        }
+
         /** Both as UTF-8; either may be null. */
         public static KeyValue of(String key, String value) {
             return new KeyValue(key == null ? null : key.getBytes(StandardCharsets.UTF_8),
@@ -154,7 +168,8 @@ public final class EmbeddedKafka implements AutoCloseable {
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
             List<Future<RecordMetadata>> sent = new ArrayList<>(records.size());
             for (KeyValue kv : records) {
-                sent.add(producer.send(new ProducerRecord<>(topic, kv.key(), kv.value())));
+                sent.add(producer.send(new ProducerRecord<>(topic, null, kv.key(), kv.value(),
+                        kv.headers() == null ? null : java.util.Arrays.asList(KafkaHeader.toKafka(kv.headers())))));
             }
             List<RecordMetadata> written = new ArrayList<>(sent.size());
             for (Future<RecordMetadata> f : sent) {

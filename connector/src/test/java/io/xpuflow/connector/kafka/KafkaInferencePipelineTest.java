@@ -300,6 +300,77 @@ class KafkaInferencePipelineTest {
                 .containsEntry("xpuflow.request.id", "poison-huge");
     }
 
+    /** A record's headers as key=value text, in order, duplicates kept. */
+    static List<String> headerList(ConsumerRecord<byte[], byte[]> r) {
+        List<String> out = new ArrayList<>();
+        for (Header h : r.headers()) {
+            out.add(h.key() + "=" + (h.value() == null ? "null" : text(h.value())));
+        }
+        return out;
+    }
+
+    @Test
+    void inputHeadersReachResultsAndDeadLettersAndResultsNameTheirModel(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("hdr-in", 1);
+        kafka.createTopic("hdr-out", 1);
+        kafka.createTopic("hdr-dlq", 1);
+        // headers named like the connector's own must not come through: a consumer of the dead letters would
+        // read an error code, a source or a model the input made up
+        KafkaHeader[] spoofs = {KafkaHeader.of("xpuflow.error.code", "SPOOFED"), KafkaHeader.of("xpuflow.model", "spoofed"),
+                KafkaHeader.of("__connect.errors.topic", "spoofed")};
+        List<EmbeddedKafka.KeyValue> input = List.of(
+                EmbeddedKafka.KeyValue.of("good", request("hdr-good", STARTS[0], Map.of("max_tokens", "4"))).withHeaders(
+                        KafkaHeader.of("traceparent", "00-t1-01"), spoofs[0], new KafkaHeader("empty", null),
+                        spoofs[1], KafkaHeader.of("traceparent", "00-t2-01"), spoofs[2]),
+                EmbeddedKafka.KeyValue.of("bad", "not json").withHeaders(
+                        KafkaHeader.of("correlation-id", "c-2"), spoofs[0], KafkaHeader.of("tenant", "t")),
+                // 1.1 MB of headers: with them, no record fits the sink's default 1 MiB max.request.size
+                EmbeddedKafka.KeyValue.of("big", request("hdr-big", STARTS[1], Map.of("max_tokens", "4"))).withHeaders(
+                        KafkaHeader.of("correlation-id", "c-3"), KafkaHeader.of("blob", "b".repeat(1_100_000))),
+                EmbeddedKafka.KeyValue.of("big-bad", "not json either").withHeaders(
+                        KafkaHeader.of("blob", "b".repeat(1_100_000))));
+        List<RecordMetadata> written = kafka.produce("hdr-in", input);
+
+        StreamExecutionEnvironment env = PipelineTests.env(500, noRestarts());
+        pipeline(kafka, "hdr").deadLetterTopic("hdr-dlq").build(env);
+        env.execute("headers");
+
+        String model = java.nio.file.Path.of(PipelineTests.SPEC.modelPath()).getFileName().toString();
+        assertThat(model).isEqualTo("stories260k");
+        List<ConsumerRecord<byte[], byte[]>> results = kafka.readAllCommitted("hdr-out", WAIT);
+        assertThat(results).hasSize(1);
+        ConsumerRecord<byte[], byte[]> result = results.get(0);
+        assertThat(json(result.value()).get("id").asText()).isEqualTo("hdr-good");
+        assertThat(json(result.value()).get("model").asText()).isEqualTo(model);
+        assertThat(headerList(result)).containsExactly("traceparent=00-t1-01", "empty=null", "traceparent=00-t2-01",
+                "xpuflow.model=" + model);
+
+        Map<String, ConsumerRecord<byte[], byte[]>> dlq = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> r : kafka.readAllCommitted("hdr-dlq", WAIT)) {
+            dlq.put(text(r.key()), r);
+        }
+        assertThat(dlq).containsOnlyKeys("bad", "big", "big-bad");
+        ConsumerRecord<byte[], byte[]> bad = dlq.get("bad");
+        assertThat(json(bad.value()).get("error").get("code").asText()).isEqualTo("INVALID_JSON");
+        assertThat(headerList(bad)).startsWith("correlation-id=c-2", "tenant=t", "__connect.errors.topic=hdr-in",
+                "__connect.errors.partition=0", "__connect.errors.offset=" + written.get(1).offset());
+        assertThat(headers(bad)).containsEntry("xpuflow.error.code", "INVALID_JSON")
+                .containsKey("__connect.errors.exception.message").doesNotContainValue("SPOOFED");
+        assertThat(headerList(bad)).filteredOn(h -> h.startsWith("xpuflow.error.code=")).hasSize(1);
+
+        // huge headers: a bounded error instead of a record the producer refuses, without the input's headers
+        for (String key : List.of("big", "big-bad")) {
+            ConsumerRecord<byte[], byte[]> r = dlq.get(key);
+            assertThat(recordSize(r)).as(key).isLessThanOrEqualTo(RecordSizeLimit.DEFAULT_MAX_REQUEST_SIZE);
+            assertThat(headers(r)).as(key).doesNotContainKeys("blob", "correlation-id")
+                    .containsEntry("__connect.errors.offset", Long.toString(written.get(key.equals("big") ? 2 : 3).offset()));
+        }
+        assertThat(json(dlq.get("big").value()).get("error").get("code").asText()).isEqualTo("OUTPUT_TOO_LARGE");
+        assertThat(headers(dlq.get("big"))).containsEntry("xpuflow.error.code", "OUTPUT_TOO_LARGE")
+                .containsEntry("xpuflow.request.id", "hdr-big");
+        assertThat(headers(dlq.get("big-bad"))).containsEntry("xpuflow.error.code", "INVALID_JSON");
+    }
+
     @Test
     void outputsOverASmallMaxRequestSizeBecomeBoundedErrors(EmbeddedKafka kafka) throws Exception {
         kafka.createTopic("small-in", 1);
