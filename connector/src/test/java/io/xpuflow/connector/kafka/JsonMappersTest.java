@@ -105,6 +105,25 @@ class JsonMappersTest {
     }
 
     @Test
+    void theSinkReplacesARecordWhoseHeadersDoNotFitWithoutThem() {
+        // headers of someone else's mapper that make the record too large: the small replacement goes without them
+        RecordSizeLimit limit = new RecordSizeLimit(4096);
+        OutputRecord out = OutputRecord.result(bytes("k"), bytes("{}"), "r-1",
+                new KafkaHeader[] {KafkaHeader.of("trace", "t"), KafkaHeader.of("blob", "b".repeat(5000))});
+        ProducerRecord<byte[], byte[]> r = new OutputRecordSerializationSchema("out", "dlq", limit).serialize(out, null, null);
+        assertThat(r.topic()).isEqualTo("dlq");
+        assertThat(RecordSizeLimit.size(r.key(), r.value(), r.headers().toArray())).isLessThanOrEqualTo(4096);
+        assertThat(json(r.value()).get("error").get("code").asText()).isEqualTo("OUTPUT_TOO_LARGE");
+        assertThat(headers(r)).doesNotContainKeys("trace", "blob").containsEntry("xpuflow.error.code", "OUTPUT_TOO_LARGE");
+        // one that fits keeps them, in order, before an error's own
+        OutputRecord small = OutputRecord.error(null, bytes("{}"), "r-2",
+                new OutputRecord.Failure(ErrorCode.INVALID_JSON, "m", null), new KafkaHeader[] {KafkaHeader.of("trace", "t")});
+        assertThat(new OutputRecordSerializationSchema("out", "dlq", limit).serialize(small, null, null).headers().toArray())
+                .extracting(Header::key).containsExactly("trace", "__connect.errors.exception.message", "xpuflow.error.code",
+                        "xpuflow.request.id");
+    }
+
+    @Test
     void aResultTooLargeForTheProducerBecomesAnOutputTooLargeErrorThatFits() {
         RecordSizeLimit limit = new RecordSizeLimit(4096);
         JsonResultMapper mapper = new JsonResultMapper(new ResponseWriter(), limit);
