@@ -85,7 +85,8 @@ final class PipelineTests {
             }
             for (int i = 0; i < handles.size(); i++) {
                 GenerationResult result = handles.get(i).result().join();
-                out.put(result.id(), withoutTimings(writer.result(result, RequestParser.echo(requests.get(i)))));
+                out.put(result.id(), withoutTimings(writer.result(result, RequestParser.echo(requests.get(i)),
+                        KafkaInferencePipeline.modelName(SPEC.modelPath()))));
             }
         }
         return out;
