@@ -31,6 +31,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -136,7 +137,25 @@ class StandaloneClusterIT {
                     + "\",\"max_tokens\":96,\"ignore_eos\":true,\"temperature\":0.8}"));
         }
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-            JobTopics.create(kafka, "crash", 2, records);
+            // prompts keep arriving, as in a stream: the job is busy when the TaskManager dies however fast
+            // the engine is, and half of them come only after the kill (at most 20 before it)
+            JobTopics.create(kafka, "crash", 2, records.subList(0, 8));
+            CountDownLatch killed = new CountDownLatch(1);
+            Thread feeder = new Thread(() -> {
+                try {
+                    for (int i = 8; i < prompts; i++) {
+                        if (i == prompts / 2) {
+                            killed.await();
+                        }
+                        Thread.sleep(300);
+                        kafka.produceStrings("crash-in", records.subList(i, i + 1));
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "crash-feeder");
+            feeder.setDaemon(true);
+            feeder.start();
             // two requests in flight at a time, so that the job is still busy when the TaskManager dies
             Process client = submit(work, classpath, kafka, "crash", 1, true, List.of("--async-capacity", "2"));
             assertThat(client.waitFor(3, TimeUnit.MINUTES)).as("flink run -d returned").isTrue();
@@ -145,6 +164,7 @@ class StandaloneClusterIT {
             taskManager.destroyForcibly(); // SIGKILL: no shutdown hook, open transactions and requests in flight are lost
             assertThat(taskManager.waitFor(30, TimeUnit.SECONDS)).isTrue();
             int committedAtKill = kafka.readAllCommitted("crash-out", Duration.ofSeconds(30)).size();
+            killed.countDown();
             assertThat(committedAtKill).as("the job was killed half way").isLessThan(prompts);
             startTaskManager(work, classpath, "taskmanager-2");
 
