@@ -484,7 +484,7 @@ class KafkaInferencePipelineTest {
         List<EmbeddedKafka.KeyValue> input = new ArrayList<>();
         for (int i = 0; i < prompts; i++) {
             input.add(EmbeddedKafka.KeyValue.of("k" + i, request("commit-" + i, STARTS[i % STARTS.length],
-                    Map.of("max_tokens", "128", "ignore_eos", "true"))));
+                    Map.of("max_tokens", "400", "ignore_eos", "true"))));
         }
         kafka.produce("commit-in", input);
         StreamExecutionEnvironment env = PipelineTests.env(200, new Configuration());
