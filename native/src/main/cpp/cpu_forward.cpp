@@ -284,6 +284,16 @@ void run_jobs_o(const StepContext& c, int64_t li, int64_t n, float* out) {
     matmul(c.pool, m, m->s.attn.data(), n, m->layers[li].t[XPU_T_O], out, m->p.hidden_size);
 }
 
+// Keys the rows attend to in a layer of this kind, summed over the rows.
+int64_t attended_keys(const xpu_layer_params& P, const Rows& rows) {
+    int64_t keys = 0;
+    for (int64_t r = 0; r < rows.n; ++r) {
+        const int64_t p = rows.pos[r];
+        keys += P.attn_kind == XPU_ATTN_SLIDING ? std::min<int64_t>(p + 1, P.window) : p + 1;
+    }
+    return keys;
+}
+
 // Attention over the paged cache (packed.h layout, FP32 or BF16): K/V of the step written first, then each (row,
 // KV head) runs its GQA group of query heads through the allowed keys block by block with an online
 // softmax (attend_block); the sink logit joins the softmax at the end and carries no value.
@@ -322,12 +332,7 @@ void attention_kv(const StepContext& c, int64_t li, const Rows& rows) {
     const bool sliding = P.attn_kind == XPU_ATTN_SLIDING;
     // multiply-adds of the keys the rows actually attend to: a short context stays on this thread (waking
     // the pool for a few microseconds of work cost a small model 10x its attention time)
-    int64_t keys = 0;
-    for (int64_t r = 0; r < n; ++r) {
-        const int64_t p = rows.pos[r];
-        keys += sliding ? std::min<int64_t>(p + 1, P.window) : p + 1;
-    }
-    const int64_t work = keys * Hq * (dqk + dv);
+    const int64_t work = attended_keys(P, rows) * Hq * (dqk + dv);
     c.pool.parallel_for(n * Hkv, work < kParallelMinMacs ? n * Hkv : 1, [&](int64_t b, int64_t e) {
         const KernelTable& kt = kernels();
         thread_local std::vector<float> qs, mx, l, acc;
@@ -427,11 +432,7 @@ void attention(const StepContext& c, int64_t li, const float* h, const Rows& row
     if (phase->on()) {
         // keys each row attends to, times the K and V bytes and the score and value flops of one key
         const int64_t esz = m->p.kv_dtype == XPU_KV_BF16 ? 2 : 4;
-        int64_t keys = 0;
-        for (int64_t r = 0; r < n; ++r) {
-            const int64_t p = rows.pos[r];
-            keys += P.attn_kind == XPU_ATTN_SLIDING ? std::min<int64_t>(p + 1, P.window) : p + 1;
-        }
+        const int64_t keys = attended_keys(P, rows);
         phase->add(keys * Hkv * (dqk + dv) * esz, keys * Hq * (dqk + dv) * 2);
     }
     attention_kv(c, li, rows);

@@ -634,6 +634,25 @@ void test_f32_to_bf16(const KernelTable& k, Rng& rng) {
     }
 }
 
+// Batch invariance of a panel GEMM whose full result (M rows, N columns, rows ldy apart) is `got`: the
+// last row alone, and the last panel alone, give the same bits (the invariance the serving engine relies
+// on). run(row0, rows, p0, y) computes rows [row0, row0 + rows) over panels [p0, last] into y.
+template <typename Run>
+void check_batch_invariance(const Where& where, Buffer<float>& got, int64_t M, int64_t N, int64_t ldy, Run&& run) {
+    const int64_t panels = xpu::panels_for(N);
+    std::vector<float> alone(static_cast<size_t>(ldy), sentinel_float());
+    run(M - 1, 1, 0, alone.data());
+    std::vector<float> last_panel(static_cast<size_t>(M * ldy), sentinel_float());
+    run(0, M, panels - 1, last_panel.data());
+    int64_t differ = 0;
+    for (int64_t c = 0; c < N; ++c) differ += !same_value(alone[c], got[(M - 1) * ldy + c]);
+    for (int64_t m = 0; m < M; ++m) {
+        for (int64_t c = (panels - 1) * xpu::kPanel; c < N; ++c) differ += !same_value(last_panel[m * ldy + c], got[m * ldy + c]);
+    }
+    CHECK_AT(where, differ == 0, "M=%lld N=%lld: %lld outputs depend on the rows or panels beside them", (long long)M,
+             (long long)N, (long long)differ);
+}
+
 // gemm_bf16 on odd shapes against the scalar kernel: the tables that widen BF16 and use FMA match it bit
 // for bit; vdpbf16ps (its own rounding of the pair sum) within a bound relative to sum |a w|. Every table:
 // a row alone equals that row in a batch, and a panel computed alone equals it in a wider call
@@ -692,20 +711,9 @@ void test_gemm_bf16(const KernelTable& k, Rng& rng) {
                          (long long)M, (long long)N, (long long)bad, (long long)untouched, worst);
                 CHECK_AT(where, got.guards_intact(), "M=%lld N=%lld: wrote outside y", (long long)M, (long long)N);
 
-                // batch invariance: the last row alone, and the last panel alone, give the same bits
-                std::vector<float> alone(static_cast<size_t>(ldy), sentinel_float());
-                k.gemm_bf16(a.data() + (M - 1) * lda, lda, 1, w.data(), pairs, N, 0, panels, alone.data(), ldy);
-                std::vector<float> last_panel(static_cast<size_t>(M * ldy), sentinel_float());
-                k.gemm_bf16(a.data(), lda, M, w.data(), pairs, N, panels - 1, panels, last_panel.data(), ldy);
-                int64_t differ = 0;
-                for (int64_t c = 0; c < N; ++c) differ += !same_value(alone[c], got[(M - 1) * ldy + c]);
-                for (int64_t m = 0; m < M; ++m) {
-                    for (int64_t c = (panels - 1) * xpu::kPanel; c < N; ++c) {
-                        differ += !same_value(last_panel[m * ldy + c], got[m * ldy + c]);
-                    }
-                }
-                CHECK_AT(where, differ == 0, "M=%lld N=%lld: %lld outputs depend on the rows or panels beside them",
-                         (long long)M, (long long)N, (long long)differ);
+                check_batch_invariance(where, got, M, N, ldy, [&](int64_t row0, int64_t rows, int64_t p0, float* y) {
+                    k.gemm_bf16(a.data() + row0 * lda, lda, rows, w.data(), pairs, N, p0, panels, y, ldy);
+                });
             }
         }
     }
@@ -807,19 +815,9 @@ void test_gemm_q8(const KernelTable& k, Rng& rng) {
                 CHECK_AT(where, bad == 0 && untouched == 0, "M=%lld N=%lld: %lld wrong, %lld not written",
                          (long long)M, (long long)N, (long long)bad, (long long)untouched);
                 CHECK_AT(where, got.guards_intact(), "M=%lld N=%lld: wrote outside y", (long long)M, (long long)N);
-                std::vector<float> alone(static_cast<size_t>(ldy), sentinel_float());
-                k.gemm_q8(a.data() + (M - 1) * lda, lda, 1, w.data(), blocks, N, 0, panels, alone.data(), ldy);
-                std::vector<float> last_panel(static_cast<size_t>(M * ldy), sentinel_float());
-                k.gemm_q8(a.data(), lda, M, w.data(), blocks, N, panels - 1, panels, last_panel.data(), ldy);
-                int64_t differ = 0;
-                for (int64_t c = 0; c < N; ++c) differ += !same_value(alone[c], got[(M - 1) * ldy + c]);
-                for (int64_t m = 0; m < M; ++m) {
-                    for (int64_t c = (panels - 1) * xpu::kPanel; c < N; ++c) {
-                        differ += !same_value(last_panel[m * ldy + c], got[m * ldy + c]);
-                    }
-                }
-                CHECK_AT(where, differ == 0, "M=%lld N=%lld: %lld outputs depend on the rows or panels beside them",
-                         (long long)M, (long long)N, (long long)differ);
+                check_batch_invariance(where, got, M, N, ldy, [&](int64_t row0, int64_t rows, int64_t p0, float* y) {
+                    k.gemm_q8(a.data() + row0 * lda, lda, rows, w.data(), blocks, N, p0, panels, y, ldy);
+                });
             }
         }
     }

@@ -260,8 +260,10 @@ final class BenchCommand implements Runnable {
                 latencies.putJson(o);
                 if (limits != null) {
                     Map<Boolean, List<TraceEvent>> byKind = ProfileSummary.splitByStepRows(events, 1);
-                    double decodeBytesPerToken = (double) opTotals(byKind.get(true), true) / (iterations * (w.outputLen() - 1.0));
-                    double prefillFlopsPerToken = (double) opTotals(byKind.get(false), false) / (iterations * (double) w.inputLen());
+                    double decodeBytesPerToken = ProfileSummary.of(byKind.get(true)).totalBytes()
+                            / (iterations * (w.outputLen() - 1.0));
+                    double prefillFlopsPerToken = ProfileSummary.of(byKind.get(false)).totalFlops()
+                            / (iterations * (double) w.inputLen());
                     double readFraction = decodeBytesPerToken * decodeTps / 1e9 / limits.readGBps();
                     double peak = limits.peakFor(engine.placement().weightFormat());
                     double computeFraction = prefillFlopsPerToken * prefillTps / 1e9 / peak;
@@ -287,17 +289,6 @@ final class BenchCommand implements Runnable {
 
     /** Profiler events kept per measured request of {@code bench latency --roofline}. */
     static final int PROFILE_EVENTS = 4_000_000;
-
-    /** Sum of the bytes (or flops) of the op records among {@code events}. */
-    static long opTotals(List<TraceEvent> events, boolean bytes) {
-        long total = 0;
-        for (TraceEvent e : events) {
-            if (e.thread() < 0 && e.op() != TraceEvent.Op.STEP) {
-                total += bytes ? e.bytes() : e.flops();
-            }
-        }
-        return total;
-    }
 
     static BenchWorkload workload(CommandLine.Model.CommandSpec spec, int numPrompts, Workload w) {
         try {

@@ -70,6 +70,16 @@ record ProfileSummary(Map<Op, OpTotal> ops, Map<Integer, Long> threadBusyNs, lon
         return new ProfileSummary(ops, busy, stepNs, steps);
     }
 
+    /** Weight and KV bytes read by every op of the steps. */
+    long totalBytes() {
+        return ops.values().stream().mapToLong(OpTotal::bytes).sum();
+    }
+
+    /** Flops of every op of the steps. */
+    long totalFlops() {
+        return ops.values().stream().mapToLong(OpTotal::flops).sum();
+    }
+
     void print(PrintWriter out) {
         out.printf("%d steps, %.1f ms in steps%n", steps, stepNs / 1e6);
         out.printf("%-10s %8s %10s %7s %9s %10s%n", "op", "calls", "ms", "% step", "GB/s", "GFLOP/s");
