@@ -245,6 +245,8 @@ final class GenerateCommand implements Callable<Integer> {
         usage.put("prompt_tokens", r.usage().promptTokens());
         usage.put("completion_tokens", r.usage().completionTokens());
         usage.put("cached_prompt_tokens", r.usage().cachedPromptTokens());
+        usage.put("draft_tokens", r.usage().draftTokens());
+        usage.put("accepted_tokens", r.usage().acceptedTokens());
         ObjectNode timings = o.putObject("timings");
         timings.put("queue_ms", r.timings().queueMs());
         timings.put("ttft_ms", r.timings().timeToFirstTokenMs());

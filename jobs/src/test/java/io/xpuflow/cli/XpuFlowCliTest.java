@@ -39,6 +39,10 @@ class XpuFlowCliTest {
         assertThat(got).containsExactly(p.greedy());
         assertThat(json.get("finish_reason").asText()).isEqualTo("length");
         assertThat(json.at("/usage/completion_tokens").asInt()).isEqualTo(p.greedy().length);
+        // no speculative decoding here: the counters are present and zero
+        assertThat(json.at("/usage/draft_tokens").isInt()).isTrue();
+        assertThat(json.at("/usage/draft_tokens").asInt()).isZero();
+        assertThat(json.at("/usage/accepted_tokens").asInt()).isZero();
     }
 
     @Test

@@ -14,7 +14,8 @@ import java.io.UncheckedIOException;
  * <p>Result:
  * <pre>{@code
  * {"id": "r-17", "text": "...", "finish_reason": "stop",
- *  "usage": {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17},
+ *  "usage": {"prompt_tokens": 5, "completion_tokens": 12, "total_tokens": 17,
+ *            "draft_tokens": 8, "accepted_tokens": 6},
  *  "timings": {"queue_ms": 0.4, "ttft_ms": 3.1, "tpot_ms": 0.9, "total_ms": 13.2},
  *  "token_ids": [450, 2217, ...],
  *  "logprobs": [{"token_id": 42, "logprob": -0.12, "top": [{"token_id": 42, "logprob": -0.12}, ...]}, ...],
@@ -99,6 +100,8 @@ public final class ResponseWriter implements Serializable {
             g.writeNumberField("prompt_tokens", r.usage().promptTokens());
             g.writeNumberField("completion_tokens", r.usage().completionTokens());
             g.writeNumberField("total_tokens", r.usage().promptTokens() + r.usage().completionTokens());
+            g.writeNumberField("draft_tokens", r.usage().draftTokens());
+            g.writeNumberField("accepted_tokens", r.usage().acceptedTokens());
             g.writeEndObject();
             g.writeObjectFieldStart("timings");
             g.writeNumberField("queue_ms", millis(r.timings().queueMs()));

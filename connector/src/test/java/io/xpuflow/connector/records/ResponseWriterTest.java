@@ -17,7 +17,7 @@ class ResponseWriterTest {
 
     static GenerationResult result(List<GenerationResult.TokenLogprob> logprobs) {
         return new GenerationResult("r-1", "Lily said \"hi\"\n🌸", new int[] {5, 6, 7}, FinishReason.LENGTH,
-                new GenerationResult.Usage(4, 3, 0, 1024, new int[] {1}, 0),
+                new GenerationResult.Usage(4, 3, 0, 1024, new int[] {1}, 0, 6, 4),
                 new GenerationResult.Timings(0.12345, 1.5, 0.25, 2.0004), logprobs);
     }
 
@@ -26,7 +26,8 @@ class ResponseWriterTest {
         byte[] out = new ResponseWriter().result(result(List.of()),
                 new RequestParser.Echo("{\"user\": 42,  \"n\": 1.50}", false));
         assertThat(new String(out, StandardCharsets.UTF_8)).isEqualTo("{\"id\":\"r-1\",\"text\":\"Lily said \\\"hi\\\"\\n🌸\","
-                + "\"finish_reason\":\"length\",\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":3,\"total_tokens\":7},"
+                + "\"finish_reason\":\"length\",\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":3,\"total_tokens\":7,"
+                + "\"draft_tokens\":6,\"accepted_tokens\":4},"
                 + "\"timings\":{\"queue_ms\":0.123,\"ttft_ms\":1.5,\"tpot_ms\":0.25,\"total_ms\":2.0},"
                 + "\"metadata\":{\"user\": 42,  \"n\": 1.50}}");
     }

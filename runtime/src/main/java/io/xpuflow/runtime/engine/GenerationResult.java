@@ -29,11 +29,25 @@ public record GenerationResult(String id, String text, int[] tokenIds, FinishRea
      * @param peakKvBytes most KV memory the request held at once
      * @param peakKvBlocks most KV blocks held at once, per KV group (see {@link LlmEngine#kvGroups()})
      * @param preemptions times the request was preempted and later recomputed
+     * @param draftTokens speculative draft tokens proposed for the request and verified by the target
+     *     model (0 when not speculating)
+     * @param acceptedTokens of those, the ones the verification accepted; each is a generated token that
+     *     took no forward pass of its own (0 when not speculating)
      */
     public record Usage(int promptTokens, int completionTokens, int cachedPromptTokens, long peakKvBytes,
-                        int[] peakKvBlocks, int preemptions) {
+                        int[] peakKvBlocks, int preemptions, int draftTokens, int acceptedTokens) {
         public Usage {
             peakKvBlocks = peakKvBlocks.clone();
+            if (acceptedTokens < 0 || draftTokens < acceptedTokens) {
+                throw new IllegalArgumentException("need 0 <= acceptedTokens <= draftTokens, was "
+                        + acceptedTokens + " of " + draftTokens);
+            }
+        }
+
+        /** Usage of a request decoded without speculation: no draft and no accepted tokens. */
+        public Usage(int promptTokens, int completionTokens, int cachedPromptTokens, long peakKvBytes,
+                     int[] peakKvBlocks, int preemptions) {
+            this(promptTokens, completionTokens, cachedPromptTokens, peakKvBytes, peakKvBlocks, preemptions, 0, 0);
         }
 
         @Override
