@@ -53,19 +53,80 @@ public final class Sampler {
                          Collection<Integer> suppressed, double uniform) {
         logits.get(offset, work, 0, vocab);
         checkFinite();
-        float[] rawTop = null;
-        int[] rawTopIds = null;
-        double rawMax = 0;
-        double rawLogSum = 0;
-        if (p.logprobs() > 0) {
-            rawMax = max(work);
-            rawLogSum = logSumExp(work, rawMax);
-            rawTopIds = topIndices(work, p.logprobs());
-            rawTop = new float[rawTopIds.length];
-            for (int i = 0; i < rawTopIds.length; i++) {
-                rawTop[i] = (float) (work[rawTopIds[i]] - rawMax - rawLogSum);
-            }
+        RawLogprobs raw = p.logprobs() > 0 ? rawLogprobs(p.logprobs()) : null;
+        process(p, history, suppressed);
+        int token = p.isGreedy() ? argmax(work) : draw(p, uniform);
+        return raw == null ? new Sample(token, Float.NaN, NO_IDS, NO_LOGPROBS)
+                : raw.sample(token, logits.get(offset + token));
+    }
+
+    /**
+     * Writes into {@code probs[0 .. vocab)} the distribution that {@link #sample} draws from for the same
+     * arguments: penalties, suppression, temperature, min-p, top-k and top-p applied, the surviving
+     * weights normalized to sum to 1, every other token at exactly 0. A greedy request's distribution is a
+     * point mass (1) on the token {@code sample} returns. There is one definition of this processing, used
+     * by both methods, so a caller that needs the probabilities themselves (speculative decoding's
+     * acceptance test) sees exactly the distribution plain sampling follows.
+     *
+     * @throws SamplingException as {@link #sample} does
+     */
+    public void probabilities(FloatBuffer logits, int offset, SamplingParams p, TokenHistory history,
+                              Collection<Integer> suppressed, float[] probs) {
+        logits.get(offset, work, 0, vocab);
+        checkFinite();
+        process(p, history, suppressed);
+        Arrays.fill(probs, 0, vocab, 0f);
+        if (p.isGreedy()) {
+            probs[argmax(work)] = 1f;
+            return;
         }
+        int n = filter(p);
+        double mass = 0;
+        for (int i = 0; i < n; i++) {
+            mass += work[candidates[i]];
+        }
+        for (int i = 0; i < n; i++) {
+            probs[candidates[i]] = (float) (work[candidates[i]] / mass);
+        }
+    }
+
+    /**
+     * The {@link Sample} that {@link #sample} reports when it chooses {@code token} from this row: its
+     * log-probability and top alternatives under the raw logits when the request asked for them. For a
+     * token chosen by other means (accepted speculative drafts), so it carries the same log-probabilities
+     * plain sampling would have reported.
+     *
+     * @throws SamplingException when the row holds NaN or +infinity
+     */
+    public Sample describe(FloatBuffer logits, int offset, int token, SamplingParams p) {
+        if (p.logprobs() == 0) {
+            return new Sample(token, Float.NaN, NO_IDS, NO_LOGPROBS);
+        }
+        logits.get(offset, work, 0, vocab);
+        checkFinite();
+        return rawLogprobs(p.logprobs()).sample(token, logits.get(offset + token));
+    }
+
+    /** Log-softmax normalizer and top alternatives of the raw row in {@code work}. */
+    private record RawLogprobs(double max, double logSum, int[] topIds, float[] top) {
+        Sample sample(int token, float chosenRaw) {
+            return new Sample(token, (float) (chosenRaw - max - logSum), topIds, top);
+        }
+    }
+
+    private RawLogprobs rawLogprobs(int k) {
+        double rawMax = max(work);
+        double rawLogSum = logSumExp(work, rawMax);
+        int[] rawTopIds = topIndices(work, k);
+        float[] rawTop = new float[rawTopIds.length];
+        for (int i = 0; i < rawTopIds.length; i++) {
+            rawTop[i] = (float) (work[rawTopIds[i]] - rawMax - rawLogSum);
+        }
+        return new RawLogprobs(rawMax, rawLogSum, rawTopIds, rawTop);
+    }
+
+    /** Penalties and suppression on the raw row in {@code work}, then the check that a token is left. */
+    private void process(SamplingParams p, TokenHistory history, Collection<Integer> suppressed) {
         applyPenalties(p, history);
         for (int id : suppressed) {
             work[id] = Float.NEGATIVE_INFINITY;
@@ -77,12 +138,6 @@ public final class Sampler {
                     + (suppressed.isEmpty() ? "at -infinity" : "suppressed (" + suppressed.size()
                     + " end or stop ids before min_tokens) or at -infinity"));
         }
-        int token = p.isGreedy() ? argmax(work) : draw(p, uniform);
-        if (p.logprobs() > 0) {
-            float chosenRaw = logits.get(offset + token);
-            return new Sample(token, (float) (chosenRaw - rawMax - rawLogSum), rawTopIds, rawTop);
-        }
-        return new Sample(token, Float.NaN, NO_IDS, NO_LOGPROBS);
     }
 
     private void applyPenalties(SamplingParams p, TokenHistory h) {
@@ -103,6 +158,28 @@ public final class Sampler {
 
     /** Temperature, min-p, top-k, top-p, then the token where the uniform draw falls. */
     private int draw(SamplingParams p, double uniform) {
+        int n = filter(p);
+        double mass = 0;
+        for (int i = 0; i < n; i++) {
+            mass += work[candidates[i]];
+        }
+        double target = uniform * mass;
+        double cum = 0;
+        for (int i = 0; i < n; i++) {
+            cum += work[candidates[i]];
+            if (target < cum) {
+                return candidates[i];
+            }
+        }
+        return candidates[n - 1]; // in case of rounding errors
+    }
+
+    /**
+     * Temperature, min-p, top-k and top-p on the processed row in {@code work}: leaves the unnormalized
+     * weights in {@code work} and the surviving ids in {@code candidates[0 .. n)} (best first when top-k or
+     * top-p sorted them, else by id), and returns n (at least 1).
+     */
+    private int filter(SamplingParams p) {
         float mx = max(work); // finite: checked by sample()
         double invT = 1.0 / p.temperature();
         double total = 0;
@@ -157,19 +234,7 @@ public final class Sampler {
             throw new SamplingException("no candidate token left after temperature " + p.temperature()
                     + ", min_p " + p.minP() + ", top_k " + p.topK() + ", top_p " + p.topP());
         }
-        double mass = 0;
-        for (int i = 0; i < n; i++) {
-            mass += work[candidates[i]];
-        }
-        double target = uniform * mass;
-        double cum = 0;
-        for (int i = 0; i < n; i++) {
-            cum += work[candidates[i]];
-            if (target < cum) {
-                return candidates[i];
-            }
-        }
-        return candidates[n - 1]; // in case of rounding errors
+        return n;
     }
 
     /**

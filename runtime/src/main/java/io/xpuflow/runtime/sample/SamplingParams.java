@@ -74,6 +74,11 @@ public record SamplingParams(
         return temperature == 0;
     }
 
+    /** Whether a token's score depends on the request's history (repetition, presence or frequency penalty). */
+    public boolean hasPenalties() {
+        return repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
+    }
+
     public static Builder builder() {
         return new Builder();
     }

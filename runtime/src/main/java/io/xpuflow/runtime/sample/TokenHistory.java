@@ -26,6 +26,18 @@ public final class TokenHistory {
         numGenerated++;
     }
 
+    /**
+     * An independent copy: speculative verification scores each draft position with the drafts before it
+     * counted as generated, without touching the request's own history until the outcome is known.
+     */
+    public TokenHistory copy() {
+        TokenHistory c = new TokenHistory(new int[0]);
+        c.seen.or(seen);
+        c.generated.putAll(generated);
+        c.numGenerated = numGenerated;
+        return c;
+    }
+
     public int numGenerated() {
         return numGenerated;
     }

@@ -179,4 +179,75 @@ class SamplerTest {
         assertThatThrownBy(() -> SamplingParams.builder().stop(List.of("")).build()).hasMessageContaining("stop");
         assertThatThrownBy(() -> SamplingParams.builder().presencePenalty(3).build()).hasMessageContaining("presence_penalty");
     }
+
+    /**
+     * probabilities() is the distribution sample() draws from: over a fine grid of uniform draws, each
+     * token comes out for a share of the grid equal to its probability; the processing (penalties,
+     * suppression, temperature, min-p, top-k, top-p) is varied over seeded random rows.
+     */
+    @Test
+    void probabilitiesAreTheDistributionSampleDrawsFrom() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        int vocab = 6;
+        int grid = 20_000;
+        for (int trial = 0; trial < 200; trial++) {
+            float[] l = new float[vocab];
+            for (int i = 0; i < vocab; i++) {
+                l[i] = (float) (rnd.nextGaussian() * 2);
+            }
+            FloatBuffer logits = FloatBuffer.wrap(l);
+            boolean greedy = rnd.nextInt(5) == 0;
+            SamplingParams p = SamplingParams.builder().temperature(greedy ? 0 : 0.3 + 2 * rnd.nextDouble())
+                    .topK(rnd.nextInt(vocab)).topP(rnd.nextBoolean() ? 1 : 0.3 + 0.7 * rnd.nextDouble())
+                    .minP(rnd.nextBoolean() ? 0 : 0.2 * rnd.nextDouble())
+                    .repetitionPenalty(rnd.nextBoolean() ? 1 : 1.5).presencePenalty(rnd.nextBoolean() ? 0 : 0.5)
+                    .build();
+            TokenHistory h = new TokenHistory(new int[] {rnd.nextInt(vocab)});
+            h.addGenerated(rnd.nextInt(vocab));
+            List<Integer> suppressed = rnd.nextBoolean() ? List.of(rnd.nextInt(vocab)) : List.of();
+            Sampler s = new Sampler(vocab);
+            float[] probs = new float[vocab];
+            s.probabilities(logits, 0, p, h, suppressed, probs);
+            double[] share = new double[vocab];
+            for (int g = 0; g < grid; g++) {
+                share[s.sample(logits, 0, p, h, suppressed, (g + 0.5) / grid).tokenId()] += 1.0 / grid;
+            }
+            double total = 0;
+            for (int i = 0; i < vocab; i++) {
+                total += probs[i];
+                assertThat(share[i]).as("trial %d token %d", trial, i).isCloseTo(probs[i], within(2.0 / grid + 1e-6));
+                if (probs[i] == 0) {
+                    assertThat(share[i]).isZero();
+                }
+            }
+            assertThat(total).isCloseTo(1.0, within(1e-5));
+        }
+    }
+
+    @Test
+    void describeReportsTheLogprobsSampleWould() {
+        Sampler s = new Sampler(3);
+        FloatBuffer l = probs(0.5, 0.3, 0.2);
+        SamplingParams p = params().logprobs(2).build();
+        Sampler.Sample drawn = s.sample(l, 0, p, new TokenHistory(new int[0]), List.of(), 0.6);
+        Sampler.Sample described = s.describe(l, 0, drawn.tokenId(), p);
+        assertThat(described.tokenId()).isEqualTo(1);
+        assertThat(described.logprob()).isEqualTo(drawn.logprob());
+        assertThat(described.topIds()).containsExactly(drawn.topIds());
+        assertThat(described.topLogprobs()).containsExactly(drawn.topLogprobs());
+        assertThat(s.describe(l, 0, 2, params().build()).logprob()).isNaN();
+    }
+
+    @Test
+    void aCopiedHistoryIsIndependent() {
+        TokenHistory h = new TokenHistory(new int[] {1});
+        h.addGenerated(2);
+        TokenHistory c = h.copy();
+        c.addGenerated(3);
+        assertThat(h.numGenerated()).isEqualTo(1);
+        assertThat(c.numGenerated()).isEqualTo(2);
+        assertThat(h.seen().get(3)).isFalse();
+        assertThat(c.seen().get(1)).isTrue();
+        assertThat(c.generated()).containsEntry(2, 1).containsEntry(3, 1);
+    }
 }
