@@ -34,10 +34,12 @@ import java.util.SplittableRandom;
  * at position i counting drafts 0..i-1 as generated. Uniform draws come from the request's own
  * generator, so the outcome depends only on the request (batch-invariant) and replays with its seed. A
  * seeded request does not reproduce the tokens of plain sampling with the same seed (speculation draws
- * a different number of uniforms), only their distribution.
+ * a different number of uniforms), only their distribution; with no drafts, verification is plain
+ * sampling, draw for draw.
  *
  * <p>The caller adds the emitted tokens to the request's history, and cuts them at an end or stop
- * token: tokens after it are discarded as plain decoding would never have produced them.
+ * token or at {@code max_tokens}: tokens after that point are discarded, as plain decoding would never
+ * have produced them.
  *
  * <p>One instance per engine thread (it shares the {@link Sampler}'s scratch); not thread-safe.
  */

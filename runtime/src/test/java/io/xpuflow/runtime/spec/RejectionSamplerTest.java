@@ -278,6 +278,17 @@ class RejectionSamplerTest {
     }
 
     @Test
+    void withoutDraftsVerificationIsPlainSamplingDrawForDraw() {
+        double[] p0 = {0.4, 0.3, 0.2, 0.1, 0.0};
+        FloatBuffer l = rows(p0);
+        Sampler plain = new Sampler(V);
+        for (int seed = 0; seed < 500; seed++) {
+            int expect = plain.sample(l, 0, SAMPLE, EMPTY, List.of(), new SplittableRandom(seed).nextDouble()).tokenId();
+            assertThat(verify(l, V, SAMPLE, EMPTY, seed).tokens()).containsExactly(expect);
+        }
+    }
+
+    @Test
     void theSameSeedGivesTheSameOutcome() {
         double[] p0 = {0.4, 0.3, 0.2, 0.1, 0.0};
         double[] p1 = {0.05, 0.15, 0.0, 0.5, 0.3};
