@@ -234,6 +234,47 @@ class RejectionSamplerTest {
     }
 
     /**
+     * With a presence penalty the second token's distribution depends on the first: verification must
+     * score position 1 with draft 0 in the history, so the pair follows p0(a) · p1(b | a) as plain
+     * sampling of two tokens would.
+     */
+    @Test
+    void pairsFollowTheTargetWhenPenaltiesDependOnTheFirstToken() {
+        double[] p0 = {0.4, 0.3, 0.2, 0.1, 0.0};
+        double[] p1 = {0.3, 0.3, 0.1, 0.2, 0.1};
+        FloatBuffer l = rows(p0, p1, p1);
+        SamplingParams p = SamplingParams.builder().temperature(1).presencePenalty(1.5).maxTokens(8).build();
+        double[] joint = new double[V * V];
+        float[] cond = new float[V];
+        Sampler ref = new Sampler(V);
+        for (int a = 0; a < V; a++) {
+            TokenHistory h = new TokenHistory(new int[0]);
+            h.addGenerated(a);
+            ref.probabilities(l, V, p, h, List.of(), cond);
+            for (int b = 0; b < V; b++) {
+                joint[a * V + b] = p0[a] * cond[b];
+            }
+        }
+        for (int[] drafts : new int[][] {{0, 0}, {1, 3}, {0, 1}}) {
+            long[] pairs = new long[V * V];
+            for (int seed = 0; seed < TRIALS; seed++) {
+                SplittableRandom random = new SplittableRandom(seed);
+                int[] t = new RejectionSampler(new Sampler(V), V)
+                        .verify(l, 0, drafts, drafts.length, p, EMPTY, List.of(), random).tokens();
+                int second = t[1 % t.length];
+                if (t.length == 1) {
+                    TokenHistory h = new TokenHistory(new int[0]);
+                    h.addGenerated(t[0]);
+                    second = ref.sample(l, V, p, h, List.of(), random.nextDouble()).tokenId();
+                }
+                pairs[t[0] * V + second]++;
+            }
+            // 4 x 5 possible cells: the 0.999 quantile for 19 degrees of freedom
+            assertThat(chiSquare(pairs, joint)).as("pairs with drafts %s", Arrays.toString(drafts)).isLessThan(43.82);
+        }
+    }
+
+    /**
      * The acceptance test uses the processed distribution: with top-k 2 and temperature 2 a draft outside
      * the top 2 is never accepted, and the emitted token follows the processed distribution as
      * {@link Sampler#probabilities} gives it.
