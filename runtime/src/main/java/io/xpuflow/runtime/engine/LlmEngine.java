@@ -123,7 +123,7 @@ public final class LlmEngine implements AutoCloseable {
             throw e;
         }
         this.core = new EngineCore(kv, new Scheduler(kv, options.maxNumBatchedTokens(), options.maxNumSeqs()),
-                new ModelExecutor(dm, kvCache, batch, false),
+                new ModelExecutor(dm, kvCache, batch),
                 new OutputProcessor(config.vocabSize(), eosIds, maxModelLen, stats, String.valueOf(options.modelDir())),
                 stats, options.maxNumSeqs());
         this.metrics = snapshot();

@@ -17,14 +17,10 @@ final class ModelExecutor implements AutoCloseable {
     private final DeviceModel model;
     private final KvCache kvCache;
     private final StepBatch batch;
-    /** Ask the device for MTP layer 0 logits at every logit row of requests scored at every position. */
-    private final boolean mtpForScoring;
-
-    ModelExecutor(DeviceModel model, KvCache kvCache, StepBatch batch, boolean mtpForScoring) {
+    ModelExecutor(DeviceModel model, KvCache kvCache, StepBatch batch) {
         this.model = model;
         this.kvCache = kvCache;
         this.batch = batch;
-        this.mtpForScoring = mtpForScoring;
     }
 
     /** The step's buffers: the plan's logit rows in {@link #logits()}, and what else the step returned. */
@@ -38,12 +34,21 @@ final class ModelExecutor implements AutoCloseable {
     }
 
     /**
-     * Runs one step over the plan.
+     * Runs one step over the plan: {@link #prepare} then {@link #run}.
      *
-     * @throws IllegalStateException if the device step fails: one call for the whole batch, so the fault
-     *     cannot be pinned on a request and the cache may hold half-written blocks of every sequence in it
+     * @throws IllegalStateException if the device step fails (see {@link #run})
      */
     void execute(StepPlan plan) {
+        prepare(plan);
+        run();
+    }
+
+    /**
+     * Fills the batch with the plan: every request's scheduled tokens as one sequence, in plan order (so
+     * the rows of entry {@code k} start at the sum of the scheduled tokens before it), and its logit rows.
+     * A scoring client may ask the batch for more outputs (MTP rows) between this and {@link #run}.
+     */
+    void prepare(StepPlan plan) {
         List<StepPlan.ScheduledRequest> scheduled = plan.scheduled();
         batch.clear();
         for (int k = 0; k < scheduled.size(); k++) {
@@ -52,22 +57,29 @@ final class ModelExecutor implements AutoCloseable {
             int from = s.numComputedTokens();
             int n = s.numScheduledTokens();
             int row = batch.addSequence(r.tokens, from, n, from, r.tables);
-            for (int j = n - s.numLogits(); j < n; j++) {
+            int firstWithLogits = n - s.numLogits();
+            for (int j = firstWithLogits; j < n; j++) {
                 int logitRow = batch.requestLogits(row + j);
-                if (logitRow != s.firstLogitRow() + j - (n - s.numLogits())) {
+                int planned = s.firstLogitRow() + j - firstWithLogits;
+                if (logitRow != planned) {
                     throw new IllegalStateException("request " + r.id + ": the batch gave logit row " + logitRow
-                            + ", the plan expects " + (s.firstLogitRow() + j - (n - s.numLogits())));
-                }
-                int pos = from + j;
-                if (mtpForScoring && r.logitsAtEveryPosition && pos + 1 < r.numTokens) {
-                    batch.requestMtp(row + j, r.tokens[pos + 1]);
+                            + ", the plan expects " + planned);
                 }
             }
         }
+    }
+
+    /**
+     * Runs the prepared batch on the device.
+     *
+     * @throws IllegalStateException if the device step fails: one call for the whole batch, so the fault
+     *     cannot be pinned on a request and the cache may hold half-written blocks of every sequence in it
+     */
+    void run() {
         try {
             model.step(kvCache, batch);
         } catch (RuntimeException e) {
-            throw new IllegalStateException("device step over " + scheduled.size() + " sequences failed: "
+            throw new IllegalStateException("device step over " + batch.numSeqs() + " sequences failed: "
                     + e.getMessage(), e);
         }
     }
