@@ -8,15 +8,12 @@ import io.xpuflow.runtime.config.ModelConfig;
 import io.xpuflow.runtime.model.KvLayout;
 import io.xpuflow.runtime.model.LoadOptions;
 import io.xpuflow.runtime.model.LoadedModel;
-import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.tokenizer.ChatTemplate;
 import io.xpuflow.runtime.tokenizer.Tokenizer;
 import java.nio.file.Files;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CancellationException;
@@ -28,17 +25,22 @@ import org.slf4j.LoggerFactory;
  * Serves many concurrent generation requests on one loaded model, the way vLLM's engine does:
  * continuous batching over a hybrid paged KV cache.
  *
- * <p>One loop thread owns the model, the KV cache and every request's state. Each iteration it takes
- * new requests and cancellations from its inbox, schedules one step and runs it:
+ * <p>This class is the facade: it checks and queues submissions ({@link InputProcessor}), owns the loop
+ * thread, its inbox and the published metrics. One loop thread owns the model, the KV cache and every
+ * request's state. Each iteration it takes new requests and cancellations from its inbox and runs one
+ * {@link EngineCore#step()}:
  * <ol>
- *   <li>running requests first, oldest first: the rest of their prompt (in chunks) or their next token;
- *       when KV blocks run out, the youngest running request is preempted (its blocks freed, put back at
- *       the head of the queue, recomputed later; its output so far is kept);</li>
- *   <li>then, if nothing was preempted, waiting requests in arrival order while the step's token budget,
- *       the running-sequence cap and free KV blocks allow, each first reusing its cached prefix;</li>
- *   <li>one native step for all of them; every request whose step reached the end of its tokens samples
- *       its next token from its own seeded generator (so its output does not depend on the batch),
- *       which is detokenised, checked against stop conditions and streamed to its listener.</li>
+ *   <li>the {@link Scheduler} plans the step ({@link StepPlan}): running requests first, oldest first,
+ *       the rest of their prompt (in chunks) or their next token; when KV blocks run out, the youngest
+ *       running request is preempted (its blocks freed, put back at the head of the queue, recomputed
+ *       later; its output so far is kept); then, if nothing was preempted, waiting requests in arrival
+ *       order while the step's token budget, the running-sequence cap and free KV blocks allow, each
+ *       first reusing its cached prefix;</li>
+ *   <li>the {@link ModelExecutor} runs one native step for all of them;</li>
+ *   <li>the {@link OutputProcessor} samples the next token of every request whose step reached the end of
+ *       its tokens from its own seeded generator (so its output does not depend on the batch),
+ *       detokenises it, checks stop conditions and streams it to its listener; the scheduler advances
+ *       the requests and frees the finished ones' blocks.</li>
  * </ol>
  * KV cache, step buffers and sampler scratch are allocated when the engine opens; a step allocates
  * no native memory and, in steady-state decode, only small short-lived Java objects.
@@ -60,9 +62,8 @@ public final class LlmEngine implements AutoCloseable {
     private final LoadedModel model;
     private final ModelConfig config;
     private final Tokenizer tokenizer;       // null: token ids only
-    private final ChatTemplate chatTemplate; // null: no chat requests
     private final int maxModelLen;
-    private final Set<Integer> eosIds;
+    private final InputProcessor input;
     private final KvLayout layout;
     private final KvCacheManager kv;
     private final EngineCore core;
@@ -95,13 +96,13 @@ public final class LlmEngine implements AutoCloseable {
         this.model = model;
         this.config = model.config();
         this.tokenizer = tokenizer;
-        this.chatTemplate = chatTemplate;
         this.maxModelLen = maxModelLen;
         Set<Integer> eos = new LinkedHashSet<>(config.eosTokenIds());
         if (tokenizer != null) {
             eos.addAll(tokenizer.eosIds());
         }
-        this.eosIds = Set.copyOf(eos);
+        Set<Integer> eosIds = Set.copyOf(eos);
+        this.input = new InputProcessor(config, tokenizer, chatTemplate, eosIds, maxModelLen, options.modelDir());
         this.layout = model.kvLayout();
         DeviceModel dm = model.deviceModel();
         int bs = options.blockSize();
@@ -288,52 +289,14 @@ public final class LlmEngine implements AutoCloseable {
         if (closed) {
             throw notServing(request.id());
         }
-        int[] prompt;
-        try {
-            prompt = promptTokens(request);
-        } catch (GenerationException e) {
-            throw e;
-        } catch (RuntimeException e) {
-            // the tokenizer failing on a prompt is a fault of ours, not of the request: never INVALID_PARAM
-            throw new GenerationException(GenerationException.Code.ENGINE_ERROR, request.id(),
-                    "tokenizing the prompt failed in the engine for " + options.modelDir() + ": " + e, e);
-        }
-        SamplingParams p = request.sampling();
-        if (prompt.length == 0) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "the prompt is empty");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= config.vocabSize()) {
-                throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "prompt token "
-                        + prompt[i] + " at position " + i + " is outside the vocabulary of " + config.vocabSize());
-            }
-        }
-        for (int id : p.stopTokenIds()) {
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(),
-                        "'stop_token_ids' holds " + id + ", outside the vocabulary of " + config.vocabSize());
-            }
-        }
-        if (prompt.length >= maxModelLen) {
-            throw new GenerationException(GenerationException.Code.PROMPT_TOO_LONG, request.id(), "prompt of "
-                    + prompt.length + " tokens leaves no room to generate in the max model length of " + maxModelLen);
-        }
-        Collection<Integer> suppressed = List.of();
-        if (p.minTokens() > 0) {
-            Set<Integer> s = new LinkedHashSet<>(p.stopTokenIds());
-            if (!p.ignoreEos()) {
-                s.addAll(eosIds);
-            }
-            suppressed = List.copyOf(s);
-            checkSomethingToSample(request.id(), p, s);
-        }
-        int capacity = (int) Math.min(maxModelLen, (long) prompt.length + p.maxTokens());
+        InputProcessor.Prepared in = input.process(request);
         synchronized (submitLock) {
             if (closed) {
                 throw notServing(request.id());
             }
-            RequestState r = new RequestState(request.id(), nextArrival++, prompt, capacity, p,
-                    listener == null ? TokenListener.NONE : listener, suppressed, tokenizer, kv, this);
+            RequestState r = new RequestState(request.id(), nextArrival++, in.promptTokenIds(), in.capacity(),
+                    request.sampling(), listener == null ? TokenListener.NONE : listener, in.suppressedEarly(), tokenizer,
+                    kv, this);
             r.future.whenComplete((res, err) -> {
                 if (err instanceof CancellationException) {
                     cancel(r.handle); // the caller cancelled the future itself
@@ -341,25 +304,6 @@ public final class LlmEngine implements AutoCloseable {
             });
             inbox.add(r);
             return r.handle;
-        }
-    }
-
-    /**
-     * Before {@code min_tokens} are generated, end and stop tokens are suppressed; when they are the whole
-     * vocabulary no first token exists, which the sampler could only report at the first step. Refused
-     * here instead, naming the fields, so it is the caller's INVALID_PARAM and never an engine error.
-     */
-    private void checkSomethingToSample(String id, SamplingParams p, Set<Integer> suppressed) {
-        int inVocab = 0;
-        for (int t : suppressed) {
-            if (t >= 0 && t < config.vocabSize()) {
-                inVocab++;
-            }
-        }
-        if (inVocab >= config.vocabSize()) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, id, "'min_tokens' is "
-                    + p.minTokens() + " but 'stop_token_ids'" + (p.ignoreEos() ? "" : " with the end-of-sequence ids")
-                    + " cover all " + config.vocabSize() + " tokens of the vocabulary: no token may be generated first");
         }
     }
 
@@ -387,31 +331,6 @@ public final class LlmEngine implements AutoCloseable {
      */
     public Optional<Throwable> failure() {
         return Optional.ofNullable(failure);
-    }
-
-    private int[] promptTokens(GenerationRequest request) {
-        if (request.promptTokenIdsUnsafe() != null) {
-            return request.promptTokenIdsUnsafe();
-        }
-        if (tokenizer == null) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "model "
-                    + options.modelDir() + " has no tokenizer.json: send prompt token ids instead of text");
-        }
-        if (request.prompt() != null) {
-            return tokenizer.encode(request.prompt(), true);
-        }
-        if (chatTemplate == null) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "model "
-                    + options.modelDir() + " has no chat template: send a plain prompt instead of messages");
-        }
-        String text;
-        try {
-            text = chatTemplate.render(request.messages(), true, Map.of());
-        } catch (RuntimeException e) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(),
-                    "chat template rejected the messages: " + e.getMessage(), e);
-        }
-        return tokenizer.encode(text, false);
     }
 
     void cancel(GenerationHandle handle) {
