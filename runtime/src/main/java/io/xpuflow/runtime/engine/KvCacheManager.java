@@ -340,7 +340,7 @@ final class KvCacheManager {
         if (!prefixCaching) {
             return;
         }
-        int full = r.computed / blockSize;
+        int full = r.numComputedTokens / blockSize;
         for (int i = r.numCommittedBlocks; i < full; i++) {
             long parent = i == 0 ? ROOT_HASH : r.blockHashes[i - 1];
             long h = chainHash(parent, r.tokens, i * blockSize);

@@ -17,6 +17,7 @@ final class ModelExecutor implements AutoCloseable {
     private final DeviceModel model;
     private final KvCache kvCache;
     private final StepBatch batch;
+
     ModelExecutor(DeviceModel model, KvCache kvCache, StepBatch batch) {
         this.model = model;
         this.kvCache = kvCache;

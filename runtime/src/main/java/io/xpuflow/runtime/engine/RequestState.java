@@ -27,7 +27,7 @@ final class RequestState {
     final int numPromptTokens;
     int numTokens;
     /** Tokens whose KV is in the cache; the next step computes from here. */
-    int computed;
+    int numComputedTokens;
 
     final int[][] tables;
     final int[] held;
@@ -136,7 +136,7 @@ final class RequestState {
 
     /** Tokens the request still needs computed before it can sample. */
     int pending() {
-        return numTokens - computed;
+        return numTokens - numComputedTokens;
     }
 
     void notePeak(long[] blockBytes) {

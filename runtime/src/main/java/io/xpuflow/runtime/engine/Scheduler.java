@@ -22,10 +22,10 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #finishRequest(RequestState, RequestStatus)}: from outside a step, for a cancelled request.</li>
  * </ul>
  *
- * <p>There is no prefill or decode phase: every request has {@code computed} tokens catching up to its
+ * <p>There is no prefill or decode phase: every request has {@code numComputedTokens} tokens catching up to its
  * {@code numTokens}; a step hands out tokens under the token budget, running requests first (oldest
  * first), then waiting ones in arrival order. That covers chunked prefill (a long prompt takes what the
- * budget leaves), prefix caching (a hit starts {@code computed} past the cached blocks) and, later,
+ * budget leaves), prefix caching (a hit starts {@code numComputedTokens} past the cached blocks) and, later,
  * speculative decoding (drafts count as tokens to catch up to, see {@link StepPlan.ScheduledRequest}).
  *
  * <p>When a running request cannot get its blocks, the youngest running request is preempted: its blocks
@@ -106,7 +106,7 @@ final class Scheduler {
             RequestState r = running.get(i);
             int count = Math.min(r.pending(), budget);
             boolean placed = true;
-            while (!kv.allocate(r, r.computed, r.computed + count)) {
+            while (!kv.allocate(r, r.numComputedTokens, r.numComputedTokens + count)) {
                 // the victim is never one already planned: they sit before i, victims are taken from the end
                 RequestState victim = running.remove(running.size() - 1);
                 preempt(victim);
@@ -129,18 +129,18 @@ final class Scheduler {
         }
         while (preempted.isEmpty() && budget > 0 && running.size() < maxNumSeqs && !waiting.isEmpty()) {
             RequestState r = waiting.peekFirst();
-            if (r.computed == 0) {
+            if (r.numComputedTokens == 0) {
                 int hit = kv.matchPrefix(r);
-                r.computed = hit;
+                r.numComputedTokens = hit;
                 if (r.preemptions == 0) {
                     r.cachedPromptTokens = Math.min(hit, r.numPromptTokens);
                 }
             }
             int count = Math.min(r.pending(), budget);
-            if (!kv.allocate(r, r.computed, r.computed + count)) {
+            if (!kv.allocate(r, r.numComputedTokens, r.numComputedTokens + count)) {
                 // strict arrival order: the head waits for free blocks, nobody overtakes it
                 kv.releaseAll(r);
-                r.computed = 0;
+                r.numComputedTokens = 0;
                 break;
             }
             waiting.pollFirst();
@@ -156,8 +156,8 @@ final class Scheduler {
     }
 
     private static StepPlan.ScheduledRequest plan(RequestState r, int count, int logitRows) {
-        int numLogits = r.logitsAtEveryPosition ? count : r.computed + count == r.numTokens ? 1 : 0;
-        return new StepPlan.ScheduledRequest(r, r.computed, count, numLogits, numLogits == 0 ? -1 : logitRows,
+        int numLogits = r.logitsAtEveryPosition ? count : r.numComputedTokens + count == r.numTokens ? 1 : 0;
+        return new StepPlan.ScheduledRequest(r, r.numComputedTokens, count, numLogits, numLogits == 0 ? -1 : logitRows,
                 StepPlan.NO_DRAFTS);
     }
 
@@ -176,13 +176,13 @@ final class Scheduler {
         for (int k = 0; k < scheduled.size(); k++) {
             StepPlan.ScheduledRequest s = scheduled.get(k);
             RequestState r = s.request();
-            if (r.computed != s.numComputedTokens()) {
-                throw new IllegalStateException("request " + r.id + " has " + r.computed + " computed tokens, the"
+            if (r.numComputedTokens != s.numComputedTokens()) {
+                throw new IllegalStateException("request " + r.id + " has " + r.numComputedTokens + " computed tokens, the"
                         + " plan scheduled it from " + s.numComputedTokens());
             }
-            r.computed += s.numScheduledTokens();
+            r.numComputedTokens += s.numScheduledTokens();
             kv.commitFullBlocks(r);
-            kv.releaseSlidOut(r, r.computed);
+            kv.releaseSlidOut(r, r.numComputedTokens);
             if (finished[k] != null) {
                 finishRequest(r, finished[k]);
             }
@@ -241,7 +241,7 @@ final class Scheduler {
 
     private void preempt(RequestState r) {
         kv.releaseAll(r);
-        r.computed = 0;
+        r.numComputedTokens = 0;
         r.preemptions++;
         r.status = RequestStatus.PREEMPTED;
         waiting.addFirst(r);

@@ -63,7 +63,7 @@ class KvCacheManagerTest {
         KvCacheManager kv = manager(FULL, 8, true);
         RequestState a = request(kv, "a", range(10));
         kv.allocate(a, 0, 10);
-        a.computed = 10;
+        a.numComputedTokens = 10;
         kv.commitFullBlocks(a); // blocks 0 and 1 are full; block 2 is not
         int block0 = a.tables[0][0];
         int block1 = a.tables[0][1];
@@ -93,7 +93,7 @@ class KvCacheManagerTest {
         KvCacheManager kv = manager(FULL, 8, false);
         RequestState a = request(kv, "a", range(10));
         kv.allocate(a, 0, 10);
-        a.computed = 10;
+        a.numComputedTokens = 10;
         kv.commitFullBlocks(a);
         kv.releaseAll(a);
         assertThat(kv.matchPrefix(request(kv, "b", range(10)))).isZero();
@@ -126,7 +126,7 @@ class KvCacheManagerTest {
         KvCacheManager kv = manager(HYBRID, 16, true);
         RequestState a = request(kv, "a", range(17));
         kv.allocate(a, 0, 17);
-        a.computed = 17;
+        a.numComputedTokens = 17;
         kv.commitFullBlocks(a);
         kv.releaseAll(a);
 

@@ -94,7 +94,7 @@ class SchedulerTest {
         assertThat(first.totalNumScheduledTokens()).isEqualTo(14);
         assertThat(first.scheduled()).allMatch(s -> s.numLogits() == 1 && s.draftTokenIds().length == 0);
         assertThat(first.scheduled().stream().map(StepPlan.ScheduledRequest::firstLogitRow)).containsExactly(0, 1, 2);
-        assertThat(rs).allMatch(r -> r.status == RequestStatus.RUNNING && r.computed == r.numTokens - 1);
+        assertThat(rs).allMatch(r -> r.status == RequestStatus.RUNNING && r.numComputedTokens == r.numTokens - 1);
 
         // decode: every request computes the one token it sampled
         StepPlan second = h.step();
@@ -119,7 +119,7 @@ class SchedulerTest {
         assertThat(b.scheduled().get(0).numPromptTokens()).isEqualTo(8);
         assertThat(c.scheduled().get(0).numLogits()).isEqualTo(1);
         assertThat(r.numGenerated()).isEqualTo(1);
-        assertThat(r.computed).isEqualTo(20);
+        assertThat(r.numComputedTokens).isEqualTo(20);
     }
 
     @Test
@@ -177,7 +177,7 @@ class SchedulerTest {
         assertThat(ids(plan.scheduled())).containsExactly("r0");
         assertThat(plan.numBlocksFreed()).isEqualTo(2);
         assertThat(young.status).isEqualTo(RequestStatus.PREEMPTED);
-        assertThat(young.computed).isZero();
+        assertThat(young.numComputedTokens).isZero();
         assertThat(young.preemptions).isEqualTo(1);
         assertThat(h.scheduler().waiting()).containsExactly(young, later);
         int youngTokens = young.numTokens;
@@ -240,7 +240,7 @@ class SchedulerTest {
         for (int i = 0; i < 4; i++) {
             h.step();
         }
-        assertThat(r.computed).isEqualTo(16);
+        assertThat(r.numComputedTokens).isEqualTo(16);
         // the next query (position 16) sees keys 13..16: blocks 0..2 are gone from the sliding group only
         assertThat(r.held).containsExactly(4, 1);
         assertThat(h.kv().numFreeBlocks(0)).isEqualTo(12);
