@@ -34,6 +34,10 @@ final class KvCacheManager {
 
     long prefixQueriedTokens;
     long prefixHitTokens;
+    /** Blocks taken over all groups since construction, prefix hits included (a step's share is a difference). */
+    private long numBlocksAllocated;
+    /** References given back over all groups since construction. */
+    private long numBlocksFreed;
 
     KvCacheManager(KvLayout layout, int blockSize, int[] blocksPerGroup, long[] blockBytes, int maxBlocksPerSeq,
                    boolean prefixCaching) {
@@ -163,6 +167,19 @@ final class KvCacheManager {
         return total == 0 ? 0 : used / total;
     }
 
+    long numBlocksAllocated() {
+        return numBlocksAllocated;
+    }
+
+    long numBlocksFreed() {
+        return numBlocksFreed;
+    }
+
+    /** Free blocks of one group, empty or prefix-cached: what allocation can take. */
+    int numFreeBlocks(int group) {
+        return pools[group].numFree();
+    }
+
     /** A fresh block table per group for a new request, every slot empty. */
     int[][] newTables() {
         int[][] t = new int[pools.length][maxBlocksPerSeq];
@@ -205,6 +222,7 @@ final class KvCacheManager {
                 if (t[i] < 0) {
                     t[i] = pools[g].allocate();
                     r.held[g]++;
+                    numBlocksAllocated++;
                 }
             }
         }
@@ -225,6 +243,7 @@ final class KvCacheManager {
                     pools[g].release(t[i]);
                     t[i] = -1;
                     r.held[g]--;
+                    numBlocksFreed++;
                 }
             }
             r.slidFrom[g] = Math.max(r.slidFrom[g], firstVisible / blockSize);
@@ -239,6 +258,7 @@ final class KvCacheManager {
                 if (t[i] >= 0) {
                     pools[g].release(t[i]);
                     t[i] = -1;
+                    numBlocksFreed++;
                 }
             }
             r.held[g] = 0;
@@ -301,6 +321,7 @@ final class KvCacheManager {
                 pools[g].acquire(b);
                 r.tables[g][i] = b;
                 r.held[g]++;
+                numBlocksAllocated++;
             }
             r.slidFrom[g] = firstHit[g];
         }
@@ -319,7 +340,7 @@ final class KvCacheManager {
         if (!prefixCaching) {
             return;
         }
-        int full = r.computed / blockSize;
+        int full = r.numComputedTokens / blockSize;
         for (int i = r.numCommittedBlocks; i < full; i++) {
             long parent = i == 0 ? ROOT_HASH : r.blockHashes[i - 1];
             long h = chainHash(parent, r.tokens, i * blockSize);

@@ -8,19 +8,12 @@ import io.xpuflow.runtime.config.ModelConfig;
 import io.xpuflow.runtime.model.KvLayout;
 import io.xpuflow.runtime.model.LoadOptions;
 import io.xpuflow.runtime.model.LoadedModel;
-import io.xpuflow.runtime.sample.Sampler;
-import io.xpuflow.runtime.sample.SamplingException;
-import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.tokenizer.ChatTemplate;
 import io.xpuflow.runtime.tokenizer.Tokenizer;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CancellationException;
@@ -32,17 +25,22 @@ import org.slf4j.LoggerFactory;
  * Serves many concurrent generation requests on one loaded model, the way vLLM's engine does:
  * continuous batching over a hybrid paged KV cache.
  *
- * <p>One loop thread owns the model, the KV cache and every request's state. Each iteration it takes
- * new requests and cancellations from its inbox, schedules one step and runs it:
+ * <p>This class is the facade: it checks and queues submissions ({@link InputProcessor}), owns the loop
+ * thread, its inbox and the published metrics. One loop thread owns the model, the KV cache and every
+ * request's state. Each iteration it takes new requests and cancellations from its inbox and runs one
+ * {@link EngineCore#step()}:
  * <ol>
- *   <li>running requests first, oldest first: the rest of their prompt (in chunks) or their next token;
- *       when KV blocks run out, the youngest running request is preempted (its blocks freed, put back at
- *       the head of the queue, recomputed later; its output so far is kept);</li>
- *   <li>then, if nothing was preempted, waiting requests in arrival order while the step's token budget,
- *       the running-sequence cap and free KV blocks allow, each first reusing its cached prefix;</li>
- *   <li>one native step for all of them; every request whose step reached the end of its tokens samples
- *       its next token from its own seeded generator (so its output does not depend on the batch),
- *       which is detokenised, checked against stop conditions and streamed to its listener.</li>
+ *   <li>the {@link Scheduler} plans the step ({@link StepPlan}): running requests first, oldest first,
+ *       the rest of their prompt (in chunks) or their next token; when KV blocks run out, the youngest
+ *       running request is preempted (its blocks freed, put back at the head of the queue, recomputed
+ *       later; its output so far is kept); then, if nothing was preempted, waiting requests in arrival
+ *       order while the step's token budget, the running-sequence cap and free KV blocks allow, each
+ *       first reusing its cached prefix;</li>
+ *   <li>the {@link ModelExecutor} runs one native step for all of them;</li>
+ *   <li>the {@link OutputProcessor} samples the next token of every request whose step reached the end of
+ *       its tokens from its own seeded generator (so its output does not depend on the batch),
+ *       detokenises it, checks stop conditions and streams it to its listener; the scheduler advances
+ *       the requests and frees the finished ones' blocks.</li>
  * </ol>
  * KV cache, step buffers and sampler scratch are allocated when the engine opens; a step allocates
  * no native memory and, in steady-state decode, only small short-lived Java objects.
@@ -59,21 +57,16 @@ import org.slf4j.LoggerFactory;
 public final class LlmEngine implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LlmEngine.class);
     private static final long METRICS_PUBLISH_NANOS = 50_000_000L;
-    private static final long RATE_WINDOW_NANOS = 5_000_000_000L;
 
     private final EngineOptions options;
     private final LoadedModel model;
     private final ModelConfig config;
     private final Tokenizer tokenizer;       // null: token ids only
-    private final ChatTemplate chatTemplate; // null: no chat requests
     private final int maxModelLen;
-    private final Set<Integer> eosIds;
+    private final InputProcessor input;
     private final KvLayout layout;
     private final KvCacheManager kv;
-    private final KvCache kvCache;
-    private final StepBatch batch;
-    private final Sampler sampler;
-    private final FloatBuffer logits;
+    private final EngineCore core;
     private final Thread loop;
     private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
     private final Object submitLock = new Object();
@@ -87,23 +80,7 @@ public final class LlmEngine implements AutoCloseable {
     private long nextArrival;
 
     // loop-thread state
-    private final ArrayDeque<RequestState> waiting = new ArrayDeque<>();
-    private final List<RequestState> running = new ArrayList<>();
-    private final RequestState[] scheduled;
-    private final int[] scheduledTokens;
-    private final int[] scheduledLogitRow;
-    private long steps;
-    private long preemptions;
-    private long finishedCount;
-    private long promptTokensComputed;
-    private long outputTokens;
-    private double sumTtftMs;
-    private long ttftCount;
-    private double sumTpotMs;
-    private long tpotCount;
-    private long rateWindowStart = System.nanoTime();
-    private long rateWindowTokens;
-    private double outputRate;
+    private final EngineStats stats = new EngineStats();
     private long lastPublish;
     private volatile EngineMetrics metrics;
     /** Null when the options turn the stats line off. */
@@ -119,13 +96,13 @@ public final class LlmEngine implements AutoCloseable {
         this.model = model;
         this.config = model.config();
         this.tokenizer = tokenizer;
-        this.chatTemplate = chatTemplate;
         this.maxModelLen = maxModelLen;
         Set<Integer> eos = new LinkedHashSet<>(config.eosTokenIds());
         if (tokenizer != null) {
             eos.addAll(tokenizer.eosIds());
         }
-        this.eosIds = Set.copyOf(eos);
+        Set<Integer> eosIds = Set.copyOf(eos);
+        this.input = new InputProcessor(config, tokenizer, chatTemplate, eosIds, maxModelLen, options.modelDir());
         this.layout = model.kvLayout();
         DeviceModel dm = model.deviceModel();
         int bs = options.blockSize();
@@ -137,14 +114,19 @@ public final class LlmEngine implements AutoCloseable {
         }
         int maxBlocksPerSeq = KvCacheManager.ceilDiv(maxModelLen, bs);
         this.kv = new KvCacheManager(layout, bs, blocks, blockBytes, maxBlocksPerSeq, options.enablePrefixCaching());
-        this.kvCache = dm.createKvCache(bs, counts);
-        this.batch = dm.newBatch(new StepBatch.Capacity(options.maxNumBatchedTokens(), options.maxNumSeqs(),
-                maxBlocksPerSeq, options.maxNumSeqs(), 0, false, false));
-        this.sampler = new Sampler(config.vocabSize());
-        this.logits = batch.logitsView();
-        this.scheduled = new RequestState[options.maxNumSeqs()];
-        this.scheduledTokens = new int[options.maxNumSeqs()];
-        this.scheduledLogitRow = new int[options.maxNumSeqs()];
+        KvCache kvCache = dm.createKvCache(bs, counts);
+        StepBatch batch;
+        try {
+            batch = dm.newBatch(new StepBatch.Capacity(options.maxNumBatchedTokens(), options.maxNumSeqs(),
+                    maxBlocksPerSeq, options.maxNumSeqs(), 0, false, false));
+        } catch (RuntimeException e) {
+            kvCache.close();
+            throw e;
+        }
+        this.core = new EngineCore(kv, new Scheduler(kv, options.maxNumBatchedTokens(), options.maxNumSeqs()),
+                new ModelExecutor(dm, kvCache, batch),
+                new OutputProcessor(config.vocabSize(), eosIds, maxModelLen, stats, String.valueOf(options.modelDir())),
+                stats, options.maxNumSeqs());
         this.metrics = snapshot();
         // Driven by the loop thread rather than a scheduled executor: the counters are the loop's own state, so
         // its snapshot is consistent without locks, there is no thread per engine to start and stop, and no
@@ -307,52 +289,14 @@ public final class LlmEngine implements AutoCloseable {
         if (closed) {
             throw notServing(request.id());
         }
-        int[] prompt;
-        try {
-            prompt = promptTokens(request);
-        } catch (GenerationException e) {
-            throw e;
-        } catch (RuntimeException e) {
-            // the tokenizer failing on a prompt is a fault of ours, not of the request: never INVALID_PARAM
-            throw new GenerationException(GenerationException.Code.ENGINE_ERROR, request.id(),
-                    "tokenizing the prompt failed in the engine for " + options.modelDir() + ": " + e, e);
-        }
-        SamplingParams p = request.sampling();
-        if (prompt.length == 0) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "the prompt is empty");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= config.vocabSize()) {
-                throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "prompt token "
-                        + prompt[i] + " at position " + i + " is outside the vocabulary of " + config.vocabSize());
-            }
-        }
-        for (int id : p.stopTokenIds()) {
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(),
-                        "'stop_token_ids' holds " + id + ", outside the vocabulary of " + config.vocabSize());
-            }
-        }
-        if (prompt.length >= maxModelLen) {
-            throw new GenerationException(GenerationException.Code.PROMPT_TOO_LONG, request.id(), "prompt of "
-                    + prompt.length + " tokens leaves no room to generate in the max model length of " + maxModelLen);
-        }
-        Collection<Integer> suppressed = List.of();
-        if (p.minTokens() > 0) {
-            Set<Integer> s = new LinkedHashSet<>(p.stopTokenIds());
-            if (!p.ignoreEos()) {
-                s.addAll(eosIds);
-            }
-            suppressed = List.copyOf(s);
-            checkSomethingToSample(request.id(), p, s);
-        }
-        int capacity = (int) Math.min(maxModelLen, (long) prompt.length + p.maxTokens());
+        InputProcessor.Prepared in = input.process(request);
         synchronized (submitLock) {
             if (closed) {
                 throw notServing(request.id());
             }
-            RequestState r = new RequestState(request.id(), nextArrival++, prompt, capacity, p,
-                    listener == null ? TokenListener.NONE : listener, suppressed, tokenizer, kv, this);
+            RequestState r = new RequestState(request.id(), nextArrival++, in.promptTokenIds(), in.capacity(),
+                    request.sampling(), listener == null ? TokenListener.NONE : listener, in.suppressedEarly(), tokenizer,
+                    kv, this);
             r.future.whenComplete((res, err) -> {
                 if (err instanceof CancellationException) {
                     cancel(r.handle); // the caller cancelled the future itself
@@ -360,25 +304,6 @@ public final class LlmEngine implements AutoCloseable {
             });
             inbox.add(r);
             return r.handle;
-        }
-    }
-
-    /**
-     * Before {@code min_tokens} are generated, end and stop tokens are suppressed; when they are the whole
-     * vocabulary no first token exists, which the sampler could only report at the first step. Refused
-     * here instead, naming the fields, so it is the caller's INVALID_PARAM and never an engine error.
-     */
-    private void checkSomethingToSample(String id, SamplingParams p, Set<Integer> suppressed) {
-        int inVocab = 0;
-        for (int t : suppressed) {
-            if (t >= 0 && t < config.vocabSize()) {
-                inVocab++;
-            }
-        }
-        if (inVocab >= config.vocabSize()) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, id, "'min_tokens' is "
-                    + p.minTokens() + " but 'stop_token_ids'" + (p.ignoreEos() ? "" : " with the end-of-sequence ids")
-                    + " cover all " + config.vocabSize() + " tokens of the vocabulary: no token may be generated first");
         }
     }
 
@@ -408,31 +333,6 @@ public final class LlmEngine implements AutoCloseable {
         return Optional.ofNullable(failure);
     }
 
-    private int[] promptTokens(GenerationRequest request) {
-        if (request.promptTokenIdsUnsafe() != null) {
-            return request.promptTokenIdsUnsafe();
-        }
-        if (tokenizer == null) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "model "
-                    + options.modelDir() + " has no tokenizer.json: send prompt token ids instead of text");
-        }
-        if (request.prompt() != null) {
-            return tokenizer.encode(request.prompt(), true);
-        }
-        if (chatTemplate == null) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(), "model "
-                    + options.modelDir() + " has no chat template: send a plain prompt instead of messages");
-        }
-        String text;
-        try {
-            text = chatTemplate.render(request.messages(), true, Map.of());
-        } catch (RuntimeException e) {
-            throw new GenerationException(GenerationException.Code.INVALID_PARAM, request.id(),
-                    "chat template rejected the messages: " + e.getMessage(), e);
-        }
-        return tokenizer.encode(text, false);
-    }
-
     void cancel(GenerationHandle handle) {
         for (Object o : inbox) {
             if (o instanceof RequestState r && r.handle == handle) {
@@ -447,10 +347,10 @@ public final class LlmEngine implements AutoCloseable {
         }
     }
 
-    private void finishUnscheduled(RequestState r) {
+    private static void finishUnscheduled(RequestState r) {
         // never reached the loop: nothing allocated, nothing generated
-        r.finished = true;
-        complete(r, FinishReason.CANCELLED);
+        r.status = RequestStatus.FINISHED_ABORTED;
+        OutputProcessor.complete(r);
     }
 
     /** The latest metrics, published by the loop thread between steps (at most every 50 ms while busy). */
@@ -463,7 +363,7 @@ public final class LlmEngine implements AutoCloseable {
     private void runLoop() {
         try {
             while (!closed) {
-                boolean idle = running.isEmpty() && waiting.isEmpty();
+                boolean idle = !core.hasUnfinished();
                 Object first = idle ? inbox.poll(200, java.util.concurrent.TimeUnit.MILLISECONDS) : inbox.poll();
                 if (first != null) {
                     accept(first);
@@ -471,10 +371,10 @@ public final class LlmEngine implements AutoCloseable {
                         accept(o);
                     }
                 }
-                if (!running.isEmpty() || !waiting.isEmpty()) {
-                    step();
+                if (core.hasUnfinished()) {
+                    core.step();
                 }
-                publishMetrics(idle || running.isEmpty());
+                publishMetrics(idle || core.numRunning() == 0);
                 logStats();
             }
         } catch (InterruptedException e) {
@@ -494,7 +394,7 @@ public final class LlmEngine implements AutoCloseable {
      */
     private void failEngine(Throwable t) {
         LOG.error("Engine for {} failed; failing its {} pending requests, it serves no more", options.modelDir(),
-                running.size() + waiting.size() + inbox.size(), t);
+                core.numRunning() + core.numWaiting() + inbox.size(), t);
         synchronized (submitLock) {
             // under the lock: a submit either got in before (and is failed below) or sees closed
             failure = t;
@@ -502,7 +402,7 @@ public final class LlmEngine implements AutoCloseable {
         }
         failAll(GenerationException.Code.ENGINE_ERROR, "engine failed: " + t);
         try {
-            kvCache.close();
+            core.close();
             model.close();
         } catch (RuntimeException e) {
             LOG.warn("Freeing the native memory of the failed engine for {} failed too", options.modelDir(), e);
@@ -512,286 +412,17 @@ public final class LlmEngine implements AutoCloseable {
 
     private void accept(Object o) {
         if (o instanceof RequestState r) {
-            waiting.addLast(r);
+            core.addRequest(r);
         } else if (o instanceof Cancel c) {
-            RequestState r = c.request();
-            if (r.finished) {
-                return;
-            }
-            if (!waiting.remove(r)) {
-                running.remove(r);
-            }
-            kv.releaseAll(r);
-            finish(r, FinishReason.CANCELLED);
+            core.abort(c.request());
         }
-    }
-
-    private void step() {
-        batch.clear();
-        int budget = options.maxNumBatchedTokens();
-        int n = 0;
-        boolean preempted = false;
-        for (int i = 0; i < running.size() && budget > 0; i++) {
-            RequestState r = running.get(i);
-            int count = Math.min(r.pending(), budget);
-            boolean placed = true;
-            while (!kv.allocate(r, r.computed, r.computed + count)) {
-                RequestState victim = running.remove(running.size() - 1);
-                preempt(victim);
-                preempted = true;
-                if (victim == r) {
-                    placed = false;
-                    break;
-                }
-            }
-            if (!placed) {
-                break;
-            }
-            n = place(n, r, count);
-            budget -= count;
-        }
-        while (!preempted && budget > 0 && running.size() < options.maxNumSeqs() && !waiting.isEmpty()) {
-            RequestState r = waiting.peekFirst();
-            if (r.computed == 0) {
-                int hit = kv.matchPrefix(r);
-                r.computed = hit;
-                if (r.preemptions == 0) {
-                    r.cachedPromptTokens = Math.min(hit, r.numPromptTokens);
-                }
-            }
-            int count = Math.min(r.pending(), budget);
-            if (!kv.allocate(r, r.computed, r.computed + count)) {
-                kv.releaseAll(r);
-                r.computed = 0;
-                break; // admission waits for free blocks
-            }
-            waiting.pollFirst();
-            insertByArrival(r);
-            n = place(n, r, count);
-            budget -= count;
-        }
-        if (n == 0) {
-            return;
-        }
-        try {
-            model.deviceModel().step(kvCache, batch);
-        } catch (RuntimeException e) {
-            // one call for the whole batch: the fault cannot be pinned on a request, and the cache may hold
-            // half-written blocks of every sequence in it, so the engine fails as a whole (see failEngine)
-            throw new IllegalStateException("device step over " + n + " sequences failed: " + e.getMessage(), e);
-        }
-        steps++;
-        for (int k = 0; k < n; k++) {
-            RequestState r = scheduled[k];
-            int from = r.computed;
-            r.computed += scheduledTokens[k];
-            if (from < r.numPromptTokens) {
-                promptTokensComputed += Math.min(r.computed, r.numPromptTokens) - from;
-            }
-            kv.commitFullBlocks(r);
-            kv.releaseSlidOut(r, r.computed);
-            if (scheduledLogitRow[k] >= 0) {
-                processOutput(r, scheduledLogitRow[k]);
-            }
-            scheduled[k] = null;
-        }
-    }
-
-    /**
-     * Samples, stop checks and detokenisation of one request, isolated: what goes wrong there (non-finite
-     * logits, no token to choose, a detokeniser fault) concerns this request only, so it fails alone with
-     * ENGINE_ERROR and the others in the step go on.
-     */
-    private void processOutput(RequestState r, int logitRow) {
-        try {
-            appendToken(r, logitRow);
-        } catch (RuntimeException e) {
-            if (r.finished) { // failed after its result was out (cannot happen today): nothing left to fail
-                LOG.warn("Request {} finished, then its output processing failed", r.id, e);
-                return;
-            }
-            String what = e instanceof SamplingException ? "sampling" : "output processing";
-            LOG.warn("Request {} failed in {} at output token {} on {}; the engine goes on", r.id, what,
-                    r.numGenerated(), options.modelDir(), e);
-            running.remove(r);
-            kv.releaseAll(r);
-            finishedCount++;
-            fail(r, new GenerationException(GenerationException.Code.ENGINE_ERROR, r.id, what + " failed at output"
-                    + " token " + r.numGenerated() + ": " + e.getMessage(), e));
-        }
-    }
-
-    private int place(int n, RequestState r, int count) {
-        if (r.firstScheduledNanos == 0) {
-            r.firstScheduledNanos = System.nanoTime();
-        }
-        int row = batch.addSequence(r.tokens, r.computed, count, r.computed, r.tables);
-        scheduled[n] = r;
-        scheduledTokens[n] = count;
-        scheduledLogitRow[n] = r.computed + count == r.numTokens ? batch.requestLogits(row + count - 1) : -1;
-        return n + 1;
-    }
-
-    private void insertByArrival(RequestState r) {
-        int i = running.size();
-        while (i > 0 && running.get(i - 1).arrivalOrder > r.arrivalOrder) {
-            i--;
-        }
-        running.add(i, r);
-    }
-
-    private void preempt(RequestState r) {
-        kv.releaseAll(r);
-        r.computed = 0;
-        r.preemptions++;
-        preemptions++;
-        waiting.addFirst(r);
-        LOG.debug("Preempted request {} ({} tokens) for lack of KV blocks", r.id, r.numTokens);
-    }
-
-    /** Samples the next token of a request from its logit row and applies every stop rule. */
-    private void appendToken(RequestState r, int logitRow) {
-        SamplingParams p = r.params;
-        Collection<Integer> suppressed = r.numGenerated() < p.minTokens() ? r.suppressedEarly : List.of();
-        double uniform = p.isGreedy() ? 0 : r.random.nextDouble();
-        Sampler.Sample s = sampler.sample(logits, logitRow * config.vocabSize(), p, r.history, suppressed, uniform);
-        int id = s.tokenId();
-        long now = System.nanoTime();
-        if (r.firstTokenNanos == 0) {
-            r.firstTokenNanos = now;
-        }
-        r.tokens[r.numTokens++] = id;
-        r.history.addGenerated(id);
-        outputTokens++;
-        rateWindowTokens++;
-        if (p.logprobs() > 0) {
-            r.logprobs.add(new GenerationResult.TokenLogprob(id, s.logprob(), s.topIds(), s.topLogprobs()));
-        }
-        FinishReason reason = null;
-        boolean stopToken = (!p.ignoreEos() && eosIds.contains(id)) || p.stopTokenIds().contains(id);
-        if (stopToken) {
-            reason = FinishReason.STOP;
-        } else if (r.detokenizer != null) {
-            int before = r.text.length();
-            r.text.append(r.detokenizer.push(id));
-            if (!p.stop().isEmpty() && matchStop(r, before)) {
-                reason = FinishReason.STOP;
-            }
-        }
-        if (reason == null && (r.numGenerated() >= p.maxTokens() || r.numTokens >= maxModelLen)) {
-            reason = FinishReason.LENGTH;
-            if (r.detokenizer != null) {
-                r.text.append(r.detokenizer.flush());
-            }
-        }
-        if (reason == null) {
-            stream(r, id, streamableEnd(r));
-        } else {
-            stream(r, id, r.text.length());
-            running.remove(r);
-            kv.releaseAll(r);
-            finish(r, reason);
-        }
-    }
-
-    /** Looks for a stop string that may have appeared with the text after {@code before}; cuts the text there. */
-    private static boolean matchStop(RequestState r, int before) {
-        int best = -1;
-        for (String stop : r.params.stop()) {
-            int from = Math.max(0, before - stop.length() + 1);
-            int at = r.text.indexOf(stop, from);
-            if (at >= 0 && (best < 0 || at < best)) {
-                best = at;
-            }
-        }
-        if (best < 0) {
-            return false;
-        }
-        r.text.setLength(best);
-        r.streamedChars = Math.min(r.streamedChars, best);
-        return true;
-    }
-
-    /** End of the text that can be streamed: short of the longest stop string, so a stop is never half-sent. */
-    private static int streamableEnd(RequestState r) {
-        int hold = 0;
-        for (String stop : r.params.stop()) {
-            hold = Math.max(hold, stop.length() - 1);
-        }
-        int end = Math.max(r.streamedChars, r.text.length() - hold);
-        if (end > r.streamedChars && end < r.text.length() && Character.isHighSurrogate(r.text.charAt(end - 1))) {
-            end--;
-        }
-        return end;
-    }
-
-    private static void stream(RequestState r, int id, int end) {
-        if (r.listener == TokenListener.NONE) {
-            r.streamedChars = end;
-            return;
-        }
-        String delta = end > r.streamedChars ? r.text.substring(r.streamedChars, end) : "";
-        r.streamedChars = Math.max(r.streamedChars, end);
-        try {
-            r.listener.onToken(id, delta);
-        } catch (RuntimeException e) {
-            LOG.warn("Token listener of request {} failed; the request goes on", r.id, e);
-        }
-    }
-
-    private void finish(RequestState r, FinishReason reason) {
-        r.finished = true;
-        finishedCount++;
-        long end = System.nanoTime();
-        int generated = r.numGenerated();
-        if (r.firstTokenNanos != 0) {
-            sumTtftMs += (r.firstTokenNanos - r.arrivalNanos) / 1e6;
-            ttftCount++;
-            if (generated > 1) {
-                sumTpotMs += (end - r.firstTokenNanos) / 1e6 / (generated - 1);
-                tpotCount++;
-            }
-        }
-        complete(r, reason);
-    }
-
-    private static void complete(RequestState r, FinishReason reason) {
-        long end = System.nanoTime();
-        int generated = r.numGenerated();
-        double queueMs = r.firstScheduledNanos == 0 ? (end - r.arrivalNanos) / 1e6 : (r.firstScheduledNanos - r.arrivalNanos) / 1e6;
-        double ttft = r.firstTokenNanos == 0 ? 0 : (r.firstTokenNanos - r.arrivalNanos) / 1e6;
-        double tpot = generated > 1 ? (end - r.firstTokenNanos) / 1e6 / (generated - 1) : 0;
-        GenerationResult result = new GenerationResult(r.id, r.text.toString(),
-                java.util.Arrays.copyOfRange(r.tokens, r.numPromptTokens, r.numTokens), reason,
-                new GenerationResult.Usage(r.numPromptTokens, generated, r.cachedPromptTokens, r.peakBytes,
-                        r.peakBlocks, r.preemptions),
-                new GenerationResult.Timings(queueMs, ttft, tpot, (end - r.arrivalNanos) / 1e6), r.logprobs);
-        r.future.complete(result);
-    }
-
-    private static void fail(RequestState r, GenerationException e) {
-        r.finished = true;
-        r.future.completeExceptionally(e);
     }
 
     private void failAll(GenerationException.Code code, String message) {
-        List<RequestState> all = new ArrayList<>(running);
-        all.addAll(waiting);
-        running.clear();
-        waiting.clear();
+        List<RequestState> all = new ArrayList<>(core.removeAll());
         for (Object o; (o = inbox.poll()) != null; ) {
             if (o instanceof RequestState r) {
-                all.add(r);
-            }
-        }
-        for (RequestState r : all) {
-            if (!r.finished) {
-                try {
-                    kv.releaseAll(r);
-                } catch (RuntimeException e) {
-                    // after a failure the block accounting may be what broke: every request must still be failed
-                    LOG.debug("Could not release the KV blocks of request {}", r.id, e);
-                }
+                all.add(r); // never reached the core: holds no blocks
             }
         }
         try {
@@ -800,19 +431,15 @@ public final class LlmEngine implements AutoCloseable {
             LOG.debug("Could not take the final metrics of the engine for {}", options.modelDir(), e);
         }
         for (RequestState r : all) {
-            if (!r.finished) {
-                fail(r, new GenerationException(code, r.id, message));
+            if (!r.status.isFinished()) {
+                OutputProcessor.fail(r, new GenerationException(code, r.id, message));
             }
         }
     }
 
     private void publishMetrics(boolean force) {
         long now = System.nanoTime();
-        if (now - rateWindowStart >= RATE_WINDOW_NANOS) {
-            outputRate = rateWindowTokens * 1e9 / (now - rateWindowStart);
-            rateWindowStart = now;
-            rateWindowTokens = 0;
-        }
+        stats.tick(now);
         if (force || now - lastPublish >= METRICS_PUBLISH_NANOS) {
             metrics = snapshot();
             lastPublish = now;
@@ -833,10 +460,7 @@ public final class LlmEngine implements AutoCloseable {
     }
 
     private EngineMetrics snapshot() {
-        return new EngineMetrics(running.size(), waiting.size(), kv.usage(), kv.blocksUsed(), kv.blocksTotal(),
-                kv.prefixQueriedTokens, kv.prefixHitTokens, preemptions, finishedCount, promptTokensComputed,
-                outputTokens, steps, ttftCount == 0 ? 0 : sumTtftMs / ttftCount,
-                tpotCount == 0 ? 0 : sumTpotMs / tpotCount, outputRate);
+        return core.snapshot();
     }
 
     /**
@@ -866,12 +490,12 @@ public final class LlmEngine implements AutoCloseable {
             }
         }
         if (!nativeFreed) { // visible: written by the loop thread before it ended, and we joined it
-            kvCache.close();
+            core.close();
             model.close();
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
-        LOG.info("Engine on {} closed after {} steps, {} requests", options.modelDir(), steps, finishedCount);
+        LOG.info("Engine on {} closed after {} steps, {} requests", options.modelDir(), stats.steps(), stats.finished());
     }
 }

@@ -27,7 +27,7 @@ final class RequestState {
     final int numPromptTokens;
     int numTokens;
     /** Tokens whose KV is in the cache; the next step computes from here. */
-    int computed;
+    int numComputedTokens;
 
     final int[][] tables;
     final int[] held;
@@ -46,11 +46,17 @@ final class RequestState {
     int streamedChars;
     final List<GenerationResult.TokenLogprob> logprobs;
 
+    /** Scoring: logits (and MTP logits when asked) at every computed position, no sampling. */
+    final boolean logitsAtEveryPosition;
+    /** Why the request failed alone, with status {@link RequestStatus#FINISHED_ERROR}. */
+    GenerationException error;
+
     long firstScheduledNanos;
     long firstTokenNanos;
     int preemptions;
     int cachedPromptTokens;
-    boolean finished;
+    /** Written by the loop thread, except for a request cancelled before the loop took it. */
+    volatile RequestStatus status = RequestStatus.WAITING;
 
     RequestState(String id, long arrivalOrder, int[] prompt, int capacity, SamplingParams params, TokenListener listener,
                  Collection<Integer> suppressedEarly, Tokenizer tokenizer, KvCacheManager kv, LlmEngine engine) {
@@ -75,6 +81,44 @@ final class RequestState {
         this.suppressedEarly = suppressedEarly;
         this.detokenizer = tokenizer == null ? null : tokenizer.newDecodeStream(true, prompt);
         this.logprobs = params.logprobs() > 0 ? new ArrayList<>() : List.of();
+        this.logitsAtEveryPosition = false;
+    }
+
+    /**
+     * A request that is only computed, never sampled by the engine: scoring (logits at every position)
+     * or a client that samples itself (greedy generation of {@code ModelRunner}), without tokenizer,
+     * listener or result future of its own.
+     *
+     * @param capacity tokens the request may reach, at least the prompt's length
+     */
+    RequestState(String id, long arrivalOrder, int[] prompt, int capacity, boolean logitsAtEveryPosition,
+                 KvCacheManager kv) {
+        this.id = id;
+        this.arrivalOrder = arrivalOrder;
+        this.arrivalNanos = System.nanoTime();
+        this.params = null;
+        this.listener = TokenListener.NONE;
+        this.future = new CompletableFuture<>();
+        this.handle = null;
+        this.tokens = java.util.Arrays.copyOf(prompt, capacity);
+        this.numPromptTokens = prompt.length;
+        this.numTokens = prompt.length;
+        this.tables = kv.newTables();
+        this.held = new int[kv.numGroups()];
+        this.slidFrom = new int[kv.numGroups()];
+        this.peakBlocks = new int[kv.numGroups()];
+        this.blockHashes = new long[kv.maxBlocksPerSeq()];
+        this.random = null;
+        this.history = null;
+        this.suppressedEarly = List.of();
+        this.detokenizer = null;
+        this.logprobs = List.of();
+        this.logitsAtEveryPosition = logitsAtEveryPosition;
+    }
+
+    /** Appends a token chosen outside the engine's output processor (a scoring client's own sampling). */
+    void appendTokenId(int id) {
+        tokens[numTokens++] = id;
     }
 
     /** A seed that depends only on the request id, so a replay of the same request samples the same tokens. */
@@ -92,7 +136,7 @@ final class RequestState {
 
     /** Tokens the request still needs computed before it can sample. */
     int pending() {
-        return numTokens - computed;
+        return numTokens - numComputedTokens;
     }
 
     void notePeak(long[] blockBytes) {

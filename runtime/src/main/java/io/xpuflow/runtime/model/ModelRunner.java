@@ -1,23 +1,22 @@
 package io.xpuflow.runtime.model;
 
 import io.xpuflow.device.DeviceModel;
-import io.xpuflow.device.KvCache;
-import io.xpuflow.device.StepBatch;
 import io.xpuflow.runtime.config.ModelConfig;
+import io.xpuflow.runtime.engine.ScoringCore;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
  * Runs whole prompts through a {@link LoadedModel}: scoring (logits at every position, MTP logits,
- * the routing trace) and greedy generation, with a small private paged KV cache. Several prompts
- * can go through one device step together ({@link #scoreBatch}).
+ * the routing trace) and greedy generation. Several prompts can go through one device step together
+ * ({@link #scoreBatch}).
  *
- * <p>This is the numerics and CLI path; the serving engine with its scheduler, sampling and
- * shared KV budget is built on the same device calls. Not thread-safe.
+ * <p>This is the numerics and CLI path. It runs on the serving engine's own core ({@link ScoringCore}:
+ * the same scheduler, KV cache manager and executor), with a KV cache sized to hold every sequence at
+ * full length. Not thread-safe.
  */
 public final class ModelRunner implements AutoCloseable {
     /** Tokens per KV block. */
@@ -26,14 +25,11 @@ public final class ModelRunner implements AutoCloseable {
     private final LoadedModel model;
     private final ModelConfig config;
     private final DeviceModel dm;
-    private final KvLayout layout;
     private final int maxContext;
     private final int maxSeqs;
     private final int stepTokens;
-    private final int blocksPerSeq;
-    private final KvCache kv;
-    private final StepBatch batch;
-    private final BlockPool[] pools;
+    /** The engine's scheduler, KV cache manager and executor, driven synchronously. */
+    private final ScoringCore core;
 
     /** Scoring result of one prompt. */
     public record Scores(
@@ -49,24 +45,15 @@ public final class ModelRunner implements AutoCloseable {
         this.model = model;
         this.config = model.config();
         this.dm = model.deviceModel();
-        this.layout = model.kvLayout();
         if (maxContext <= 0 || maxSeqs <= 0) {
             throw new IllegalArgumentException("maxContext and maxSeqs must be positive");
         }
         this.maxContext = maxContext;
         this.maxSeqs = Math.min(maxSeqs, Math.toIntExact(dm.params().maxSeqsPerStep()));
         this.stepTokens = Math.toIntExact(dm.params().maxTokensPerStep());
-        this.blocksPerSeq = (maxContext + BLOCK_SIZE - 1) / BLOCK_SIZE;
-        long[] blocks = new long[layout.numGroups()];
-        pools = new BlockPool[layout.numGroups()];
-        for (int g = 0; g < blocks.length; g++) {
-            blocks[g] = (long) blocksPerSeq * this.maxSeqs;
-            pools[g] = new BlockPool(Math.toIntExact(blocks[g]));
-        }
-        this.kv = dm.createKvCache(BLOCK_SIZE, blocks);
         boolean hasMtp = !config.mtpLayers().isEmpty();
-        this.batch = dm.newBatch(new StepBatch.Capacity(stepTokens, this.maxSeqs, blocksPerSeq, stepTokens,
-                hasMtp ? stepTokens : 0, config.numMoeLayers() > 0, false));
+        this.core = ScoringCore.create(dm, model.kvLayout(), BLOCK_SIZE, maxContext, this.maxSeqs, stepTokens,
+                hasMtp ? stepTokens : 0, config.numMoeLayers() > 0);
     }
 
     public LoadedModel model() {
@@ -90,81 +77,55 @@ public final class ModelRunner implements AutoCloseable {
             throw new IllegalArgumentException(config.architecture() + " checkpoint has no MTP layer");
         }
         int vocab = config.vocabSize();
-        List<Sequence> seqs = new ArrayList<>();
         List<Scores> out = new ArrayList<>();
-        try {
-            for (int[] ids : prompts) {
-                checkPrompt(ids);
-                seqs.add(new Sequence(ids));
-                int moe = config.numMoeLayers();
-                out.add(new Scores(new float[ids.length][vocab], mtp ? new float[Math.max(0, ids.length - 1)][vocab] : null,
-                        trace ? new int[moe][ids.length][] : null));
-            }
-            // each step takes the next chunk of every unfinished prompt while the token budget lasts
-            while (seqs.stream().anyMatch(s -> s.computed < s.tokens.length)) {
-                batch.clear();
-                int budget = stepTokens;
-                List<int[]> placed = new ArrayList<>(); // {seq index, first row, first position, count}
-                for (int i = 0; i < seqs.size() && budget > 0; i++) {
-                    Sequence s = seqs.get(i);
-                    int n = Math.min(budget, s.tokens.length - s.computed);
-                    if (n <= 0) {
-                        continue;
+        for (int[] ids : prompts) {
+            checkPrompt(ids);
+            int moe = config.numMoeLayers();
+            out.add(new Scores(new float[ids.length][vocab], mtp ? new float[Math.max(0, ids.length - 1)][vocab] : null,
+                    trace ? new int[moe][ids.length][] : null));
+        }
+        // the core's scheduler hands each step's token budget to the prompts in order, logits at every row
+        ScoringCore.StepHook askMtp = !mtp ? ScoringCore.StepHook.NONE : (chunks, batch) -> {
+            for (ScoringCore.Chunk c : chunks) {
+                int[] tokens = prompts.get(c.sequence());
+                for (int j = 0; j < c.numTokens(); j++) {
+                    int pos = c.firstPosition() + j;
+                    if (pos + 1 < tokens.length) {
+                        batch.requestMtp(c.firstRow() + j, tokens[pos + 1]);
                     }
-                    int row = batch.addSequence(s.tokens, s.computed, n, s.computed, s.tables(s.computed, s.computed + n));
-                    placed.add(new int[] {i, row, s.computed, n});
-                    budget -= n;
                 }
-                for (int[] p : placed) {
-                    for (int j = 0; j < p[3]; j++) {
-                        batch.requestLogits(p[1] + j);
-                    }
+            }
+        };
+        core.score(prompts, askMtp, (chunks, batch) -> {
+            int mtpRow = 0;
+            for (ScoringCore.Chunk c : chunks) {
+                int[] tokens = prompts.get(c.sequence());
+                Scores sc = out.get(c.sequence());
+                int first = c.firstPosition();
+                for (int j = 0; j < c.numTokens(); j++) {
+                    batch.copyLogits(c.firstLogitRow() + j, sc.logits()[first + j]);
                 }
                 if (mtp) {
-                    for (int[] p : placed) {
-                        Sequence s = seqs.get(p[0]);
-                        for (int j = 0; j < p[3]; j++) {
-                            int pos = p[2] + j;
-                            if (pos + 1 < s.tokens.length) {
-                                batch.requestMtp(p[1] + j, s.tokens[pos + 1]);
-                            }
+                    for (int j = 0; j < c.numTokens(); j++) {
+                        if (first + j + 1 < tokens.length) {
+                            batch.copyMtpLogits(mtpRow++, sc.mtpLogits()[first + j]);
                         }
                     }
                 }
-                dm.step(kv, batch);
-                int logitRow = 0;
-                int mtpRow = 0;
-                for (int[] p : placed) {
-                    Sequence s = seqs.get(p[0]);
-                    Scores sc = out.get(p[0]);
-                    for (int j = 0; j < p[3]; j++) {
-                        batch.copyLogits(logitRow++, sc.logits()[p[2] + j]);
-                    }
-                    if (mtp) {
-                        for (int j = 0; j < p[3]; j++) {
-                            if (p[2] + j + 1 < s.tokens.length) {
-                                batch.copyMtpLogits(mtpRow++, sc.mtpLogits()[p[2] + j]);
+                if (trace) {
+                    for (int m = 0; m < batch.numMoeLayers(); m++) {
+                        for (int j = 0; j < c.numTokens(); j++) {
+                            int[] ids = new int[batch.topK()];
+                            for (int k = 0; k < ids.length; k++) {
+                                ids[k] = batch.expertId(m, c.firstRow() + j, k);
                             }
+                            sc.experts()[m][first + j] = ids;
                         }
                     }
-                    if (trace) {
-                        for (int m = 0; m < batch.numMoeLayers(); m++) {
-                            for (int j = 0; j < p[3]; j++) {
-                                int[] ids = new int[batch.topK()];
-                                for (int k = 0; k < ids.length; k++) {
-                                    ids[k] = batch.expertId(m, p[1] + j, k);
-                                }
-                                sc.experts()[m][p[2] + j] = ids;
-                            }
-                        }
-                    }
-                    s.computed += p[3];
                 }
             }
-            return out;
-        } finally {
-            seqs.forEach(Sequence::release);
-        }
+        });
+        return out;
     }
 
     /**
@@ -228,36 +189,7 @@ public final class ModelRunner implements AutoCloseable {
             throw new IllegalArgumentException("prompt of " + prompt.length + " tokens plus " + maxNewTokens
                     + " new tokens exceeds the context of " + maxContext);
         }
-        int[] tokens = Arrays.copyOf(prompt, prompt.length + maxNewTokens);
-        Sequence s = new Sequence(tokens);
-        int length = prompt.length;
-        int generated = 0;
-        try {
-            while (generated < maxNewTokens) {
-                // prefill in chunks; the last chunk (or the single decode token) asks for logits
-                int n = Math.min(stepTokens, length - s.computed);
-                batch.clear();
-                int row = batch.addSequence(tokens, s.computed, n, s.computed, s.tables(s.computed, s.computed + n));
-                boolean last = s.computed + n == length;
-                if (last) {
-                    batch.requestLogits(row + n - 1);
-                }
-                dm.step(kv, batch);
-                s.computed += n;
-                if (!last) {
-                    continue;
-                }
-                int next = batch.argmax(0);
-                tokens[length++] = next;
-                generated++;
-                if (!ignoreEos && config.eosTokenIds().contains(next)) {
-                    break;
-                }
-            }
-            return Arrays.copyOfRange(tokens, prompt.length, length);
-        } finally {
-            s.release();
-        }
+        return core.generateGreedy(prompt, maxNewTokens, id -> !ignoreEos && config.eosTokenIds().contains(id));
     }
 
     private void checkPrompt(int[] ids) {
@@ -277,81 +209,6 @@ public final class ModelRunner implements AutoCloseable {
 
     @Override
     public void close() {
-        kv.close();
-    }
-
-    /** Free list of the blocks of one KV group. */
-    private static final class BlockPool {
-        private final int[] free;
-        private int top;
-
-        BlockPool(int n) {
-            free = new int[n];
-            for (int i = 0; i < n; i++) {
-                free[i] = n - 1 - i;
-            }
-            top = n;
-        }
-
-        int take() {
-            if (top == 0) {
-                throw new IllegalStateException("KV blocks exhausted");
-            }
-            return free[--top];
-        }
-
-        void give(int block) {
-            free[top++] = block;
-        }
-    }
-
-    /** One sequence's tokens, progress and blocks. */
-    private final class Sequence {
-        final int[] tokens;
-        int computed;
-        final int[][] blocks = new int[layout.numGroups()][blocksPerSeq];
-
-        Sequence(int[] tokens) {
-            this.tokens = tokens;
-            for (int[] b : blocks) {
-                Arrays.fill(b, -1);
-            }
-        }
-
-        /**
-         * Block tables for a step over positions [from, to): blocks up to {@code to} are allocated;
-         * in sliding groups, blocks wholly before the first key any of these queries can see are freed.
-         */
-        int[][] tables(int from, int to) {
-            for (int g = 0; g < blocks.length; g++) {
-                int[] b = blocks[g];
-                if (layout.sliding(g)) {
-                    int firstVisible = Math.max(0, from - layout.groupWindow()[g] + 1);
-                    for (int i = 0; i < firstVisible / BLOCK_SIZE; i++) {
-                        if (b[i] >= 0) {
-                            pools[g].give(b[i]);
-                            b[i] = -1;
-                        }
-                    }
-                }
-                for (int i = from / BLOCK_SIZE; i <= (to - 1) / BLOCK_SIZE; i++) {
-                    if (b[i] < 0) {
-                        b[i] = pools[g].take();
-                    }
-                }
-            }
-            return blocks;
-        }
-
-        void release() {
-            for (int g = 0; g < blocks.length; g++) {
-                for (int i = 0; i < blocks[g].length; i++) {
-                    if (blocks[g][i] >= 0) {
-                        pools[g].give(blocks[g][i]);
-                        blocks[g][i] = -1;
-                    }
-                }
-            }
-        }
+        core.close();
     }
 }
