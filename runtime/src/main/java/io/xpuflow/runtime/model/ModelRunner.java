@@ -35,11 +35,21 @@ public final class ModelRunner implements AutoCloseable {
     private final StepBatch batch;
     private final BlockPool[] pools;
 
-    /** Scoring result of one prompt. */
-    public record Scores(
-            float[][] logits,     // [T, vocab]
-            float[][] mtpLogits,  // [T-1, vocab], or null when not asked for
-            int[][][] experts) {} // [moeLayers, T, topK], or null when not asked for
+    /**
+     * Scoring result of one prompt.
+     *
+     * @param logits [T, vocab]
+     * @param mtpLogits MTP layer 0, [T-1, vocab] (row j: hidden state at j + token j+1); null when not asked for
+     * @param experts [moeLayers, T, topK], or null when not asked for
+     * @param mtp1Logits MTP layer 1 chained on layer 0, [T-2, vocab] (row j: layer 0's output at row j after its
+     *     final_layernorm + token j+2, predicts j+3); null unless MTP was asked for and the checkpoint has two
+     *     or more MTP layers
+     */
+    public record Scores(float[][] logits, float[][] mtpLogits, int[][][] experts, float[][] mtp1Logits) {
+        public Scores(float[][] logits, float[][] mtpLogits, int[][][] experts) {
+            this(logits, mtpLogits, experts, null);
+        }
+    }
 
     /**
      * @param maxContext longest sequence (prompt + generated tokens) this runner accepts
@@ -66,14 +76,17 @@ public final class ModelRunner implements AutoCloseable {
         this.kv = dm.createKvCache(BLOCK_SIZE, blocks);
         boolean hasMtp = !config.mtpLayers().isEmpty();
         this.batch = dm.newBatch(new StepBatch.Capacity(stepTokens, this.maxSeqs, blocksPerSeq, stepTokens,
-                hasMtp ? stepTokens : 0, config.numMoeLayers() > 0, false));
+                hasMtp ? stepTokens : 0, config.numMoeLayers() > 0, false, config.mtpLayers().size() >= 2));
     }
 
     public LoadedModel model() {
         return model;
     }
 
-    /** Logits at every position of {@code ids}, optionally MTP layer 0 logits and the routing trace. */
+    /**
+     * Logits at every position of {@code ids}, optionally MTP logits (layer 0, and layer 1 chained on it when
+     * the checkpoint has two MTP layers) and the routing trace.
+     */
     public Scores score(int[] ids, boolean mtp, boolean trace) {
         return scoreBatch(List.of(ids), mtp, trace).get(0);
     }
@@ -90,6 +103,8 @@ public final class ModelRunner implements AutoCloseable {
             throw new IllegalArgumentException(config.architecture() + " checkpoint has no MTP layer");
         }
         int vocab = config.vocabSize();
+        boolean mtp1 = mtp && config.mtpLayers().size() >= 2;
+        float[] mtpHidden = mtp1 ? new float[stepTokens * config.hiddenSize()] : null; // layer 0's outputs of a step
         List<Sequence> seqs = new ArrayList<>();
         List<Scores> out = new ArrayList<>();
         try {
@@ -98,7 +113,7 @@ public final class ModelRunner implements AutoCloseable {
                 seqs.add(new Sequence(ids));
                 int moe = config.numMoeLayers();
                 out.add(new Scores(new float[ids.length][vocab], mtp ? new float[Math.max(0, ids.length - 1)][vocab] : null,
-                        trace ? new int[moe][ids.length][] : null));
+                        trace ? new int[moe][ids.length][] : null, mtp1 ? new float[Math.max(0, ids.length - 2)][vocab] : null));
             }
             // each step takes the next chunk of every unfinished prompt while the token budget lasts
             while (seqs.stream().anyMatch(s -> s.computed < s.tokens.length)) {
@@ -143,6 +158,9 @@ public final class ModelRunner implements AutoCloseable {
                     if (mtp) {
                         for (int j = 0; j < p[3]; j++) {
                             if (p[2] + j + 1 < s.tokens.length) {
+                                if (mtp1) {
+                                    batch.copyMtpHidden(mtpRow, mtpHidden, mtpRow * config.hiddenSize());
+                                }
                                 batch.copyMtpLogits(mtpRow++, sc.mtpLogits()[p[2] + j]);
                             }
                         }
@@ -160,10 +178,44 @@ public final class ModelRunner implements AutoCloseable {
                     }
                     s.computed += p[3];
                 }
+                if (mtp1) {
+                    chainMtp1(seqs, placed, out, mtpHidden);
+                }
             }
             return out;
         } finally {
             seqs.forEach(Sequence::release);
+        }
+    }
+
+    /**
+     * MTP layer 1 chained on layer 0 over the positions of the step just run, in an MTP-only step: row j
+     * takes layer 0's output at row j ({@code hidden0}, in the order of that step's MTP rows) and token j+2, at
+     * position j of layer 1's own KV.
+     */
+    private void chainMtp1(List<Sequence> seqs, List<int[]> placed, List<Scores> out, float[] hidden0) {
+        batch.clear();
+        batch.mtpLayer(1);
+        int h = config.hiddenSize();
+        int row0 = 0;
+        List<int[]> rows = new ArrayList<>(); // {prompt index, position}
+        for (int[] p : placed) {
+            Sequence s = seqs.get(p[0]);
+            int seq = batch.addSequenceTables(s.blocks);
+            for (int j = 0; j < p[3] && p[2] + j + 1 < s.tokens.length; j++, row0++) {
+                int pos = p[2] + j;
+                if (pos + 2 < s.tokens.length) {
+                    batch.requestMtp(seq, pos, s.tokens[pos + 2], hidden0, row0 * h);
+                    rows.add(new int[] {p[0], pos});
+                }
+            }
+        }
+        if (rows.isEmpty()) {
+            return;
+        }
+        dm.step(kv, batch);
+        for (int i = 0; i < rows.size(); i++) {
+            batch.copyMtpLogits(i, out.get(rows.get(i)[0]).mtp1Logits()[rows.get(i)[1]]);
         }
     }
 
