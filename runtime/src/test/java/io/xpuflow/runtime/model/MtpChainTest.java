@@ -16,6 +16,8 @@ import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Chained MTP drafting at the device level on stories260k-mtp (two MTP layers, exact mode): MTP-only steps
@@ -25,7 +27,7 @@ import org.junit.jupiter.api.Test;
 class MtpChainTest {
     static final String FIXTURE = "stories260k-mtp";
     static final int BLOCK = 16;
-    static final int BLOCKS = 16; // 256 positions per sequence
+    static final int BLOCKS = 20; // 320 positions per sequence: the longest prompt, 64 new tokens and drafts
 
     static LoadedModel model;
     static DeviceModel dm;
@@ -164,6 +166,40 @@ class MtpChainTest {
     }
 
     @Test
+    void withoutMtpLogitsTheStepStillWritesTheOutputHiddenAndTheKv() {
+        GoldenPrompt p = Fixtures.golden(FIXTURE).get(1);
+        int[] ids = p.ids();
+        int t = ids.length;
+        int[] next = Arrays.copyOfRange(ids, 1, t);
+        StepBatch b = batch();
+        float[] h;
+        float[] withLogits = new float[t * hidden];
+        float[][] fresh;
+        try (KvCache kv = freshKv()) {
+            h = prefillHidden(kv, b, ids);
+            fresh = mtpOnly(kv, b, 0, 0, h, 0, next, withLogits);
+        }
+        try (KvCache kv = freshKv()) {
+            b.clear();
+            int seq = b.addSequenceTables(tables(0));
+            b.mtpLogits(false);
+            for (int j = 0; j < t - 2; j++) {
+                b.requestMtp(seq, j, next[j], h, j * hidden);
+            }
+            dm.step(kv, b);
+            float[] row = new float[hidden];
+            for (int j = 0; j < t - 2; j++) {
+                b.copyMtpHidden(j, row, 0);
+                assertThat(row).as("row %d", j).containsExactly(Arrays.copyOfRange(withLogits, j * hidden, (j + 1) * hidden));
+            }
+            assertThatThrownBy(() -> b.copyMtpLogits(0, new float[vocab])).hasMessageContaining("mtpLogits(false)");
+            // the last row attends to the K/V the step without logits wrote
+            float[][] last = mtpOnly(kv, b, 0, t - 2, h, t - 2, new int[] {next[t - 2]}, null);
+            assertThat(last[0]).containsExactly(fresh[t - 2]);
+        }
+    }
+
+    @Test
     void aRowRecomputedAfterARejectedDraftGivesTheLogitsOfAFreshRun() {
         GoldenPrompt p = Fixtures.golden(FIXTURE).get(3);
         int[] ids = p.ids();
@@ -231,6 +267,103 @@ class MtpChainTest {
             }
         }
         assertThat(checked).isGreaterThanOrEqualTo(20);
+    }
+
+    /**
+     * Greedy speculative decoding as spec-decode.json describes it, on device calls only: each MTP row is
+     * computed once its inputs are verified, and rows that took a draft token are recomputed (their K/V
+     * overwritten) at the next step; rejected drafts' main-model K/V are overwritten by the next
+     * verification step. Accepted counts, drafts and tokens must equal the reference's.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3})
+    void greedySpeculativeDecodingWithChainedDraftsMatchesSpecDecodeJson(int k) throws IOException {
+        JsonNode spec = new ObjectMapper().readTree(Fixtures.model(FIXTURE).resolve("spec-decode.json").toFile());
+        int nNew = spec.get("n_new").asInt();
+        StepBatch b = batch();
+        int compared = 0;
+        for (JsonNode prompt : spec.get("prompts")) {
+            JsonNode want = prompt.get("k" + k);
+            int[] ids = ints(prompt.get("ids"));
+            int p0 = ids.length;
+            int cap = p0 + nNew + k + 2;
+            int[] x = Arrays.copyOf(ids, cap);
+            float[] h = new float[cap * hidden];  // main model's normed hidden by position
+            float[] g = new float[cap * hidden];  // layer 0's output by row
+            float[] f = new float[cap * hidden];  // layer 1's output by row
+            try (KvCache kv = freshKv()) {
+                System.arraycopy(prefillHidden(kv, b, ids), 0, h, 0, p0 * hidden);
+                x[p0] = b.argmax(0);
+                int m = p0;
+                int done0 = 0; // layer 0 rows below this have verified inputs and are final
+                int done1 = 0; // the same for layer 1
+                for (int step = 0; m - p0 + 1 < nNew; step++) { // x_{p0} .. x_m are the new tokens so far
+                    int[] d = new int[k];
+                    // layer 0: rows done0..m-1, row j = (h_j, x_{j+1})
+                    float[][] l0 = mtpOnly(kv, b, 0, done0, h, done0, Arrays.copyOfRange(x, done0 + 1, m + 1), g);
+                    done0 = m;
+                    d[0] = GoldenFixturesTest.argmax(l0[l0.length - 1]);
+                    if (k >= 2) {
+                        // layer 1: rows done1..m-1, row j = (g_j, x_{j+2}) with x_{m+1} = d_1 (so row m-1 is provisional)
+                        x[m + 1] = d[0];
+                        float[][] l1 = mtpOnly(kv, b, 1, done1, g, done1, Arrays.copyOfRange(x, done1 + 2, m + 2), f);
+                        done1 = m - 1;
+                        d[1] = GoldenFixturesTest.argmax(l1[l1.length - 1]);
+                    }
+                    for (int s = 2; s < k; s++) {
+                        // recursion on the last layer: one more row at position m + s - 2 = (its own output at the
+                        // row before, d_s); provisional like row m-1
+                        float[][] ls = mtpOnly(kv, b, 1, m + s - 2, f, m + s - 3, new int[] {d[s - 1]}, f);
+                        d[s] = GoldenFixturesTest.argmax(ls[0]);
+                    }
+                    int[] wantDrafts = ints(want.get("drafts").get(step));
+                    float[] margins = floats(want.get("draft_margins").get(step));
+                    int flip = firstDifference(d, wantDrafts);
+                    if (flip >= 0) {
+                        assertThat(margins[flip]).as("prompt of %d tokens, k %d, step %d: drafts %s, spec-decode.json %s",
+                                p0, k, step, Arrays.toString(d), Arrays.toString(wantDrafts))
+                                .isLessThan(GoldenFixturesTest.FLIP_MARGIN);
+                        break; // a legitimate flip: the runs part here
+                    }
+                    // verification: the main model scores x_m, d_1..d_k at m..m+k (over any rejected drafts' K/V)
+                    System.arraycopy(d, 0, x, m + 1, k);
+                    b.clear();
+                    b.addSequence(x, m, k + 1, m, tables(0));
+                    for (int i = 0; i <= k; i++) {
+                        b.requestLogits(i);
+                    }
+                    dm.step(kv, b);
+                    int a = 0;
+                    while (a < k && b.argmax(a) == d[a]) {
+                        a++;
+                    }
+                    float[] row = new float[hidden];
+                    for (int i = 0; i <= a; i++) {
+                        b.copyHidden(i, row);
+                        System.arraycopy(row, 0, h, (m + i) * hidden, hidden);
+                    }
+                    x[m + a + 1] = b.argmax(a);
+                    assertThat(a).as("prompt of %d tokens, k %d: drafts accepted at step %d", p0, k, step)
+                            .isEqualTo(want.get("accepted").get(step).asInt());
+                    m += a + 1;
+                    compared++;
+                    if (m - p0 + 1 >= nNew) {
+                        assertThat(step + 1).as("steps").isEqualTo(want.get("accepted").size());
+                        assertThat(Arrays.copyOfRange(x, p0, p0 + nNew)).isEqualTo(Arrays.copyOf(ints(prompt.get("greedy")), nNew));
+                    }
+                }
+            }
+        }
+        assertThat(compared).isGreaterThan(100);
+    }
+
+    static int firstDifference(int[] a, int[] b) {
+        for (int i = 0; i < a.length; i++) {
+            if (a[i] != b[i]) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     @Test
