@@ -291,7 +291,7 @@ typedef struct xpu_batch {
                                       earlier step, or the previous MTP layer's mtp_hidden_out */
     float* mtp_hidden_out;         /* optional [num_mtp_rows, hidden] out: the MTP layer's output after its
                                       final_layernorm (what its logits come from; the next chained layer's
-                                      input) */
+                                      input); may be the same buffer as mtp_hidden_in */
     const int32_t* mtp_seqs;       /* optional [num_mtp_rows] sequence index in [0, num_seqs) */
     const int32_t* mtp_positions;  /* optional [num_mtp_rows] RoPE and KV position, >= 0 */
 } xpu_batch;
