@@ -354,7 +354,13 @@ class MtpChainTest {
                 }
             }
         }
-        assertThat(compared).isGreaterThan(100);
+        int total = 0;
+        for (JsonNode prompt : spec.get("prompts")) {
+            total += prompt.get("k" + k).get("accepted").size();
+        }
+        System.out.printf("[spec-decode] k=%d: %d of %d verification steps compared (the rest follow a near-tie draft flip)%n",
+                k, compared, total);
+        assertThat(compared).isGreaterThan(total / 2);
     }
 
     static int firstDifference(int[] a, int[] b) {
