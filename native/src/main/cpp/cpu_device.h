@@ -99,6 +99,9 @@ struct xpu_model {
         int64_t act_stride = 0;
         std::vector<int32_t> row_slots, row_fill;  // MoE: each row's slots in increasing expert order
         std::vector<int32_t> row_seq, row_pos, topk_ids;
+        // MTP rows: each row's sequence and position (resolved at validation); per sequence of the step, the
+        // last MTP position seen and the last block slot checked
+        std::vector<int32_t> mtp_seq, mtp_pos, mtp_last_pos, mtp_blk_checked;
         std::vector<float> topk_w;
         std::vector<int32_t> expert_rows;   // rows routed to each expert, grouped
         std::vector<int32_t> expert_offsets, expert_cursor;

@@ -751,9 +751,18 @@ void validate(const xpu_model* m, const xpu_kv_cache* kv, const xpu_batch* b) {
     XPU_CHECK_ARG(m->finalized, "step: model is not finalized");
     XPU_CHECK_ARG(kv->model == m, "step: the KV cache belongs to another model");
     const int64_t T = b->num_tokens, S = b->num_seqs;
-    XPU_CHECK_ARG(T >= 1 && T <= m->p.max_tokens_per_step, "step: num_tokens %ld outside [1, %ld]", (long)T, (long)m->p.max_tokens_per_step);
+    XPU_CHECK_ARG(T >= 0 && T <= m->p.max_tokens_per_step, "step: num_tokens %ld outside [0, %ld]", (long)T, (long)m->p.max_tokens_per_step);
     XPU_CHECK_ARG(S >= 1 && S <= m->p.max_seqs_per_step, "step: num_seqs %ld outside [1, %ld]", (long)S, (long)m->p.max_seqs_per_step);
-    XPU_CHECK_ARG(b->token_ids && b->positions && b->seq_starts && b->block_tables, "step: a required batch array is null");
+    XPU_CHECK_ARG(b->block_tables, "step: block_tables is null");
+    XPU_CHECK_ARG(b->max_blocks_per_seq >= 1, "step: max_blocks_per_seq %ld must be positive", (long)b->max_blocks_per_seq);
+    XPU_CHECK_ARG(b->num_mtp_rows >= 0, "step: negative num_mtp_rows %ld", (long)b->num_mtp_rows);
+    if (T == 0) {
+        // an MTP-only step: the sequences only name block tables
+        XPU_CHECK_ARG(b->num_mtp_rows > 0, "step: num_tokens 0 and no MTP rows: nothing to compute");
+        XPU_CHECK_ARG(b->num_logit_rows == 0, "step: %ld logit rows requested in a step without token rows", (long)b->num_logit_rows);
+        return;
+    }
+    XPU_CHECK_ARG(b->token_ids && b->positions && b->seq_starts, "step: a required batch array (token_ids, positions, seq_starts) is null");
     XPU_CHECK_ARG(b->seq_starts[0] == 0 && b->seq_starts[S] == T, "step: seq_starts must run from 0 to num_tokens %ld", (long)T);
     const int64_t bs = kv->block_size, maxb = b->max_blocks_per_seq;
     for (int64_t sq = 0; sq < S; ++sq) {
@@ -785,32 +794,74 @@ void validate(const xpu_model* m, const xpu_kv_cache* kv, const xpu_batch* b) {
     for (int64_t i = 0; i < b->num_logit_rows; ++i) {
         XPU_CHECK_ARG(b->logit_rows[i] >= 0 && b->logit_rows[i] < T, "step: logit row %d outside [0, %ld)", b->logit_rows[i], (long)T);
     }
-    if (b->num_mtp_rows > 0) {
-        XPU_CHECK_ARG(b->mtp_layer >= 0 && b->mtp_layer < m->p.num_mtp_layers, "step: MTP layer %ld requested, the model has %ld", (long)b->mtp_layer, (long)m->p.num_mtp_layers);
-        XPU_CHECK_ARG(b->num_mtp_rows <= T, "step: %ld MTP rows for %ld tokens", (long)b->num_mtp_rows, (long)T);
-        XPU_CHECK_ARG(b->mtp_rows && b->mtp_next_tokens && b->mtp_logits, "step: MTP rows requested without buffers");
-        for (int64_t i = 0; i < b->num_mtp_rows; ++i) {
-            XPU_CHECK_ARG(b->mtp_rows[i] >= 0 && b->mtp_rows[i] < T, "step: MTP row %d outside [0, %ld)", b->mtp_rows[i], (long)T);
-            XPU_CHECK_ARG(b->mtp_next_tokens[i] >= 0 && b->mtp_next_tokens[i] < m->p.vocab_size, "step: MTP next token %d outside the vocabulary", b->mtp_next_tokens[i]);
+}
+
+// Checks the MTP rows of a step (after validate, with s.row_seq filled for the decoder rows) and resolves
+// each row's sequence and position into s.mtp_seq and s.mtp_pos.
+void resolve_mtp_rows(xpu_model* m, const xpu_kv_cache* kv, const xpu_batch* b) {
+    const int64_t nm = b->num_mtp_rows, T = b->num_tokens, S = b->num_seqs;
+    XPU_CHECK_ARG(m->p.num_mtp_layers > 0, "step: %ld MTP rows requested, the model has no MTP layer", (long)nm);
+    XPU_CHECK_ARG(b->mtp_layer >= 0 && b->mtp_layer < m->p.num_mtp_layers, "step: MTP layer %ld requested, the model has %ld",
+                  (long)b->mtp_layer, (long)m->p.num_mtp_layers);
+    XPU_CHECK_ARG(nm <= m->p.max_tokens_per_step, "step: num_mtp_rows %ld exceeds max_tokens_per_step %ld", (long)nm,
+                  (long)m->p.max_tokens_per_step);
+    XPU_CHECK_ARG(b->mtp_next_tokens, "step: MTP rows requested but mtp_next_tokens is null");
+    XPU_CHECK_ARG((b->mtp_seqs == nullptr) == (b->mtp_positions == nullptr),
+                  "step: mtp_seqs and mtp_positions go together, but %s is null", b->mtp_seqs ? "mtp_positions" : "mtp_seqs");
+    const bool explicit_pos = b->mtp_positions != nullptr;
+    if (T == 0) {
+        XPU_CHECK_ARG(b->mtp_hidden_in && explicit_pos, "step: an MTP-only step (num_tokens 0) needs mtp_hidden_in, mtp_seqs and mtp_positions (%s is null)",
+                      b->mtp_hidden_in ? "mtp_seqs" : "mtp_hidden_in");
+    }
+    const bool need_rows = !explicit_pos || b->mtp_hidden_in == nullptr;
+    XPU_CHECK_ARG(!need_rows || b->mtp_rows, "step: mtp_rows is null (it may be only with mtp_hidden_in and mtp_positions)");
+    auto& s = m->s;
+    std::fill(s.mtp_last_pos.begin(), s.mtp_last_pos.begin() + S, -1);
+    std::fill(s.mtp_blk_checked.begin(), s.mtp_blk_checked.begin() + S, -1);
+    const Layer& L = m->layers[m->p.num_layers + b->mtp_layer];
+    const int64_t g = L.p.kv_group, bs = kv->block_size, maxb = b->max_blocks_per_seq;
+    const bool sliding = L.p.attn_kind == XPU_ATTN_SLIDING;
+    for (int64_t i = 0; i < nm; ++i) {
+        XPU_CHECK_ARG(b->mtp_next_tokens[i] >= 0 && b->mtp_next_tokens[i] < m->p.vocab_size, "step: MTP row %ld next token %d outside [0, %ld)",
+                      (long)i, b->mtp_next_tokens[i], (long)m->p.vocab_size);
+        if (need_rows) {
+            XPU_CHECK_ARG(b->mtp_rows[i] >= 0 && b->mtp_rows[i] < T, "step: MTP row %ld: mtp_rows %d outside the step's rows [0, %ld)",
+                          (long)i, b->mtp_rows[i], (long)T);
         }
-    } else {
-        XPU_CHECK_ARG(b->num_mtp_rows == 0, "step: negative num_mtp_rows");
+        int32_t sq, pos;
+        if (explicit_pos) {
+            sq = b->mtp_seqs[i];
+            pos = b->mtp_positions[i];
+            XPU_CHECK_ARG(sq >= 0 && sq < S, "step: MTP row %ld: mtp_seqs %d outside [0, %ld)", (long)i, sq, (long)S);
+            XPU_CHECK_ARG(pos >= 0, "step: MTP row %ld: mtp_positions %d is negative", (long)i, pos);
+        } else {
+            sq = s.row_seq[b->mtp_rows[i]];
+            pos = b->positions[b->mtp_rows[i]];
+        }
+        XPU_CHECK_ARG(pos > s.mtp_last_pos[sq], "step: MTP row %ld at position %d of sequence %d: positions of a sequence's MTP rows must be strictly ascending (an earlier row is at %d)",
+                      (long)i, pos, sq, s.mtp_last_pos[sq]);
+        s.mtp_last_pos[sq] = pos;
+        XPU_CHECK_ARG(pos / bs < maxb, "step: MTP row %ld position %d is beyond the %ld blocks of sequence %d", (long)i, pos, (long)maxb, sq);
+        // the blocks the row writes and reads (positions ascend: blocks below the last checked one were checked)
+        const int64_t lo = sliding ? std::max<int64_t>(0, int64_t(pos) - L.p.window + 1) : 0;
+        const int32_t* table = b->block_tables + (g * S + sq) * maxb;
+        for (int64_t blk = std::max<int64_t>(lo / bs, s.mtp_blk_checked[sq] + 1); blk <= pos / bs; ++blk) {
+            XPU_CHECK_ARG(table[blk] >= 0 && table[blk] < kv->num_blocks[g],
+                          "step: MTP row %ld: sequence %d group %ld block slot %ld holds block %d, outside [0, %ld)",
+                          (long)i, sq, (long)g, (long)blk, table[blk], (long)kv->num_blocks[g]);
+        }
+        s.mtp_blk_checked[sq] = int32_t(std::max<int64_t>(s.mtp_blk_checked[sq], pos / bs));
+        s.mtp_seq[i] = sq;
+        s.mtp_pos[i] = pos;
     }
 }
 
-}  // namespace
-
-void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
-    validate(m, kv, b);
-    StepContext c{m, kv, b, m->dev->pool};
+// The decoder rows of a step: every layer, the final norm, hidden states and logits.
+void decoder_rows(const StepContext& c) {
+    xpu_model* m = c.m;
+    const xpu_batch* b = c.b;
     auto& s = m->s;
     const int64_t T = b->num_tokens, H = m->p.hidden_size;
-    SectionRecording recording(m, c.pool);
-    OpScope whole(m, XPU_OP_STEP, -1, T);
-
-    for (int64_t sq = 0; sq < b->num_seqs; ++sq) {
-        for (int32_t r = b->seq_starts[sq]; r < b->seq_starts[sq + 1]; ++r) s.row_seq[r] = int32_t(sq);
-    }
     Rows rows{T, s.row_seq.data(), b->positions};
 
     std::optional<OpScope> phase;
@@ -844,40 +895,58 @@ void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
         }
         lm_head(c, s.logits_in.data(), b->num_logit_rows, b->logits);
     }
+}
 
-    if (b->num_mtp_rows > 0) {
-        // MTP: e = enorm(embed(next token)), g = hnorm(normed hidden), x = eh_proj([e, g]),
-        // then one decoder layer, its own final norm and the shared LM head
-        const int64_t li = m->p.num_layers + b->mtp_layer;
-        const Layer& L = m->layers[li];
-        const int64_t nm = b->num_mtp_rows;
-        phase.emplace(m, XPU_OP_MTP_IN, li, nm);
-        phase->add(weight_bytes_of(L.t[XPU_T_MTP_EH_PROJ]), 2 * nm * H * 2 * H);
-        thread_local std::vector<float> row;
-        row.resize(static_cast<size_t>(H));
-        for (int64_t i = 0; i < nm; ++i) {
-            float* in = s.mtp_in.data() + i * 2 * H;
-            const float* e = m->embed.row(b->mtp_next_tokens[i], row.data());
-            rmsnorm(e, L.mtp_enorm.data(), in, H, m->p.norm_eps);
-            rmsnorm(s.normed.data() + int64_t(b->mtp_rows[i]) * H, L.mtp_hnorm.data(), in + H, H, m->p.norm_eps);
-        }
-        matmul(c.pool, c.m, s.mtp_in.data(), nm, L.t[XPU_T_MTP_EH_PROJ], s.mtp_x.data(), H);
-        // MTP rows reuse the decoder's row arrays: gather their sequences and positions
-        thread_local std::vector<int32_t> mseq, mpos;
-        mseq.resize(static_cast<size_t>(nm));
-        mpos.resize(static_cast<size_t>(nm));
-        for (int64_t i = 0; i < nm; ++i) {
-            mseq[i] = s.row_seq[b->mtp_rows[i]];
-            mpos[i] = b->positions[b->mtp_rows[i]];
-        }
-        Rows mrows{nm, mseq.data(), mpos.data()};
-        phase.reset();
-        decoder_layer(c, li, s.mtp_x.data(), mrows, nullptr);
-        phase.emplace(m, XPU_OP_NORM, li, nm);
-        rmsnorm_rows(c.pool, s.mtp_x.data(), L.mtp_final_norm.data(), s.mtp_h.data(), nm, H, m->p.norm_eps);
-        phase.reset();
-        lm_head(c, s.mtp_h.data(), nm, b->mtp_logits);
+// MTP: e = enorm(embed(next token)), g = hnorm(input hidden), x = eh_proj([e, g]), then one decoder
+// layer over the MTP layer's own KV, its final norm and the shared LM head. Runs after the decoder rows
+// (whose normed hidden states are the default input).
+void mtp_rows(const StepContext& c) {
+    xpu_model* m = c.m;
+    const xpu_batch* b = c.b;
+    auto& s = m->s;
+    const int64_t H = m->p.hidden_size;
+    const int64_t li = m->p.num_layers + b->mtp_layer;
+    const Layer& L = m->layers[li];
+    const int64_t nm = b->num_mtp_rows;
+    std::optional<OpScope> phase;
+    phase.emplace(m, XPU_OP_MTP_IN, li, nm);
+    phase->add(weight_bytes_of(L.t[XPU_T_MTP_EH_PROJ]), 2 * nm * H * 2 * H);
+    thread_local std::vector<float> row;
+    row.resize(static_cast<size_t>(H));
+    for (int64_t i = 0; i < nm; ++i) {
+        float* in = s.mtp_in.data() + i * 2 * H;
+        const float* e = m->embed.row(b->mtp_next_tokens[i], row.data());
+        rmsnorm(e, L.mtp_enorm.data(), in, H, m->p.norm_eps);
+        const float* hid = b->mtp_hidden_in != nullptr ? b->mtp_hidden_in + i * H : s.normed.data() + int64_t(b->mtp_rows[i]) * H;
+        rmsnorm(hid, L.mtp_hnorm.data(), in + H, H, m->p.norm_eps);
     }
+    matmul(c.pool, c.m, s.mtp_in.data(), nm, L.t[XPU_T_MTP_EH_PROJ], s.mtp_x.data(), H);
+    Rows mrows{nm, s.mtp_seq.data(), s.mtp_pos.data()};
+    phase.reset();
+    decoder_layer(c, li, s.mtp_x.data(), mrows, nullptr);
+    phase.emplace(m, XPU_OP_NORM, li, nm);
+    rmsnorm_rows(c.pool, s.mtp_x.data(), L.mtp_final_norm.data(), s.mtp_h.data(), nm, H, m->p.norm_eps);
+    phase.reset();
+    // (the input was read before: mtp_hidden_out may be the same buffer as mtp_hidden_in)
+    if (b->mtp_hidden_out != nullptr) std::copy(s.mtp_h.data(), s.mtp_h.data() + nm * H, b->mtp_hidden_out);
+    if (b->mtp_logits != nullptr) lm_head(c, s.mtp_h.data(), nm, b->mtp_logits);
+}
+
+}  // namespace
+
+void step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* b) {
+    validate(m, kv, b);
+    auto& s = m->s;
+    const int64_t T = b->num_tokens;
+    for (int64_t sq = 0; T > 0 && sq < b->num_seqs; ++sq) {
+        for (int32_t r = b->seq_starts[sq]; r < b->seq_starts[sq + 1]; ++r) s.row_seq[r] = int32_t(sq);
+    }
+    if (b->num_mtp_rows > 0) resolve_mtp_rows(m, kv, b);
+    StepContext c{m, kv, b, m->dev->pool};
+    SectionRecording recording(m, c.pool);
+    OpScope whole(m, XPU_OP_STEP, -1, T);
+    if (T > 0) decoder_rows(c);
+    if (b->num_mtp_rows > 0) mtp_rows(c);
 }
 
 }  // namespace xpu

@@ -295,6 +295,10 @@ void model_finalize(xpu_model* m) {
         s.mtp_in.assign(n * 2 * Hs, 0.f);
         s.mtp_x.assign(n * Hs, 0.f);
         s.mtp_h.assign(n * Hs, 0.f);
+        s.mtp_seq.assign(n, 0);
+        s.mtp_pos.assign(n, 0);
+        s.mtp_last_pos.assign(static_cast<size_t>(p.max_seqs_per_step), 0);
+        s.mtp_blk_checked.assign(static_cast<size_t>(p.max_seqs_per_step), 0);
     }
     if (p.weight_format != XPU_WEIGHTS_EXACT) {
         // the widest matrix input: hidden, attention output, FFN intermediate or MTP's [embed, hidden]

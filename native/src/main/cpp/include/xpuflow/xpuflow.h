@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define XPU_API_VERSION 2
+#define XPU_API_VERSION 3
 
 typedef enum xpu_status {
     XPU_OK = 0,
@@ -267,10 +267,33 @@ typedef struct xpu_batch {
     float* hidden_out;             /* optional [num_tokens, hidden] out: final normed hidden state */
     int32_t* expert_ids_out;       /* optional [num_moe_layers, num_tokens, top_k] out: routing trace */
     int64_t mtp_layer;             /* which MTP layer the MTP rows run through */
-    int64_t num_mtp_rows;          /* MTP: row r's normed hidden + the token after it -> draft logits */
-    const int32_t* mtp_rows;       /* [num_mtp_rows], ascending within a sequence */
+    int64_t num_mtp_rows;          /* MTP: an input hidden + the token after it -> draft logits */
+    const int32_t* mtp_rows;       /* [num_mtp_rows] decoder rows (see below); may be null when both
+                                      mtp_hidden_in and mtp_positions are given */
     const int32_t* mtp_next_tokens; /* [num_mtp_rows] the token that follows each MTP row */
-    float* mtp_logits;             /* [num_mtp_rows, vocab] out */
+    float* mtp_logits;             /* optional [num_mtp_rows, vocab] out; null: the LM head is skipped */
+    /* --- chained MTP (API version 3) ---
+     * MTP row i runs through MTP layer num_layers + mtp_layer with its own KV:
+     *   input hidden: mtp_hidden_in[i] if mtp_hidden_in is non-null, else the final normed hidden of
+     *                 decoder row mtp_rows[i] of this step;
+     *   sequence, position: mtp_seqs[i], mtp_positions[i] if both are non-null, else those of decoder
+     *                 row mtp_rows[i] (one of the two null and the other not is an error).
+     * The row's K/V are written at that position of the MTP layer's KV (the block table of the layer's
+     * KV group, as for the decoder rows), overwriting what an earlier step wrote there (a row recomputed
+     * after a rejected draft), then it attends causally to the MTP layer's keys 0..position of its
+     * sequence (the window for sliding layers); keys below the step's rows must have been written by
+     * earlier steps. Positions of the MTP rows of one sequence must be strictly ascending.
+     * An MTP-only step has num_tokens == 0: no decoder rows (token_ids, positions, seq_starts,
+     * logit rows are not read; num_logit_rows must be 0), num_seqs >= 1 sequences only name block
+     * tables, and every MTP row needs mtp_hidden_in, mtp_seqs and mtp_positions. */
+    const float* mtp_hidden_in;    /* optional [num_mtp_rows, hidden]: each row's input hidden (it goes
+                                      through the layer's hnorm), e.g. a decoder row's hidden_out of an
+                                      earlier step, or the previous MTP layer's mtp_hidden_out */
+    float* mtp_hidden_out;         /* optional [num_mtp_rows, hidden] out: the MTP layer's output after its
+                                      final_layernorm (what its logits come from; the next chained layer's
+                                      input); may be the same buffer as mtp_hidden_in */
+    const int32_t* mtp_seqs;       /* optional [num_mtp_rows] sequence index in [0, num_seqs) */
+    const int32_t* mtp_positions;  /* optional [num_mtp_rows] RoPE and KV position, >= 0 */
 } xpu_batch;
 
 xpu_status xpu_step(xpu_model* m, xpu_kv_cache* kv, const xpu_batch* batch);

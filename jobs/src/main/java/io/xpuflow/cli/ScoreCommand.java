@@ -31,10 +31,12 @@ final class ScoreCommand implements Callable<Integer> {
     PromptIds prompt;
 
     @Option(names = "--out", required = true, paramLabel = "FILE",
-            description = "Output: 'logits' F32 [T, vocab], with --mtp also 'mtp_logits' F32 [T-1, vocab].")
+            description = "Output: 'logits' F32 [T, vocab], with --mtp also 'mtp_logits' F32 [T-1, vocab] and, when the "
+                    + "checkpoint has two MTP layers, 'mtp1_logits' F32 [T-2, vocab] (layer 1 chained on layer 0).")
     Path out;
 
-    @Option(names = "--mtp", description = "Also run MTP layer 0: row j takes the hidden state at j and token j+1.")
+    @Option(names = "--mtp", description = "Also run MTP layer 0: row j takes the hidden state at j and token j+1; "
+            + "and MTP layer 1 if present: row j takes layer 0's output at j and token j+2.")
     boolean mtp;
 
     @Override
@@ -48,10 +50,14 @@ final class ScoreCommand implements Callable<Integer> {
                     s.logits().length, vocab);
             if (mtp) {
                 w.addFloats("mtp_logits", flatten(s.mtpLogits(), vocab), s.mtpLogits().length, vocab);
+                if (s.mtp1Logits() != null) {
+                    w.addFloats("mtp1_logits", flatten(s.mtp1Logits(), vocab), s.mtp1Logits().length, vocab);
+                }
             }
             w.write(out);
             spec.commandLine().getOut().printf("wrote logits [%d, %d]%s to %s%n", s.logits().length, vocab,
-                    mtp ? " and mtp_logits [" + s.mtpLogits().length + ", " + vocab + "]" : "", out);
+                    (mtp ? " and mtp_logits [" + s.mtpLogits().length + ", " + vocab + "]" : "")
+                    + (s.mtp1Logits() != null ? " and mtp1_logits [" + s.mtp1Logits().length + ", " + vocab + "]" : ""), out);
         }
         return 0;
     }

@@ -58,6 +58,22 @@ class XpuFlowCliTest {
             assertThat(f.require("mtp_logits").shape()).containsExactly(p.ids().length - 1, 512);
             assertWithin(f.readFloats("logits"), p.logits(), 1e-3);
             assertWithin(f.readFloats("mtp_logits"), p.mtpLogits(), 1e-3);
+            assertThat(f.find("mtp1_logits")).as("one MTP layer: no chained logits").isEmpty();
+        }
+    }
+
+    @Test
+    void scoreWritesChainedMtp1LogitsForTwoMtpLayers(@TempDir Path tmp) {
+        GoldenPrompt p = Fixtures.golden("stories260k-mtp").get(2);
+        Path file = tmp.resolve("scores.safetensors");
+        int code = run("score", "--model", Fixtures.model("stories260k-mtp").toString(), "--prompt-ids", ids(p.ids()),
+                "--out", file.toString(), "--mtp", "--weight-format", "exact");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(out.toString()).contains("mtp1_logits [" + (p.ids().length - 2) + ", 512]");
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            assertThat(f.require("mtp1_logits").shape()).containsExactly(p.ids().length - 2, 512);
+            assertWithin(f.readFloats("mtp_logits"), p.mtpLogits(), 1e-3);
+            assertWithin(f.readFloats("mtp1_logits"), p.mtp1Logits(), 1e-3);
         }
     }
 

@@ -203,8 +203,11 @@ public final class DeviceModel implements AutoCloseable {
     }
 
     /**
-     * Runs one forward step over {@code batch}; its outputs (logits, MTP logits, traces) are in the
-     * batch afterwards. The batch is validated in Java first; the device re-checks block indices.
+     * Runs one forward step over {@code batch}; its outputs (logits, hidden states, MTP logits and MTP
+     * output hidden, traces) are in the batch afterwards. A batch may hold only explicit MTP rows (an
+     * MTP-only step for drafting, see {@link StepBatch}). The batch is validated in Java first; the device
+     * re-checks block indices and MTP positions, and names the offending field in the
+     * {@link DeviceException}.
      */
     public synchronized void step(KvCache kv, StepBatch batch) {
         ensureFinished();

@@ -24,7 +24,7 @@ public final class XpuNative {
 
     private XpuNative() {}
 
-    public static final int XPU_API_VERSION = 2;
+    public static final int XPU_API_VERSION = 3;
 
     public static native @Cast("const char*") String xpu_last_error();
 

@@ -17,7 +17,7 @@ import java.util.function.IntPredicate;
  * given; the KV cache holds every sequence at its full length, so nothing is ever preempted.
  *
  * <pre>{@code
- * try (ScoringCore core = ScoringCore.create(dm, layout, 16, 2048, 4, 256, 0, false)) {
+ * try (ScoringCore core = ScoringCore.create(dm, layout, 16, 2048, 4, 256, 0, false, false)) {
  *     core.score(prompts, (chunks, batch) -> {}, (chunks, batch) -> copy logits of each chunk);
  * }
  * }</pre>
@@ -30,6 +30,8 @@ public final class ScoringCore implements AutoCloseable {
     private final ModelExecutor executor;
     private final StepBatch batch;
     private final int maxSeqs;
+    /** The requests of the call in progress, by prompt index (for {@link #runMtpOnly}). */
+    private List<RequestState> current = List.of();
 
     /**
      * One prompt's part of a step.
@@ -64,9 +66,10 @@ public final class ScoringCore implements AutoCloseable {
      *
      * @param maxMtpRows MTP rows a step may return (0 without MTP)
      * @param routing whether steps return the experts each MoE layer routed to
+     * @param mtpHidden whether steps take and return MTP hidden states (chained MTP layers, {@link #runMtpOnly})
      */
     public static ScoringCore create(DeviceModel dm, KvLayout layout, int blockSize, int maxContext, int maxSeqs,
-                                     int stepTokens, int maxMtpRows, boolean routing) {
+                                     int stepTokens, int maxMtpRows, boolean routing, boolean mtpHidden) {
         if (maxContext <= 0 || maxSeqs <= 0 || stepTokens <= 0) {
             throw new IllegalArgumentException("max context (" + maxContext + "), sequences (" + maxSeqs
                     + ") and tokens per step (" + stepTokens + ") must be positive");
@@ -84,7 +87,7 @@ public final class ScoringCore implements AutoCloseable {
         KvCache kvCache = dm.createKvCache(blockSize, counts);
         try {
             StepBatch batch = dm.newBatch(new StepBatch.Capacity(stepTokens, maxSeqs, blocksPerSeq, stepTokens,
-                    maxMtpRows, routing, false));
+                    maxMtpRows, routing, false, mtpHidden));
             return new ScoringCore(kv, kvCache, batch, dm, stepTokens, maxSeqs);
         } catch (RuntimeException e) {
             kvCache.close();
@@ -114,17 +117,52 @@ public final class ScoringCore implements AutoCloseable {
             RequestState r = new RequestState("score-" + i, i, ids, ids.length, true, kv);
             requests.add(r);
         }
-        run(requests, (plan, chunks, finished) -> {
-            beforeStep.accept(chunks, batch);
-            executor.run();
-            afterStep.accept(chunks, batch);
-            for (int k = 0; k < chunks.size(); k++) {
-                StepPlan.ScheduledRequest s = plan.scheduled().get(k);
-                if (s.numComputedTokens() + s.numScheduledTokens() == s.request().numTokens) {
-                    finished[k] = RequestStatus.FINISHED_LENGTH;
+        current = requests;
+        try {
+            run(requests, (plan, chunks, finished) -> {
+                beforeStep.accept(chunks, batch);
+                executor.run();
+                afterStep.accept(chunks, batch);
+                for (int k = 0; k < chunks.size(); k++) {
+                    StepPlan.ScheduledRequest s = plan.scheduled().get(k);
+                    if (s.numComputedTokens() + s.numScheduledTokens() == s.request().numTokens) {
+                        finished[k] = RequestStatus.FINISHED_LENGTH;
+                    }
                 }
+            });
+        } finally {
+            current = List.of();
+        }
+    }
+
+    /**
+     * One MTP-only device step over explicit rows of the prompts being scored, for a hook that chains MTP
+     * layers after reading its own step (the batch is cleared: read the decoder step first). Row i runs
+     * prompt {@code sequences[i]} at {@code positions[i]} with input hidden {@code hiddenIn[i * hidden ..]}
+     * and next token {@code nextTokens[i]} through MTP layer {@code layer}, writing that layer's KV at the
+     * position; the caller reads the MTP logits and hidden outputs from {@link #batch()} afterwards.
+     *
+     * @throws IllegalStateException outside a {@link #score} call
+     */
+    public void runMtpOnly(int layer, int numRows, int[] sequences, int[] positions, int[] nextTokens,
+                           float[] hiddenIn, int hidden) {
+        if (current.isEmpty()) {
+            throw new IllegalStateException("an MTP-only step runs inside a scoring call, from its hook");
+        }
+        batch.clear();
+        batch.mtpLayer(layer);
+        int[] slot = new int[current.size()];
+        Arrays.fill(slot, -1);
+        for (int i = 0; i < numRows; i++) {
+            int p = sequences[i];
+            if (slot[p] < 0) {
+                slot[p] = batch.addSequenceTables(current.get(p).tables);
             }
-        });
+            batch.requestMtp(slot[p], positions[i], nextTokens[i], hiddenIn, i * hidden);
+        }
+        if (numRows > 0) {
+            executor.run();
+        }
     }
 
     /**

@@ -31,11 +31,21 @@ public final class ModelRunner implements AutoCloseable {
     /** The engine's scheduler, KV cache manager and executor, driven synchronously. */
     private final ScoringCore core;
 
-    /** Scoring result of one prompt. */
-    public record Scores(
-            float[][] logits,     // [T, vocab]
-            float[][] mtpLogits,  // [T-1, vocab], or null when not asked for
-            int[][][] experts) {} // [moeLayers, T, topK], or null when not asked for
+    /**
+     * Scoring result of one prompt.
+     *
+     * @param logits [T, vocab]
+     * @param mtpLogits MTP layer 0, [T-1, vocab] (row j: hidden state at j + token j+1); null when not asked for
+     * @param experts [moeLayers, T, topK], or null when not asked for
+     * @param mtp1Logits MTP layer 1 chained on layer 0, [T-2, vocab] (row j: layer 0's output at row j after its
+     *     final_layernorm + token j+2, predicts j+3); null unless MTP was asked for and the checkpoint has two
+     *     or more MTP layers
+     */
+    public record Scores(float[][] logits, float[][] mtpLogits, int[][][] experts, float[][] mtp1Logits) {
+        public Scores(float[][] logits, float[][] mtpLogits, int[][][] experts) {
+            this(logits, mtpLogits, experts, null);
+        }
+    }
 
     /**
      * @param maxContext longest sequence (prompt + generated tokens) this runner accepts
@@ -53,14 +63,17 @@ public final class ModelRunner implements AutoCloseable {
         this.stepTokens = Math.toIntExact(dm.params().maxTokensPerStep());
         boolean hasMtp = !config.mtpLayers().isEmpty();
         this.core = ScoringCore.create(dm, model.kvLayout(), BLOCK_SIZE, maxContext, this.maxSeqs, stepTokens,
-                hasMtp ? stepTokens : 0, config.numMoeLayers() > 0);
+                hasMtp ? stepTokens : 0, config.numMoeLayers() > 0, config.mtpLayers().size() >= 2);
     }
 
     public LoadedModel model() {
         return model;
     }
 
-    /** Logits at every position of {@code ids}, optionally MTP layer 0 logits and the routing trace. */
+    /**
+     * Logits at every position of {@code ids}, optionally MTP logits (layer 0, and layer 1 chained on it when
+     * the checkpoint has two MTP layers) and the routing trace.
+     */
     public Scores score(int[] ids, boolean mtp, boolean trace) {
         return scoreBatch(List.of(ids), mtp, trace).get(0);
     }
@@ -77,13 +90,20 @@ public final class ModelRunner implements AutoCloseable {
             throw new IllegalArgumentException(config.architecture() + " checkpoint has no MTP layer");
         }
         int vocab = config.vocabSize();
+        boolean mtp1 = mtp && config.mtpLayers().size() >= 2;
+        int hidden = config.hiddenSize();
         List<Scores> out = new ArrayList<>();
         for (int[] ids : prompts) {
             checkPrompt(ids);
             int moe = config.numMoeLayers();
             out.add(new Scores(new float[ids.length][vocab], mtp ? new float[Math.max(0, ids.length - 1)][vocab] : null,
-                    trace ? new int[moe][ids.length][] : null));
+                    trace ? new int[moe][ids.length][] : null, mtp1 ? new float[Math.max(0, ids.length - 2)][vocab] : null));
         }
+        // layer 0's outputs of one step and the rows of the chained MTP-only step after it
+        float[] mtpHidden = mtp1 ? new float[stepTokens * hidden] : null;
+        int[] chainSeq = mtp1 ? new int[stepTokens] : null;
+        int[] chainPos = mtp1 ? new int[stepTokens] : null;
+        int[] chainNext = mtp1 ? new int[stepTokens] : null;
         // the core's scheduler hands each step's token budget to the prompts in order, logits at every row
         ScoringCore.StepHook askMtp = !mtp ? ScoringCore.StepHook.NONE : (chunks, batch) -> {
             for (ScoringCore.Chunk c : chunks) {
@@ -98,6 +118,7 @@ public final class ModelRunner implements AutoCloseable {
         };
         core.score(prompts, askMtp, (chunks, batch) -> {
             int mtpRow = 0;
+            int chained = 0;
             for (ScoringCore.Chunk c : chunks) {
                 int[] tokens = prompts.get(c.sequence());
                 Scores sc = out.get(c.sequence());
@@ -107,8 +128,16 @@ public final class ModelRunner implements AutoCloseable {
                 }
                 if (mtp) {
                     for (int j = 0; j < c.numTokens(); j++) {
-                        if (first + j + 1 < tokens.length) {
-                            batch.copyMtpLogits(mtpRow++, sc.mtpLogits()[first + j]);
+                        int pos = first + j;
+                        if (pos + 1 < tokens.length) {
+                            if (mtp1 && pos + 2 < tokens.length) {
+                                // layer 1 row pos: layer 0's output at row pos and the token at pos + 2
+                                batch.copyMtpHidden(mtpRow, mtpHidden, chained * hidden);
+                                chainSeq[chained] = c.sequence();
+                                chainPos[chained] = pos;
+                                chainNext[chained++] = tokens[pos + 2];
+                            }
+                            batch.copyMtpLogits(mtpRow++, sc.mtpLogits()[pos]);
                         }
                     }
                 }
@@ -122,6 +151,13 @@ public final class ModelRunner implements AutoCloseable {
                             sc.experts()[m][first + j] = ids;
                         }
                     }
+                }
+            }
+            if (chained > 0) {
+                // MTP layer 1 chained on layer 0, in an MTP-only step over the rows of the step just read
+                core.runMtpOnly(1, chained, chainSeq, chainPos, chainNext, mtpHidden, hidden);
+                for (int i = 0; i < chained; i++) {
+                    batch.copyMtpLogits(i, out.get(chainSeq[i]).mtp1Logits()[chainPos[i]]);
                 }
             }
         });

@@ -15,7 +15,7 @@ class ScoringCoreTest {
     @Test
     void promptsShareStepsInOrderUnderTheTokenBudget() {
         try (LoadedModel model = LoadedModel.load(Fixtures.model("stories260k"), new LoadOptions(1, 16, 4));
-             ScoringCore core = ScoringCore.create(model.deviceModel(), model.kvLayout(), 16, 64, 4, 16, 0, false)) {
+             ScoringCore core = ScoringCore.create(model.deviceModel(), model.kvLayout(), 16, 64, 4, 16, 0, false, false)) {
             List<List<ScoringCore.Chunk>> steps = new ArrayList<>();
             core.score(List.of(new int[20], new int[5], new int[3]), ScoringCore.StepHook.NONE,
                     (chunks, batch) -> steps.add(List.copyOf(chunks)));
@@ -30,7 +30,7 @@ class ScoringCoreTest {
     @Test
     void aFailedCallGivesEveryBlockBackAndTheNextOneWorks() {
         try (LoadedModel model = LoadedModel.load(Fixtures.model("stories260k"), new LoadOptions(1, 16, 2));
-             ScoringCore core = ScoringCore.create(model.deviceModel(), model.kvLayout(), 16, 32, 2, 16, 0, false)) {
+             ScoringCore core = ScoringCore.create(model.deviceModel(), model.kvLayout(), 16, 32, 2, 16, 0, false, false)) {
             assertThatThrownBy(() -> core.score(List.of(new int[30], new int[30]), ScoringCore.StepHook.NONE,
                     (chunks, batch) -> {
                         throw new IllegalStateException("reader failed");

@@ -46,6 +46,11 @@ class GoldenFixturesTest {
                 if (p.mtpLogits() != null) {
                     assertClose(fixture + " p" + p.index() + " mtp_logits", s.mtpLogits(), p.mtpLogits());
                 }
+                if (p.mtp1Logits() != null) {
+                    assertClose(fixture + " p" + p.index() + " mtp1_logits", s.mtp1Logits(), p.mtp1Logits());
+                } else {
+                    assertThat(s.mtp1Logits()).as(fixture + " has fewer than two MTP layers").isNull();
+                }
             }
         }
     }
@@ -87,6 +92,25 @@ class GoldenFixturesTest {
             assertClose("chunk " + stepTokens, s.logits(), p.logits());
             assertClose("chunk " + stepTokens + " mtp", s.mtpLogits(), p.mtpLogits());
             assertRouting("chunk " + stepTokens, s.experts(), p.experts(), p.ids().length);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 7, 64})
+    void chainedMtpLogitsMatchTheReferenceInChunksAndBatches(int stepTokens) {
+        // layer 1 runs in an MTP-only step after each chunk, over every prompt of the step at once
+        List<GoldenPrompt> golden = Fixtures.golden("stories260k-mtp").subList(0, 4);
+        try (LoadedModel model = load("stories260k-mtp", stepTokens); ModelRunner runner = new ModelRunner(model, 256, 4)) {
+            List<int[]> prompts = new ArrayList<>();
+            golden.forEach(p -> prompts.add(p.ids()));
+            List<ModelRunner.Scores> got = runner.scoreBatch(prompts, true, false);
+            for (int i = 0; i < golden.size(); i++) {
+                GoldenPrompt p = golden.get(i);
+                assertClose("chunk " + stepTokens + " p" + i + " mtp", got.get(i).mtpLogits(), p.mtpLogits());
+                assertClose("chunk " + stepTokens + " p" + i + " mtp1", got.get(i).mtp1Logits(), p.mtp1Logits());
+            }
+            // chained logits only when MTP is asked for
+            assertThat(runner.score(golden.get(0).ids(), false, false).mtp1Logits()).isNull();
         }
     }
 

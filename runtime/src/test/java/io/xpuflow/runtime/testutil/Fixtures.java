@@ -25,7 +25,7 @@ public final class Fixtures {
 
     /** One golden prompt of a fixture. */
     public record GoldenPrompt(int index, int[] ids, float[] logits, int[] greedy, float[] margins, long[] experts,
-                               float[] mtpLogits) {}
+                               float[] mtpLogits, float[] mtp1Logits) {}
 
     /** Reads every prompt of {@code name}/golden.safetensors. */
     public static List<GoldenPrompt> golden(String name) {
@@ -36,7 +36,8 @@ public final class Fixtures {
                 out.add(new GoldenPrompt(i, toInts(f.readLongs(p + "ids")), f.readFloats(p + "logits"),
                         toInts(f.readLongs(p + "greedy")), f.readFloats(p + "margins"),
                         f.find(p + "experts").isPresent() ? f.readLongs(p + "experts") : null,
-                        f.find(p + "mtp_logits").isPresent() ? f.readFloats(p + "mtp_logits") : null));
+                        f.find(p + "mtp_logits").isPresent() ? f.readFloats(p + "mtp_logits") : null,
+                        f.find(p + "mtp1_logits").isPresent() ? f.readFloats(p + "mtp1_logits") : null));
             }
         }
         return out;
