@@ -1,5 +1,7 @@
 package io.xpuflow.runtime.engine;
 
+import io.xpuflow.runtime.spec.SpecDecodeStats;
+
 /**
  * A consistent snapshot of an engine's state and counters (taken between steps).
  *
@@ -18,12 +20,14 @@ package io.xpuflow.runtime.engine;
  * @param meanTimeToFirstTokenMs over finished requests that generated a token (0 before any)
  * @param meanTimePerOutputTokenMs over finished requests with two or more tokens (0 before any)
  * @param outputTokensPerSecond generated tokens per second over the last few seconds
+ * @param speculative speculative decoding: drafts proposed and accepted, per draft position, verification
+ *     steps (all zero when the engine does not speculate)
  */
 public record EngineMetrics(int running, int waiting, double kvUsage, long kvBlocksUsed, long kvBlocksTotal,
                             long prefixCacheQueriedTokens, long prefixCacheHitTokens, long preemptions,
                             long requestsFinished, long promptTokens, long outputTokens, long steps,
                             double meanTimeToFirstTokenMs, double meanTimePerOutputTokenMs,
-                            double outputTokensPerSecond) {
+                            double outputTokensPerSecond, SpecDecodeStats.Snapshot speculative) {
 
     /** Share of looked-up prompt tokens served from the prefix cache, 0..1. */
     public double prefixCacheHitRate() {

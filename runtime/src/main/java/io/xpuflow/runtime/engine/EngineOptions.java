@@ -2,6 +2,7 @@ package io.xpuflow.runtime.engine;
 
 import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.WeightFormat;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -24,10 +25,13 @@ import java.time.Duration;
  * @param logStatsInterval how often the engine logs its stats line at INFO (throughput, running and waiting
  *     requests, KV cache usage, prefix cache hit rate), and only when it had work since the last line;
  *     {@link Duration#ZERO}: never. Part of the equality, so engines that differ only here are not shared.
+ * @param speculative speculative decoding: where drafts come from ({@code mtp}: the checkpoint's MTP layers,
+ *     {@code ngram}: prompt lookup), how many per step, adaptive or fixed; {@link SpeculativeConfig#NONE}: off
  */
 public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int blockSize, int maxNumSeqs,
                             int maxNumBatchedTokens, int maxModelLen, boolean enablePrefixCaching,
-                            WeightFormat weightFormat, KvCacheDtype kvCacheDtype, Duration logStatsInterval) {
+                            WeightFormat weightFormat, KvCacheDtype kvCacheDtype, Duration logStatsInterval,
+                            SpeculativeConfig speculative) {
 
     public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
     /** As vLLM's default of its stats line. */
@@ -45,6 +49,9 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         if (logStatsInterval == null || logStatsInterval.isNegative()) {
             throw new IllegalArgumentException("engine option 'log stats interval' must be zero (off) or positive: "
                     + logStatsInterval);
+        }
+        if (speculative == null) {
+            speculative = SpeculativeConfig.NONE;
         }
     }
 
@@ -66,7 +73,7 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         return new Builder(modelDir).threads(threads).kvCacheBytes(kvCacheBytes).blockSize(blockSize)
                 .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
                 .enablePrefixCaching(enablePrefixCaching).weightFormat(weightFormat).kvCacheDtype(kvCacheDtype)
-                .logStatsInterval(logStatsInterval);
+                .logStatsInterval(logStatsInterval).speculative(speculative);
     }
 
     public static final class Builder {
@@ -81,6 +88,7 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         private WeightFormat weightFormat;
         private KvCacheDtype kvCacheDtype;
         private Duration logStatsInterval = DEFAULT_LOG_STATS_INTERVAL;
+        private SpeculativeConfig speculative = SpeculativeConfig.NONE;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -99,10 +107,12 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         public Builder kvCacheDtype(KvCacheDtype v) { kvCacheDtype = v; return this; }
         /** {@link Duration#ZERO}: no stats line. */
         public Builder logStatsInterval(Duration v) { logStatsInterval = v; return this; }
+        /** {@link SpeculativeConfig#NONE} (the default): no speculative decoding. */
+        public Builder speculative(SpeculativeConfig v) { speculative = v; return this; }
 
         public EngineOptions build() {
             return new EngineOptions(modelDir, threads, kvCacheBytes, blockSize, maxNumSeqs, maxNumBatchedTokens,
-                    maxModelLen, enablePrefixCaching, weightFormat, kvCacheDtype, logStatsInterval);
+                    maxModelLen, enablePrefixCaching, weightFormat, kvCacheDtype, logStatsInterval, speculative);
         }
     }
 }

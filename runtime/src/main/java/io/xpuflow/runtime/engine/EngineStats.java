@@ -1,5 +1,7 @@
 package io.xpuflow.runtime.engine;
 
+import io.xpuflow.runtime.spec.SpecDecodeStats;
+
 /**
  * The engine's counters in one place, written by the loop thread only; {@link #snapshot} turns them,
  * with the queue sizes and the KV cache's occupancy, into an immutable {@link EngineMetrics}.
@@ -80,6 +82,6 @@ final class EngineStats {
         return new EngineMetrics(running, waiting, kv.usage(), kv.blocksUsed(), kv.blocksTotal(),
                 kv.prefixQueriedTokens, kv.prefixHitTokens, preemptions, finished, promptTokensComputed,
                 outputTokens, steps, ttftCount == 0 ? 0 : sumTtftMs / ttftCount,
-                tpotCount == 0 ? 0 : sumTpotMs / tpotCount, outputRate);
+                tpotCount == 0 ? 0 : sumTpotMs / tpotCount, outputRate, SpecDecodeStats.Snapshot.NONE);
     }
 }

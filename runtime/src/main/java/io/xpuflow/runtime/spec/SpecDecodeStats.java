@@ -23,6 +23,9 @@ public final class SpecDecodeStats {
      */
     public record Snapshot(long draftTokens, long acceptedTokens, long verificationSteps,
                            long[] draftedAtPosition, long[] acceptedAtPosition) {
+        /** An engine that does not speculate. */
+        public static final Snapshot NONE = new Snapshot(0, 0, 0, new long[0], new long[0]);
+
         public Snapshot {
             draftedAtPosition = draftedAtPosition.clone();
             acceptedAtPosition = acceptedAtPosition.clone();

@@ -21,7 +21,7 @@ class StatsLineTest {
     private static EngineMetrics m(int running, int waiting, double kvUsage, long queried, long hits, long finished,
                                    long promptTokens, long outputTokens, long steps) {
         return new EngineMetrics(running, waiting, kvUsage, 0, 100, queried, hits, 0, finished, promptTokens,
-                outputTokens, steps, 0, 0, 0);
+                outputTokens, steps, 0, 0, 0, io.xpuflow.runtime.spec.SpecDecodeStats.Snapshot.NONE);
     }
 
     @Test
