@@ -70,13 +70,7 @@ final class EngineArgs implements OptionFlags.Host {
 
     /** The same engine as an operator's spec (prefix caching is always on there, blocks are of the default size). */
     EngineSpec toSpec(int threads) {
-        return EngineSpec.of(model.toString()).withThreads(threads)
-                .withKvCacheBytes(flags.get(EngineOptionDefs.KV_CACHE_MEMORY))
-                .withMaxNumSeqs(flags.get(EngineOptionDefs.MAX_NUM_SEQS))
-                .withMaxNumBatchedTokens(flags.get(EngineOptionDefs.MAX_NUM_BATCHED_TOKENS))
-                .withMaxModelLen(flags.get(EngineOptionDefs.MAX_MODEL_LEN))
-                .withWeightFormat(weightFormat()).withKvCacheDtype(kvCacheDtype())
-                .withLogStatsInterval(flags.get(EngineOptionDefs.LOG_STATS_INTERVAL));
+        return EngineSpec.of(model.toString(), toOptions(threads));
     }
 
     /** {@code --weight-format}; {@code null}: auto. */

@@ -4,11 +4,10 @@ import io.xpuflow.cli.FlinkSyntax;
 import io.xpuflow.cli.OptionFlags;
 import io.xpuflow.connector.kafka.KafkaInferencePipeline;
 import io.xpuflow.connector.records.SamplingDefaults;
-import io.xpuflow.device.KvCacheDtype;
-import io.xpuflow.device.WeightFormat;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.operators.LlmAsyncFunction;
 import io.xpuflow.runtime.engine.EngineOptionDefs;
+import io.xpuflow.runtime.engine.EngineOptions;
 import io.xpuflow.runtime.options.Surface;
 import io.xpuflow.runtime.sample.SamplingOptionDefs;
 import io.xpuflow.runtime.sample.SamplingParams;
@@ -390,14 +389,8 @@ public final class KafkaInferenceJob implements Callable<Integer>, OptionFlags.H
 
     /** The engine every TaskManager opens. */
     public EngineSpec engineSpec() {
-        return EngineSpec.of(model).withThreads(flags.get(EngineOptionDefs.THREADS))
-                .withKvCacheBytes(flags.get(EngineOptionDefs.KV_CACHE_MEMORY))
-                .withMaxNumSeqs(flags.get(EngineOptionDefs.MAX_NUM_SEQS))
-                .withMaxNumBatchedTokens(flags.get(EngineOptionDefs.MAX_NUM_BATCHED_TOKENS))
-                .withMaxModelLen(flags.get(EngineOptionDefs.MAX_MODEL_LEN))
-                .withWeightFormat(WeightFormat.parseOrAuto(flags.get(EngineOptionDefs.WEIGHT_FORMAT)))
-                .withKvCacheDtype(KvCacheDtype.parseOrAuto(flags.get(EngineOptionDefs.KV_CACHE_DTYPE)))
-                .withLogStatsInterval(flags.get(EngineOptionDefs.LOG_STATS_INTERVAL));
+        return EngineSpec.of(model, EngineOptionDefs.apply(EngineOptions.builder(java.nio.file.Path.of(model)),
+                flags.values(EngineOptionDefs.ALL)).build());
     }
 
     /** The sampling of the fields a request leaves out: the definitions' defaults, overridden by the flags. */

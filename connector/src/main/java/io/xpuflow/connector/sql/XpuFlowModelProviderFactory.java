@@ -54,18 +54,17 @@ public final class XpuFlowModelProviderFactory implements ModelProviderFactory {
     @Override
     public ModelProvider createModelProvider(Context context) {
         FactoryUtil.ModelProviderFactoryHelper helper = FactoryUtil.createModelProviderFactoryHelper(this, context);
-        String model0 = context.getObjectIdentifier().asSummaryString();
+        String model = context.getObjectIdentifier().asSummaryString();
         List<String> keys = XpuFlowOptions.keys();
         for (String key : context.getCatalogModel().getOptions().keySet()) {
             if (!keys.contains(key) && !FRAMEWORK_KEYS.contains(key)) {
                 // as every other surface: the nearest known name (Flink's own message lists all of them)
-                throw new ValidationException("Invalid option of model '" + model0 + "': "
+                throw new ValidationException("Invalid option of model '" + model + "': "
                         + OptionReaders.unknown("option", key, keys));
             }
         }
         helper.validate(); // required options
         ReadableConfig options = helper.getOptions();
-        String model = context.getObjectIdentifier().asSummaryString();
         XpuFlowOptions.OptionNames names = XpuFlowOptions.OptionNames.ofModel(model);
         return new XpuFlowModelProvider(model, XpuFlowOptions.engineSpec(options, names),
                 XpuFlowOptions.samplingDefaults(options, names), ModelColumns.of(context.getCatalogModel(), model));

@@ -1,16 +1,15 @@
 package io.xpuflow.connector.sql;
 
 import io.xpuflow.connector.records.SamplingDefaults;
-import io.xpuflow.device.KvCacheDtype;
-import io.xpuflow.device.WeightFormat;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.connector.options.OptionReaders;
 import io.xpuflow.runtime.engine.EngineOptionDefs;
+import io.xpuflow.runtime.engine.EngineOptions;
 import io.xpuflow.runtime.options.Option;
 import io.xpuflow.runtime.options.Surface;
 import io.xpuflow.runtime.sample.SamplingOptionDefs;
 import io.xpuflow.runtime.sample.SamplingParams;
-import java.time.Duration;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -100,17 +99,8 @@ public final class XpuFlowOptions {
             throw new ValidationException(names.describe(MODEL_PATH)
                     + " is required: the model's checkpoint directory as seen by the TaskManagers");
         }
-        Map<Option<?>, Object> v = read(config, ENGINE, names);
-        EngineSpec spec = EngineSpec.of(modelPath)
-                .withThreads((Integer) v.get(EngineOptionDefs.THREADS))
-                .withKvCacheBytes((Long) v.get(EngineOptionDefs.KV_CACHE_MEMORY))
-                .withMaxNumSeqs((Integer) v.get(EngineOptionDefs.MAX_NUM_SEQS))
-                .withMaxNumBatchedTokens((Integer) v.get(EngineOptionDefs.MAX_NUM_BATCHED_TOKENS))
-                .withMaxModelLen((Integer) v.get(EngineOptionDefs.MAX_MODEL_LEN))
-                .withWeightFormat(WeightFormat.parseOrAuto((String) v.get(EngineOptionDefs.WEIGHT_FORMAT)))
-                .withKvCacheDtype(KvCacheDtype.parseOrAuto((String) v.get(EngineOptionDefs.KV_CACHE_DTYPE)))
-                .withLogStatsInterval((Duration) v.get(EngineOptionDefs.LOG_STATS_INTERVAL));
-        return spec;
+        return EngineSpec.of(modelPath,
+                EngineOptionDefs.apply(EngineOptions.builder(Path.of(modelPath)), read(config, ENGINE, names)).build());
     }
 
     /**
