@@ -20,8 +20,13 @@ import java.util.function.BiConsumer;
  * takes its defaults and ranges from here. The model path is not among them: each surface has its own
  * required argument for it.
  *
- * <p><b>Adding an option</b> is one {@link #define} statement below (with the surfaces that can carry it and
- * how it sets an {@link EngineOptions.Builder}), plus its field in {@link EngineOptions}.
+ * <p><b>Adding an option</b> is one {@link #define} statement below (name, type, default, rule, description,
+ * the surfaces that take it, a valid and an invalid example, and how it sets an {@link EngineOptions.Builder}),
+ * plus its field in {@link EngineOptions}. The CLI then has the flag; for the SQL options and the Kafka job's
+ * flags (which ship an {@code io.xpuflow.operators.EngineSpec} to the TaskManagers) the spec must carry the
+ * field too ({@code EngineSpec.of(modelPath, EngineOptions)} copies it), which is why {@code block_size} and
+ * {@code enable_prefix_caching} are CLI-only. The README's table ({@code OptionsTable}) and the cross-surface
+ * test ({@code OptionSurfacesTest}) pick the option up by themselves.
  */
 public final class EngineOptionDefs {
     private static final List<Option<?>> OPTIONS = new ArrayList<>();
