@@ -205,7 +205,7 @@ final class BenchCommand implements Runnable {
             }
             BenchWorkload w = workload(spec, iterations + 1, workload);
             BenchReport.checkOutputJson(spec, workload.outputJson);
-            engineArgs.noPrefixCaching = true; // every run must compute its whole prompt
+            engineArgs.disablePrefixCaching(); // every run must compute its whole prompt
             Roofline limits = null;
             if (roofline) {
                 try (Device device = Device.open("cpu", common.threads)) {

@@ -62,9 +62,9 @@ final class BenchSweep implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (maxStreams <= 0 || maxStreams > engineArgs.maxNumSeqs) {
+        if (maxStreams <= 0 || maxStreams > engineArgs.maxNumSeqs()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--max-streams must be between 1 and"
-                    + " --max-num-seqs (" + engineArgs.maxNumSeqs + "), was " + maxStreams);
+                    + " --max-num-seqs (" + engineArgs.maxNumSeqs() + "), was " + maxStreams);
         }
         if (repetitions <= 0) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--repetitions must be positive, was " + repetitions);
@@ -75,7 +75,7 @@ final class BenchSweep implements Callable<Integer> {
         }
         BenchWorkload w = BenchCommand.workload(spec, maxStreams, workload);
         BenchReport.checkOutputJson(spec, workload.outputJson);
-        engineArgs.noPrefixCaching = true; // repeated runs must compute their whole prompts
+        engineArgs.disablePrefixCaching(); // repeated runs must compute their whole prompts
         try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
             PrintWriter out = spec.commandLine().getOut();
             ObjectNode header = BenchReport.header("sweep", engine, w);

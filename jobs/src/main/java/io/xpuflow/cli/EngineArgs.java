@@ -1,57 +1,90 @@
 package io.xpuflow.cli;
 
+import io.xpuflow.device.KvCacheDtype;
+import io.xpuflow.device.WeightFormat;
 import io.xpuflow.operators.EngineSpec;
+import io.xpuflow.runtime.engine.EngineOptionDefs;
 import io.xpuflow.runtime.engine.EngineOptions;
+import io.xpuflow.runtime.options.Surface;
 import java.nio.file.Path;
 import java.time.Duration;
-import org.apache.flink.configuration.MemorySize;
-import picocli.CommandLine.Mixin;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Option;
 
-/** Engine options shared by the commands that open an engine (names as vLLM's engine arguments). */
-final class EngineArgs {
+/**
+ * Engine options shared by the commands that open an engine: {@code --model}, and one flag per engine option
+ * that the CLI takes ({@link EngineOptionDefs}: {@code --kv-cache-memory}, {@code --max-num-seqs},
+ * {@code --max-num-batched-tokens}, {@code --max-model-len}, {@code --block-size},
+ * {@code --enable-prefix-caching}, {@code --weight-format}, {@code --kv-cache-dtype},
+ * {@code --log-stats-interval}), names as vLLM's engine arguments.
+ */
+final class EngineArgs implements OptionFlags.Host {
+    private static final Logger LOG = LoggerFactory.getLogger(EngineArgs.class);
+
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR", description = "Checkpoint directory.")
     Path model;
 
-    @Option(names = "--kv-cache-memory", paramLabel = "SIZE", defaultValue = "512mb",
-            converter = FlinkSyntax.MemorySizeConverter.class,
-            description = "KV cache budget, e.g. 512mb or 4gb; a plain number is MiB (default ${DEFAULT-VALUE}).")
-    MemorySize kvCacheMemory;
-
-    @Option(names = "--max-num-seqs", paramLabel = "N", defaultValue = "64",
-            description = "Most requests running at once (default ${DEFAULT-VALUE}).")
-    int maxNumSeqs;
-
-    @Option(names = "--max-num-batched-tokens", paramLabel = "N", defaultValue = "256",
-            description = "Token budget of one engine step (default ${DEFAULT-VALUE}).")
-    int maxNumBatchedTokens;
-
-    @Option(names = "--max-model-len", paramLabel = "N", defaultValue = "0",
-            description = "Longest sequence, prompt plus output (default: the model's, or what the KV budget holds).")
-    int maxModelLen;
-
-    @Option(names = "--no-prefix-caching", description = "Do not reuse the KV of repeated prompt prefixes.")
+    /** Deprecated spelling of {@code --enable-prefix-caching false}, kept working. */
+    @Option(names = "--no-prefix-caching", hidden = true,
+            description = "Deprecated: use --enable-prefix-caching false.")
     boolean noPrefixCaching;
 
-    @Option(names = "--log-stats-interval", paramLabel = "DURATION", defaultValue = "10s",
-            converter = FlinkSyntax.DurationConverter.class,
-            description = "How often the engine logs its stats line at INFO while it works (shown with --verbose);"
-                    + " 0: never (default ${DEFAULT-VALUE}).")
-    Duration logStatsInterval;
+    final OptionFlags flags = new OptionFlags(Surface.CLI, EngineOptionDefs.ALL);
 
-    @Mixin
-    FormatOptions formats = new FormatOptions();
+    /** Set by commands that must compute every prompt (benchmarks), whatever the flags say. */
+    private boolean prefixCachingOff;
 
-    EngineOptions toOptions(int threads) {
-        return formats.applyTo(EngineOptions.builder(model)).threads(threads).kvCacheBytes(kvCacheMemory.getBytes())
-                .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
-                .enablePrefixCaching(!noPrefixCaching).logStatsInterval(logStatsInterval).build();
+    /** Turns prefix caching off for a command that must compute every prompt. */
+    void disablePrefixCaching() {
+        prefixCachingOff = true;
     }
 
-    /** The same engine as an operator's spec (prefix caching is always on there). */
+    /** {@code --max-num-seqs}. */
+    int maxNumSeqs() {
+        return flags.get(EngineOptionDefs.MAX_NUM_SEQS);
+    }
+
+    @Override
+    public OptionFlags optionFlags() {
+        return flags;
+    }
+
+    /** The engine options given; {@code --no-prefix-caching} (deprecated) turns prefix caching off. */
+    private Map<io.xpuflow.runtime.options.Option<?>, Object> values() {
+        if (noPrefixCaching) {
+            LOG.warn("--no-prefix-caching is deprecated; use --enable-prefix-caching false");
+        }
+        if (!noPrefixCaching && !prefixCachingOff) {
+            return flags.values();
+        }
+        Map<io.xpuflow.runtime.options.Option<?>, Object> v = new java.util.LinkedHashMap<>(flags.values());
+        v.put(EngineOptionDefs.ENABLE_PREFIX_CACHING, false);
+        return v;
+    }
+
+    EngineOptions toOptions(int threads) {
+        return EngineOptionDefs.apply(EngineOptions.builder(model), values()).threads(threads).build();
+    }
+
+    /** The same engine as an operator's spec (prefix caching is always on there, blocks are of the default size). */
     EngineSpec toSpec(int threads) {
-        return formats.applyTo(EngineSpec.of(model.toString()).withThreads(threads).withKvCacheBytes(kvCacheMemory.getBytes())
-                .withMaxNumSeqs(maxNumSeqs).withMaxNumBatchedTokens(maxNumBatchedTokens).withMaxModelLen(maxModelLen)
-                .withLogStatsInterval(logStatsInterval));
+        return EngineSpec.of(model.toString(), toOptions(threads));
+    }
+
+    /** {@code --weight-format}; {@code null}: auto. */
+    WeightFormat weightFormat() {
+        return WeightFormat.parseOrAuto(flags.get(EngineOptionDefs.WEIGHT_FORMAT));
+    }
+
+    /** {@code --kv-cache-dtype}; {@code null}: auto. */
+    KvCacheDtype kvCacheDtype() {
+        return KvCacheDtype.parseOrAuto(flags.get(EngineOptionDefs.KV_CACHE_DTYPE));
+    }
+
+    /** {@code --log-stats-interval}. */
+    Duration logStatsInterval() {
+        return flags.get(EngineOptionDefs.LOG_STATS_INTERVAL);
     }
 }

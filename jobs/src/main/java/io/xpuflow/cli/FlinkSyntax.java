@@ -1,18 +1,18 @@
 package io.xpuflow.cli;
 
+import io.xpuflow.connector.options.OptionReaders;
 import java.time.Duration;
 import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.util.TimeUtils;
 import picocli.CommandLine;
 
 /**
- * The one parser of sizes and durations on our command lines ({@code xpuflow ...} and the Kafka job): Flink's
- * own, so a value means the same on the command line, in a {@code config.yaml} and in a SQL {@code WITH}
- * clause ({@code 'kv-cache-memory' = '512mb'} is read by Flink's {@link MemorySize} there).
- *
- * <p>One difference, kept on purpose: a memory size without a unit is MiB here (the command lines took MiB
- * before they took units, and {@code --kv-cache-memory 512} must not become 512 bytes), where Flink reads
- * bytes. Durations have no such exception: a plain number is milliseconds, as in Flink, and {@code 0} is zero.
+ * Sizes and durations on our command lines ({@code xpuflow ...} and the Kafka job) for flags that are not
+ * engine or sampling options ({@code --checkpoint-interval}, {@code --timeout}); those are read by
+ * {@link OptionReaders}, and both use one syntax: Flink's, with one difference kept on purpose: a memory size
+ * without a unit is MiB (the command lines took MiB before they took units, and {@code --kv-cache-memory 512}
+ * must not become 512 bytes), in SQL options too ({@code 'kv-cache-memory' = '512'}). Durations have no such
+ * exception: a plain number is milliseconds, as in Flink, and {@code 0} is zero.
  */
 public final class FlinkSyntax {
     private FlinkSyntax() {}
@@ -22,12 +22,9 @@ public final class FlinkSyntax {
      * a plain number is MiB. Zero or less is rejected: no budget is ever empty.
      */
     public static MemorySize memorySize(String value) {
-        String s = value == null ? "" : value.trim();
         MemorySize size;
         try {
-            size = s.chars().allMatch(Character::isDigit) && !s.isEmpty()
-                    ? MemorySize.ofMebiBytes(Long.parseLong(s))
-                    : MemorySize.parse(s);
+            size = OptionReaders.memorySize(value);
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("'" + value + "' is not a memory size such as 512mb, 4gb or 512"
                     + " (a plain number is MiB)");

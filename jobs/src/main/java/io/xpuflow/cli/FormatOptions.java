@@ -1,16 +1,19 @@
 package io.xpuflow.cli;
 
+import io.xpuflow.connector.options.OptionReaders;
 import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.WeightFormat;
 import io.xpuflow.operators.EngineSpec;
+import io.xpuflow.runtime.engine.EngineOptionDefs;
 import io.xpuflow.runtime.engine.EngineOptions;
 import io.xpuflow.runtime.model.LoadOptions;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
 /**
- * {@code --weight-format} and {@code --kv-cache-dtype}, taken by every command that loads a model. The
- * values are parsed by {@link WeightFormat#parseOrAuto} and {@link KvCacheDtype#parseOrAuto}; {@code null}
+ * {@code --weight-format} and {@code --kv-cache-dtype} of the commands that load a model without an engine
+ * ({@code score}, {@code demo}); commands with an engine generate them from {@link EngineOptionDefs} (see
+ * {@link EngineArgs}). The values are checked by the definitions' rule and parsed by {@link WeightFormat#parseOrAuto} and {@link KvCacheDtype#parseOrAuto}; {@code null}
  * fields mean {@code auto} (the loader's choice, see
  * {@link io.xpuflow.runtime.model.LoadedModel#defaultWeightFormat}). Public for {@code KafkaInferenceJob},
  * which takes the same flags.
@@ -55,7 +58,8 @@ public final class FormatOptions {
         @Override
         public WeightFormat convert(String value) {
             try {
-                return WeightFormat.parseOrAuto(value);
+                return WeightFormat.parseOrAuto(OptionReaders.fromText(EngineOptionDefs.WEIGHT_FORMAT, value,
+                        EngineOptionDefs.WEIGHT_FORMAT.flag()));
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.TypeConversionException(e.getMessage());
             }
@@ -67,7 +71,8 @@ public final class FormatOptions {
         @Override
         public KvCacheDtype convert(String value) {
             try {
-                return KvCacheDtype.parseOrAuto(value);
+                return KvCacheDtype.parseOrAuto(OptionReaders.fromText(EngineOptionDefs.KV_CACHE_DTYPE, value,
+                        EngineOptionDefs.KV_CACHE_DTYPE.flag()));
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.TypeConversionException(e.getMessage());
             }

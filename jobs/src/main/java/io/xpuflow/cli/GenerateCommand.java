@@ -6,6 +6,8 @@ import io.xpuflow.runtime.engine.GenerationRequest;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import io.xpuflow.runtime.engine.TokenListener;
+import io.xpuflow.runtime.options.Surface;
+import io.xpuflow.runtime.sample.SamplingOptionDefs;
 import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.tokenizer.ChatMessage;
 import io.xpuflow.runtime.tokenizer.ChatTemplate;
@@ -35,7 +37,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "generate", description = {"Generate a completion of a prompt with the serving engine.",
         "Prints the completion (or its JSON) on stdout, then one line on stderr: prompt and output tokens, time to "
                 + "first token and decode tokens/s."})
-final class GenerateCommand implements Callable<Integer> {
+final class GenerateCommand implements Callable<Integer>, OptionFlags.Host {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Mixin
@@ -72,29 +74,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--system", paramLabel = "TEXT", description = "System message before the prompt (implies --chat).")
     String system;
 
-    @Option(names = {"-n", "--max-tokens"}, defaultValue = "16", paramLabel = "N", description = "Tokens to generate at most (default ${DEFAULT-VALUE}).")
-    int maxTokens;
+    /**
+     * The sampling flags, one per sampling option ({@code --max-tokens}, {@code --temperature}, ...; see
+     * {@link SamplingOptionDefs}), with {@code -n} for {@code --max-tokens}.
+     */
+    final OptionFlags sampling = new OptionFlags(Surface.CLI, SamplingOptionDefs.ALL)
+            .alias(SamplingOptionDefs.MAX_TOKENS, "-n");
 
-    @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "0 (default) decodes greedily.")
-    double temperature;
-
-    @Option(names = "--top-p", defaultValue = "1", paramLabel = "P", description = "Nucleus sampling mass (default ${DEFAULT-VALUE}: off).")
-    double topP;
-
-    @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "Keep the K most likely tokens (default 0: off).")
-    int topK;
-
-    @Option(names = "--min-p", defaultValue = "0", paramLabel = "P", description = "Drop tokens below P times the best (default 0: off).")
-    double minP;
-
-    @Option(names = "--seed", paramLabel = "N", description = "Seed of the sampler (default: derived from the request id).")
-    Long seed;
-
-    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop string (repeatable).")
-    List<String> stop = List.of();
-
-    @Option(names = "--ignore-eos", description = "Keep generating past end-of-sequence tokens.")
-    boolean ignoreEos;
+    @Override
+    public OptionFlags optionFlags() {
+        return sampling;
+    }
 
     @Option(names = "--stream", description = "Print text as it is generated (with --json: one JSON line per token).")
     boolean stream;
@@ -106,8 +96,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         SamplingParams params;
         try {
-            params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP).topK(topK)
-                    .minP(minP).seed(seed).stop(stop).ignoreEos(ignoreEos).build();
+            params = SamplingOptionDefs.apply(SamplingParams.builder(), sampling.values()).build();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }

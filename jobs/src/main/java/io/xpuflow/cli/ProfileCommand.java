@@ -50,7 +50,7 @@ final class ProfileCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         BenchWorkload w = BenchCommand.workload(spec, numPrompts + 1, workload);
-        engineArgs.noPrefixCaching = true; // every prompt is computed, as in the latency benchmark
+        engineArgs.disablePrefixCaching(); // every prompt is computed, as in the latency benchmark
         try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
             List<GenerationRequest> requests = w.requests(engine.config().vocabSize());
             engine.submit(requests.get(0)).result().join(); // warm-up, not recorded

@@ -80,7 +80,7 @@ public final class XpuFlowCli implements Runnable {
         XpuFlowCli root = new XpuFlowCli();
         root.in = in;
         root.utf8Terminal = utf8Terminal;
-        CommandLine cli = new CommandLine(root);
+        CommandLine cli = OptionFlags.install(new CommandLine(root));
         InitRandomCommand.describePresets(cli.getSubcommands().get("init-random"));
         cli.setOut(out);
         cli.setErr(err);

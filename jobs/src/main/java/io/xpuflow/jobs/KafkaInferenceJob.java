@@ -1,11 +1,15 @@
 package io.xpuflow.jobs;
 
 import io.xpuflow.cli.FlinkSyntax;
-import io.xpuflow.cli.FormatOptions;
+import io.xpuflow.cli.OptionFlags;
 import io.xpuflow.connector.kafka.KafkaInferencePipeline;
 import io.xpuflow.connector.records.SamplingDefaults;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.operators.LlmAsyncFunction;
+import io.xpuflow.runtime.engine.EngineOptionDefs;
+import io.xpuflow.runtime.engine.EngineOptions;
+import io.xpuflow.runtime.options.Surface;
+import io.xpuflow.runtime.sample.SamplingOptionDefs;
 import io.xpuflow.runtime.sample.SamplingParams;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -22,7 +26,6 @@ import java.util.regex.Pattern;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
-import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
@@ -61,7 +64,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "kafka-inference-job", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Flink job: LLM completions for JSON prompts from Kafka, exactly once.")
-public final class KafkaInferenceJob implements Callable<Integer> {
+public final class KafkaInferenceJob implements Callable<Integer>, OptionFlags.Host {
     private static final Logger LOG = LoggerFactory.getLogger(KafkaInferenceJob.class);
     /** A retained checkpoint's directory in Flink's layout, {@code DIR/<job id>/chk-<n>}. */
     private static final Pattern CHECKPOINT = Pattern.compile("chk-(\\d+)");
@@ -152,25 +155,19 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     @Option(names = "--ordered", description = "Emit results in input order per subtask (default: as they finish).")
     boolean ordered;
 
-    @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "Engine kernel threads per TaskManager (default: all cores).")
-    int threads;
+    /**
+     * One flag per engine option the job takes ({@link EngineOptionDefs}: {@code --threads},
+     * {@code --kv-cache-memory}, {@code --max-num-seqs}, {@code --max-num-batched-tokens}, {@code --max-model-len},
+     * {@code --weight-format}, {@code --kv-cache-dtype}, {@code --log-stats-interval}), and per sampling option
+     * ({@link SamplingOptionDefs}: {@code --max-tokens}, {@code --temperature}, {@code --stop}, ...: the defaults
+     * for the fields a request leaves out).
+     */
+    final OptionFlags flags = new OptionFlags(Surface.JOB_FLAG, EngineOptionDefs.ALL, SamplingOptionDefs.ALL);
 
-    @Option(names = "--kv-cache-memory", defaultValue = "512mb", paramLabel = "SIZE", converter = FlinkSyntax.MemorySizeConverter.class,
-            description = "KV cache budget per engine, e.g. 512mb or 4gb; a plain number is MiB (default ${DEFAULT-VALUE}).")
-    MemorySize kvCacheMemory;
-
-    @Option(names = "--max-num-seqs", defaultValue = "64", paramLabel = "N", description = "Requests running at once per engine (default ${DEFAULT-VALUE}).")
-    int maxNumSeqs;
-
-    @Option(names = "--log-stats-interval", defaultValue = "10s", paramLabel = "DURATION", converter = FlinkSyntax.DurationConverter.class,
-            description = "How often each engine logs its stats line while it works; 0: never (default ${DEFAULT-VALUE}).")
-    Duration logStatsInterval;
-
-    @Option(names = "--max-model-len", defaultValue = "0", paramLabel = "N", description = "Longest sequence (default: the model's).")
-    int maxModelLen;
-
-    @Mixin
-    FormatOptions formats = new FormatOptions();
+    @Override
+    public OptionFlags optionFlags() {
+        return flags;
+    }
 
     @Option(names = "--async-capacity", defaultValue = "64", paramLabel = "N", description = "Requests in flight per subtask (default ${DEFAULT-VALUE}).")
     int asyncCapacity;
@@ -184,21 +181,6 @@ public final class KafkaInferenceJob implements Callable<Integer> {
             description = "What a timed-out request becomes: emit-error (a TIMEOUT error record) or fail (the job"
                     + " fails and restarts) (default ${DEFAULT-VALUE}).")
     LlmAsyncFunction.TimeoutPolicy timeoutPolicy;
-
-    @Option(names = "--max-tokens", defaultValue = "128", paramLabel = "N", description = "Default max_tokens (default ${DEFAULT-VALUE}).")
-    int maxTokens;
-
-    @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "Default temperature (default ${DEFAULT-VALUE}: greedy).")
-    double temperature;
-
-    @Option(names = "--top-p", defaultValue = "1", paramLabel = "P", description = "Default top_p (default ${DEFAULT-VALUE}).")
-    double topP;
-
-    @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "Default top_k (default 0: off).")
-    int topK;
-
-    @Option(names = "--stop", paramLabel = "TEXT", description = "Default stop string (repeatable).")
-    List<String> stop = List.of();
 
     /**
      * Runs the job. Under {@code flink run} (and in application mode, where this runs inside the JobManager)
@@ -237,9 +219,12 @@ public final class KafkaInferenceJob implements Callable<Integer> {
         }
     }
 
-    /** The command line of {@code job}: enum values in any case ({@code --starting-offsets latest}). */
-    static CommandLine commandLine(KafkaInferenceJob job) {
-        return new CommandLine(job).setCaseInsensitiveEnumValuesAllowed(true);
+    /**
+     * The command line of {@code job}: enum values in any case ({@code --starting-offsets latest}), and the
+     * flags generated from the option definitions ({@link OptionFlags}).
+     */
+    public static CommandLine commandLine(KafkaInferenceJob job) {
+        return OptionFlags.install(new CommandLine(job).setCaseInsensitiveEnumValuesAllowed(true));
     }
 
     @Override
@@ -403,18 +388,22 @@ public final class KafkaInferenceJob implements Callable<Integer> {
     }
 
     /** The engine every TaskManager opens. */
-    EngineSpec engineSpec() {
-        return formats.applyTo(EngineSpec.of(model).withThreads(threads).withKvCacheBytes(kvCacheMemory.getBytes())
-                .withMaxNumSeqs(maxNumSeqs).withMaxModelLen(maxModelLen).withLogStatsInterval(logStatsInterval));
+    public EngineSpec engineSpec() {
+        return EngineSpec.of(model, EngineOptionDefs.apply(EngineOptions.builder(java.nio.file.Path.of(model)),
+                flags.values(EngineOptionDefs.ALL)).build());
+    }
+
+    /** The sampling of the fields a request leaves out: the definitions' defaults, overridden by the flags. */
+    public SamplingDefaults samplingDefaults() {
+        return SamplingDefaults.of(SamplingOptionDefs.apply(SamplingParams.builder(), flags.values(SamplingOptionDefs.ALL)).build());
     }
 
     KafkaInferencePipeline pipeline() {
         EngineSpec engine = engineSpec();
-        SamplingParams defaults = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topP(topP)
-                .topK(topK).stop(stop).build();
+        SamplingDefaults defaults = samplingDefaults();
         KafkaInferencePipeline.Builder b = KafkaInferencePipeline.builder().bootstrapServers(bootstrapServers)
                 .inputTopic(inputTopic).outputTopic(outputTopic).consumerGroup(consumerGroup).engine(engine)
-                .samplingDefaults(SamplingDefaults.of(defaults)).asyncCapacity(asyncCapacity).timeout(timeout)
+                .samplingDefaults(defaults).asyncCapacity(asyncCapacity).timeout(timeout)
                 .timeoutPolicy(timeoutPolicy).orderedOutput(ordered).bounded(bounded);
         switch (startingOffsets) {
             case COMMITTED -> { } // the pipeline's default

@@ -64,20 +64,20 @@ class FlinkSyntaxTest {
     @Test
     void engineArgsTakeTheSameSyntax() {
         EngineArgs args = new EngineArgs();
-        new CommandLine(args).parseArgs("-m", "/m", "--kv-cache-memory", "1gb", "--log-stats-interval", "1 min");
-        assertThat(args.kvCacheMemory.getBytes()).isEqualTo(1L << 30);
-        assertThat(args.logStatsInterval).isEqualTo(Duration.ofMinutes(1));
+        OptionFlags.install(new CommandLine(args)).parseArgs("-m", "/m", "--kv-cache-memory", "1gb", "--log-stats-interval", "1 min");
+        assertThat(args.toSpec(1).kvCacheBytes()).isEqualTo(1L << 30);
+        assertThat(args.logStatsInterval()).isEqualTo(Duration.ofMinutes(1));
         EngineArgs plain = new EngineArgs();
-        new CommandLine(plain).parseArgs("-m", "/m", "--kv-cache-memory", "32");
-        assertThat(plain.kvCacheMemory.getBytes()).isEqualTo(32L << 20);
+        OptionFlags.install(new CommandLine(plain)).parseArgs("-m", "/m", "--kv-cache-memory", "32");
         assertThat(plain.toSpec(1).kvCacheBytes()).isEqualTo(32L << 20);
         EngineArgs defaults = new EngineArgs();
-        new CommandLine(defaults).parseArgs("-m", "/m");
-        assertThat(defaults.kvCacheMemory.getBytes()).isEqualTo(512L << 20);
-        assertThatThrownBy(() -> new CommandLine(new EngineArgs()).parseArgs("-m", "/m", "--kv-cache-memory", "lots"))
+        OptionFlags.install(new CommandLine(defaults)).parseArgs("-m", "/m");
+        assertThat(defaults.toSpec(1).kvCacheBytes()).isEqualTo(512L << 20);
+        assertThatThrownBy(() -> OptionFlags.install(new CommandLine(new EngineArgs()))
+                .parseArgs("-m", "/m", "--kv-cache-memory", "lots"))
                 .isInstanceOf(CommandLine.ParameterException.class)
                 .hasMessageContaining("Invalid value for option '--kv-cache-memory'")
-                .hasMessageContaining("'lots' is not a memory size such as 512mb, 4gb or 512 (a plain number is MiB)");
+                .hasMessageContaining("'--kv-cache-memory' must be a memory size such as 512mb, 4gb or 512 (a plain number is MiB)");
     }
 
     /** {@code bench pipeline --checkpoint-interval 2s}; the old {@code --checkpoint-interval-ms 200} reads as before. */

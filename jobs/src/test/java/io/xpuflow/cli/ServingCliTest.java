@@ -176,7 +176,7 @@ class ServingCliTest {
     @Test
     void badSamplingFlagsAreUsageErrors() {
         assertThat(run("generate", "--model", STORIES, "--prompt", "x", "--top-p", "1.5")).isEqualTo(2);
-        assertThat(err.toString()).contains("top_p");
+        assertThat(err.toString()).contains("Invalid value for option '--top-p': '--top-p' must be in (0, 1], was 1.5");
         err.getBuffer().setLength(0);
         assertThat(run("generate", "--model", STORIES, "--prompt", "x", "--prompt-ids", "1")).isEqualTo(2);
         assertThat(err.toString()).contains("mutually exclusive");

@@ -105,7 +105,7 @@ class KafkaInferenceJobTest {
         assertThatThrownBy(() -> KafkaInferenceJob.commandLine(new KafkaInferenceJob()).parseArgs(bad.toArray(String[]::new)))
                 .isInstanceOf(CommandLine.ParameterException.class)
                 .hasMessageContaining("Invalid value for option '--weight-format'")
-                .hasMessageContaining("'q4' is not a weight format: auto, exact, bf16 or int8");
+                .hasMessageContaining("'--weight-format' must be one of auto, exact, bf16, int8, was q4");
     }
 
     /** Runs the job with the common arguments and {@code args} on a local environment of parallelism 1, to its end. */
@@ -350,7 +350,7 @@ class KafkaInferenceJobTest {
                     .hasMessageContaining("Usage: kafka-inference-job");
             assertThatThrownBy(() -> KafkaInferenceJob.main(concat(COMMON, "--kv-cache-memory", "lots")))
                     .isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("'lots' is not a memory size such as 512mb, 4gb or 512");
+                    .hasMessageContaining("'--kv-cache-memory' must be a memory size such as 512mb, 4gb or 512");
             KafkaInferenceJob.main(new String[] {"--help"}); // prints the usage and returns
         });
     }

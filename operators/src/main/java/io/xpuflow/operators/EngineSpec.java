@@ -93,6 +93,18 @@ public record EngineSpec(String modelPath, int threads, long kvCacheBytes, int m
                 weightFormat, kvCacheDtype, interval);
     }
 
+    /**
+     * The spec of {@code options}' engine, at {@code modelPath} as the TaskManagers see it. Options a spec
+     * does not carry (block size and prefix caching: operators use the defaults) are left out. The surfaces
+     * that read engine options (SQL, the Kafka job) build their spec this way, so an option the spec carries
+     * reaches them without code of their own.
+     */
+    public static EngineSpec of(String modelPath, EngineOptions options) {
+        return new EngineSpec(modelPath, options.threads(), options.kvCacheBytes(), options.maxNumSeqs(),
+                options.maxNumBatchedTokens(), options.maxModelLen(), options.weightFormat(), options.kvCacheDtype(),
+                options.logStatsInterval());
+    }
+
     public EngineOptions toOptions() {
         return toOptions(modelPath, threads, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, maxModelLen, weightFormat,
                 kvCacheDtype, logStatsInterval);

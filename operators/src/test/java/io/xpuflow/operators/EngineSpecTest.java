@@ -62,7 +62,7 @@ class EngineSpecTest {
     @Test
     void outOfRangeSettingsAreRefusedWhenTheSpecIsMade() {
         assertThatThrownBy(() -> EngineSpec.of("/models/m").withMaxNumSeqs(0))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max num seqs");
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max_num_seqs");
         assertThatThrownBy(() -> EngineSpec.of(" ")).isInstanceOf(IllegalArgumentException.class);
     }
 

@@ -4,9 +4,13 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.xpuflow.connector.options.OptionReaders;
 import io.xpuflow.operators.ErrorCode;
 import io.xpuflow.operators.InvalidInputException;
 import io.xpuflow.runtime.engine.GenerationRequest;
+import io.xpuflow.runtime.options.Option;
+import io.xpuflow.runtime.options.Surface;
+import io.xpuflow.runtime.sample.SamplingOptionDefs;
 import io.xpuflow.runtime.sample.SamplingParams;
 import io.xpuflow.runtime.tokenizer.ChatMessage;
 import java.io.IOException;
@@ -17,7 +21,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.Iterator;
-import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -53,8 +57,9 @@ import java.util.function.Predicate;
  *       {@code temperature}, {@code top_p}, {@code min_p}, {@code presence_penalty},
  *       {@code frequency_penalty}, {@code repetition_penalty} (finite numbers), {@code seed} (64-bit
  *       integer), {@code stop} (string or array of strings), {@code stop_token_ids} (array of
- *       integers), {@code ignore_eos} (boolean). Integers may be written as {@code 10.0}; strings
- *       such as {@code "10"} are refused.</li>
+ *       integers), {@code ignore_eos} (boolean): the options of
+ *       {@link io.xpuflow.runtime.sample.SamplingOptionDefs}, read by {@link OptionReaders#fromJson}
+ *       (integers may be written as {@code 10.0}; strings such as {@code "10"} are refused).</li>
  *   <li>{@code return_token_ids} (boolean, as in vLLM): the result also lists the generated token ids.
  *       Read again when the output is written ({@link #echo}).</li>
  *   <li>{@code metadata} (any JSON, at most {@link #MAX_METADATA_BYTES} as written): {@link #echo}
@@ -64,8 +69,10 @@ import java.util.function.Predicate;
  *       {@code guided_*}, ...; see {@link #unsupported}) are refused unless they hold their neutral
  *       value ({@code "n": 1}, {@code "stream": false}): serving the request as if they were absent would
  *       give the producer something other than what it asked for, without a word.</li>
- *   <li>any other field is ignored, as OpenAI's API does with fields it does not use (e.g.
- *       {@code model}, {@code user}), so one producer can feed several back ends.</li>
+ *   <li>{@code model}, {@code user} and {@code stream_options} ({@link #IGNORED_FIELDS}) are ignored,
+ *       so one producer can feed several back ends; any other field is refused as unknown, with the
+ *       nearest known name ("unknown field 'max_token'; did you mean 'max_tokens'?"), so that a
+ *       misspelt option is reported instead of silently running with the default.</li>
  * </ul>
  *
  * <p>The caps on {@code id} and {@code metadata} exist because both are copied into the output record:
@@ -126,6 +133,16 @@ public final class RequestParser implements Serializable {
             Map.entry("truncate_prompt_tokens", new Unsupported(null, "a prompt longer than the context is an error, not cut")),
             Map.entry("tools", new Unsupported(n -> n.isArray() && n.isEmpty(), "there is no tool calling")),
             Map.entry("functions", new Unsupported(n -> n.isArray() && n.isEmpty(), "there is no tool calling")));
+
+    /** The request's own fields, besides the sampling options. */
+    private static final Set<String> ENVELOPE = Set.of("id", "prompt", "messages", "metadata", "return_token_ids");
+
+    /**
+     * Fields of OpenAI's API that say nothing about what is generated, accepted and ignored in every JSON
+     * surface so that one producer can feed several back ends: {@code model}, {@code user} and
+     * {@code stream_options} (which only matters with {@code stream}, refused unless false).
+     */
+    public static final Set<String> IGNORED_FIELDS = Set.of("model", "user", "stream_options");
 
     private final SamplingDefaults defaults;
     private final int maxPromptBytes;
@@ -344,6 +361,9 @@ public final class RequestParser implements Serializable {
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> f = it.next();
             String message = unsupported(f.getKey(), f.getValue());
+            if (message == null) {
+                message = unknownField(f.getKey(), Surface.REQUEST_JSON, ENVELOPE);
+            }
             if (message != null) {
                 throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, message);
             }
@@ -405,91 +425,52 @@ public final class RequestParser implements Serializable {
     }
 
     private SamplingParams readSampling(String id, JsonNode root) throws InvalidInputException {
-        SamplingParams.Builder b = defaults.toBuilder();
-        JsonNode n;
-        if ((n = present(root, "max_tokens")) != null) {
-            b.maxTokens(integer(id, "max_tokens", n));
-        }
-        if ((n = present(root, "min_tokens")) != null) {
-            b.minTokens(integer(id, "min_tokens", n));
-        }
-        if ((n = present(root, "temperature")) != null) {
-            b.temperature(number(id, "temperature", n));
-        }
-        if ((n = present(root, "top_p")) != null) {
-            b.topP(number(id, "top_p", n));
-        }
-        if ((n = present(root, "top_k")) != null) {
-            b.topK(integer(id, "top_k", n));
-        }
-        if ((n = present(root, "min_p")) != null) {
-            b.minP(number(id, "min_p", n));
-        }
-        if ((n = present(root, "presence_penalty")) != null) {
-            b.presencePenalty(number(id, "presence_penalty", n));
-        }
-        if ((n = present(root, "frequency_penalty")) != null) {
-            b.frequencyPenalty(number(id, "frequency_penalty", n));
-        }
-        if ((n = present(root, "repetition_penalty")) != null) {
-            b.repetitionPenalty(number(id, "repetition_penalty", n));
-        }
-        if ((n = present(root, "stop")) != null) {
-            b.stop(readStop(id, n));
-        }
-        if ((n = present(root, "stop_token_ids")) != null) {
-            b.stopTokenIds(readStopTokenIds(id, n));
-        }
-        if ((n = present(root, "seed")) != null) {
-            b.seed(longInteger(id, "seed", n));
-        }
-        if ((n = present(root, "logprobs")) != null) {
-            b.logprobs(integer(id, "logprobs", n));
-        }
-        if ((n = present(root, "ignore_eos")) != null) {
-            if (!n.isBoolean()) {
-                throw wrongType(id, "ignore_eos", "a boolean", n);
-            }
-            b.ignoreEos(n.booleanValue());
-        }
         try {
-            return b.build();
+            return SamplingOptionDefs.apply(defaults.toBuilder(), readOptions(root, Surface.REQUEST_JSON)).build();
         } catch (IllegalArgumentException e) {
-            // SamplingParams names the field with its wire name: "'max_tokens' must be >= 1, was -5"
+            // names the field with its wire name: "'max_tokens' must be >= 1, was -5"
             throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, e.getMessage());
         }
     }
 
-    private static List<String> readStop(String id, JsonNode n) throws InvalidInputException {
-        if (n.isTextual()) {
-            if (n.textValue().isEmpty()) {
-                throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'stop' must not be an empty string");
+    /**
+     * The sampling options among {@code object}'s fields that {@code surface} takes, read and checked by
+     * {@link OptionReaders#fromJson}; absent and null fields are left out (the defaults apply).
+     *
+     * @throws IllegalArgumentException naming the first field with a wrong type or value
+     */
+    public static Map<Option<?>, Object> readOptions(JsonNode object, Surface surface) {
+        Map<Option<?>, Object> values = new LinkedHashMap<>();
+        for (Option<?> option : SamplingOptionDefs.ALL) {
+            if (option.on(surface)) {
+                Object v = OptionReaders.fromJson(option, object.get(option.jsonName()), option.jsonName());
+                if (v != null) {
+                    values.put(option, v);
+                }
             }
-            return List.of(n.textValue());
         }
-        if (!n.isArray()) {
-            throw wrongType(id, "stop", "a string or an array of strings", n);
-        }
-        List<String> stop = new ArrayList<>(n.size());
-        for (int i = 0; i < n.size(); i++) {
-            String s = string(id, "stop[" + i + "]", n.get(i));
-            if (s.isEmpty()) {
-                throw new InvalidInputException(ErrorCode.INVALID_PARAM, id, "'stop[" + i + "]' must not be an empty string");
-            }
-            stop.add(s);
-        }
-        return stop;
+        return values;
     }
 
-    private static Set<Integer> readStopTokenIds(String id, JsonNode n) throws InvalidInputException {
-        if (!n.isArray()) {
-            throw wrongType(id, "stop_token_ids", "an array of integers", n);
+    /**
+     * Why {@code field} is not accepted in a JSON object of {@code surface} whose own fields (besides the
+     * sampling options) are {@code envelope}: null when it is a sampling option of the surface, one of
+     * {@code envelope}, an informational field ({@link #IGNORED_FIELDS}) or an unsupported field (checked by
+     * {@link #unsupported}); otherwise "unknown field 'max_token'; did you mean 'max_tokens'?".
+     */
+    public static String unknownField(String field, Surface surface, Set<String> envelope) {
+        List<String> known = new ArrayList<>();
+        for (Option<?> option : SamplingOptionDefs.ALL) {
+            if (option.on(surface)) {
+                known.add(option.jsonName());
+            }
         }
-        Set<Integer> ids = new LinkedHashSet<>();
-        for (int i = 0; i < n.size(); i++) {
-            ids.add(integer(id, "stop_token_ids[" + i + "]", n.get(i)));
+        if (known.contains(field) || envelope.contains(field) || IGNORED_FIELDS.contains(field)
+                || UNSUPPORTED.containsKey(field)) {
+            return null;
         }
-        return ids;
+        known.addAll(envelope);
+        return OptionReaders.unknown("field", field, known);
     }
 
     /** The field's value, or null when it is absent or JSON null (null means "use the default", as in OpenAI). */
@@ -538,18 +519,6 @@ public final class RequestParser implements Serializable {
                     "'" + field + "' must be an integer" + (d.stripTrailingZeros().scale() <= 0 ? " in 64-bit range" : "")
                             + ", got " + preview(n.toString()));
         }
-    }
-
-    private static double number(String id, String field, JsonNode n) throws InvalidInputException {
-        if (!n.isNumber()) {
-            throw wrongType(id, field, "a number", n);
-        }
-        double v = n.doubleValue();
-        if (!Double.isFinite(v)) {
-            throw new InvalidInputException(ErrorCode.INVALID_PARAM, id,
-                    "'" + field + "' must be a finite number, got " + preview(n.toString()));
-        }
-        return v;
     }
 
     private static InvalidInputException wrongType(String id, String field, String expected, JsonNode n) {

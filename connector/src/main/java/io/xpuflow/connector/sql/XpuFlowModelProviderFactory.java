@@ -1,9 +1,12 @@
 package io.xpuflow.connector.sql;
 
+import io.xpuflow.connector.options.OptionReaders;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.factories.FactoryUtil;
 import org.apache.flink.table.factories.ModelProviderFactory;
 import org.apache.flink.table.ml.ModelProvider;
@@ -28,6 +31,9 @@ import org.apache.flink.table.ml.ModelProvider;
 public final class XpuFlowModelProviderFactory implements ModelProviderFactory {
     public static final String IDENTIFIER = "xpuflow";
 
+    /** Keys of a model's options that are Flink's, not ours ({@code 'provider' = 'xpuflow'}). */
+    private static final Set<String> FRAMEWORK_KEYS = Set.of(FactoryUtil.PROVIDER.key(), "task");
+
     @Override
     public String factoryIdentifier() {
         return IDENTIFIER;
@@ -48,9 +54,17 @@ public final class XpuFlowModelProviderFactory implements ModelProviderFactory {
     @Override
     public ModelProvider createModelProvider(Context context) {
         FactoryUtil.ModelProviderFactoryHelper helper = FactoryUtil.createModelProviderFactoryHelper(this, context);
-        helper.validate(); // required, unknown and unparsable options
-        ReadableConfig options = helper.getOptions();
         String model = context.getObjectIdentifier().asSummaryString();
+        List<String> keys = XpuFlowOptions.keys();
+        for (String key : context.getCatalogModel().getOptions().keySet()) {
+            if (!keys.contains(key) && !FRAMEWORK_KEYS.contains(key)) {
+                // as every other surface: the nearest known name (Flink's own message lists all of them)
+                throw new ValidationException("Invalid option of model '" + model + "': "
+                        + OptionReaders.unknown("option", key, keys));
+            }
+        }
+        helper.validate(); // required options
+        ReadableConfig options = helper.getOptions();
         XpuFlowOptions.OptionNames names = XpuFlowOptions.OptionNames.ofModel(model);
         return new XpuFlowModelProvider(model, XpuFlowOptions.engineSpec(options, names),
                 XpuFlowOptions.samplingDefaults(options, names), ModelColumns.of(context.getCatalogModel(), model));

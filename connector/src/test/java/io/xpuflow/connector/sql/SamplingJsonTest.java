@@ -35,11 +35,11 @@ class SamplingJsonTest {
             "{\"stream\": true}                         | INVALID_PARAM | 'stream' is not supported",
             "{\"response_format\": {\"type\": \"json_object\"}} | INVALID_PARAM | 'response_format' is not supported",
             "{\"guided_regex\": \"a+\"}                 | INVALID_PARAM | 'guided_regex' is not supported",
-            "{\"max_token\": 5}                         | INVALID_PARAM | unknown option 'max_token'",
+            "{\"max_token\": 5}                         | INVALID_PARAM | unknown field 'max_token'; did you mean 'max_tokens'?",
             "{\"max_tokens\": 5, \"max_tokens\": 6}     | INVALID_JSON  | options are not valid JSON: Duplicate field 'max_tokens'",
             "{\"max_tokens\": 5} {\"max_tokens\": 6}    | INVALID_JSON  | options are not valid JSON: Trailing token",
             "{\"temperature\": NaN}                     | INVALID_JSON  | options are not valid JSON",
-            "{\"temperature\": 1e400}                   | INVALID_PARAM | 'temperature' must be a finite number, was 1E+400",
+            "{\"temperature\": 1e400}                   | INVALID_PARAM | 'temperature' must be a finite number, got 1E+400",
             "{\"stop\": [\"a\", \"\\ud800\"]}           | INVALID_JSON  | options are not valid JSON: 'stop' holds an unpaired UTF-16 surrogate",
     })
     void strictAboutWhatWouldChangeTheOutput(String json, ErrorCode code, String message) {

@@ -97,16 +97,16 @@ class XpuFlowModelProviderFactoryTest {
                 "'temperature' must be a finite number >= 0, was -1.0");
         assertRejected(with("temperature", "hot"), "temperature", "hot");
         assertRejected(with("top-p", "1.5"), "option 'top-p'", "(0, 1]");
-        assertRejected(with("max-tokens", "0"), "option 'max-tokens'", "'max_tokens' must be >= 1");
+        assertRejected(with("max-tokens", "0"), "option 'max-tokens'", "'max-tokens' must be >= 1");
         assertRejected(with("stop", "a;;b"), "option 'stop'", "non-empty strings");
-        assertRejected(with("max-num-seqs", "0"), "option 'max-num-seqs'", "out of range: 0");
-        assertRejected(with("kv-cache-memory", "0"), "option 'kv-cache-memory'", "out of range: 0");
+        assertRejected(with("max-num-seqs", "0"), "option 'max-num-seqs'", "'max-num-seqs' must be in [1, 4096], was 0");
+        assertRejected(with("kv-cache-memory", "0"), "option 'kv-cache-memory'", "must be a memory size above zero, was 0");
         assertRejected(with("kv-cache-memory", "lots"), "kv-cache-memory", "lots");
         assertRejected(with("weight-format", "fp4"), "Invalid value for option 'weight-format' of model 'cat.db.story'",
-                "'fp4' is not a weight format: auto, exact, bf16 or int8");
+                "'weight-format' must be one of auto, exact, bf16, int8, was fp4");
         assertRejected(with("kv-cache-dtype", "f16"), "Invalid value for option 'kv-cache-dtype' of model 'cat.db.story'",
-                "'f16' is not a KV cache dtype: auto, f32 or bf16");
-        assertRejected(with("temprature", "0.5"), "temprature", "temperature"); // Flink lists the supported keys
+                "'kv-cache-dtype' must be one of auto, f32, bf16, was f16");
+        assertRejected(with("temprature", "0.5"), "unknown option 'temprature'; did you mean 'temperature'?");
     }
 
     @Test
@@ -162,7 +162,7 @@ class XpuFlowModelProviderFactoryTest {
                 "SELECT * FROM ML_PREDICT(TABLE prompts, MODEL fast, DESCRIPTOR(prompt))"))
                 .isInstanceOf(ValidationException.class)
                 .satisfies(e -> assertThat(messages(e)).contains("Invalid value for option 'weight-format' of model"
-                        + " 'default_catalog.default_database.fast': 'fp8' is not a weight format: auto, exact, bf16 or int8"));
+                        + " 'default_catalog.default_database.fast': 'weight-format' must be one of auto, exact, bf16, int8, was fp8"));
     }
 
     @Test
@@ -177,8 +177,8 @@ class XpuFlowModelProviderFactoryTest {
         assertThatThrownBy(() -> XpuFlowOptions.engineSpec(XpuFlowOptions.fromJobParameters(bad::get),
                 XpuFlowOptions.OptionNames.ofJobParameters()))
                 .isInstanceOf(ValidationException.class)
-                .hasMessage("Invalid value for job parameter 'xpuflow.kv-cache-dtype': 'int8' is not a KV cache dtype:"
-                        + " auto, f32 or bf16");
+                .hasMessage("Invalid value for job parameter 'xpuflow.kv-cache-dtype': 'kv-cache-dtype' must be one of"
+                        + " auto, f32, bf16, was int8");
     }
 
     private static ResolvedSchema PROMPT_TWICE() {

@@ -33,32 +33,27 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
                             WeightFormat weightFormat, KvCacheDtype kvCacheDtype, Duration logStatsInterval,
                             SpeculativeConfig speculative) {
 
-    public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
+    public static final long DEFAULT_KV_CACHE_BYTES = EngineOptionDefs.KV_CACHE_MEMORY.defaultValue();
     /** As vLLM's default of its stats line. */
-    public static final Duration DEFAULT_LOG_STATS_INTERVAL = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_LOG_STATS_INTERVAL = EngineOptionDefs.LOG_STATS_INTERVAL.defaultValue();
 
     public EngineOptions {
         if (modelDir == null) {
             throw new IllegalArgumentException("model directory is required");
         }
         modelDir = modelDir.toAbsolutePath().normalize();
-        check(kvCacheBytes > 0, "kv cache bytes", kvCacheBytes);
-        check(blockSize > 0 && blockSize <= 1024, "block size", blockSize);
-        check(maxNumSeqs > 0 && maxNumSeqs <= 4096, "max num seqs", maxNumSeqs);
-        check(maxNumBatchedTokens > 0 && maxNumBatchedTokens <= 1 << 16, "max num batched tokens", maxNumBatchedTokens);
-        if (logStatsInterval == null || logStatsInterval.isNegative()) {
-            throw new IllegalArgumentException("engine option 'log stats interval' must be zero (off) or positive: "
-                    + logStatsInterval);
+        // the rules of the option definitions, as every surface applies them ("'max_num_seqs' must be ...")
+        EngineOptionDefs.KV_CACHE_MEMORY.check(kvCacheBytes);
+        EngineOptionDefs.BLOCK_SIZE.check(blockSize);
+        EngineOptionDefs.MAX_NUM_SEQS.check(maxNumSeqs);
+        EngineOptionDefs.MAX_NUM_BATCHED_TOKENS.check(maxNumBatchedTokens);
+        if (logStatsInterval == null) {
+            throw new IllegalArgumentException("'log_stats_interval' is required (zero: no stats line)");
         }
         if (speculative == null) {
             speculative = SpeculativeConfig.NONE;
         }
-    }
-
-    private static void check(boolean ok, String what, long value) {
-        if (!ok) {
-            throw new IllegalArgumentException("engine option '" + what + "' out of range: " + value);
-        }
+        EngineOptionDefs.LOG_STATS_INTERVAL.check(logStatsInterval);
     }
 
     /**
@@ -78,13 +73,13 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
 
     public static final class Builder {
         private final Path modelDir;
-        private int threads;
+        private int threads = EngineOptionDefs.THREADS.defaultValue();
         private long kvCacheBytes = DEFAULT_KV_CACHE_BYTES;
-        private int blockSize = 16;
-        private int maxNumSeqs = 64;
-        private int maxNumBatchedTokens = 256;
-        private int maxModelLen;
-        private boolean enablePrefixCaching = true;
+        private int blockSize = EngineOptionDefs.BLOCK_SIZE.defaultValue();
+        private int maxNumSeqs = EngineOptionDefs.MAX_NUM_SEQS.defaultValue();
+        private int maxNumBatchedTokens = EngineOptionDefs.MAX_NUM_BATCHED_TOKENS.defaultValue();
+        private int maxModelLen = EngineOptionDefs.MAX_MODEL_LEN.defaultValue();
+        private boolean enablePrefixCaching = EngineOptionDefs.ENABLE_PREFIX_CACHING.defaultValue();
         private WeightFormat weightFormat;
         private KvCacheDtype kvCacheDtype;
         private Duration logStatsInterval = DEFAULT_LOG_STATS_INTERVAL;

@@ -39,29 +39,27 @@ public record SamplingParams(
         Long seed) {
 
     /** Most alternatives one token may report. */
-    public static final int MAX_LOGPROBS = 20;
+    public static final int MAX_LOGPROBS = SamplingOptionDefs.MAX_LOGPROBS;
 
     public SamplingParams {
         stop = stop == null ? List.of() : List.copyOf(stop);
         stopTokenIds = stopTokenIds == null ? Set.of() : Set.copyOf(stopTokenIds);
-        check(Double.isFinite(temperature) && temperature >= 0, "temperature", temperature, "a finite number >= 0");
-        check(topP > 0 && topP <= 1, "top_p", topP, "in (0, 1]");
-        check(topK >= 0, "top_k", topK, ">= 0 (0 turns it off)");
-        check(minP >= 0 && minP <= 1, "min_p", minP, "in [0, 1]");
-        check(Double.isFinite(repetitionPenalty) && repetitionPenalty > 0, "repetition_penalty", repetitionPenalty, "> 0");
-        check(presencePenalty >= -2 && presencePenalty <= 2, "presence_penalty", presencePenalty, "in [-2, 2]");
-        check(frequencyPenalty >= -2 && frequencyPenalty <= 2, "frequency_penalty", frequencyPenalty, "in [-2, 2]");
-        check(maxTokens >= 1, "max_tokens", maxTokens, ">= 1");
-        check(minTokens >= 0 && minTokens <= maxTokens, "min_tokens", minTokens, "in [0, max_tokens]");
-        check(logprobs >= 0 && logprobs <= MAX_LOGPROBS, "logprobs", logprobs, "in [0, " + MAX_LOGPROBS + "]");
-        for (String s : stop) {
-            check(s != null && !s.isEmpty(), "stop", s, "non-empty strings");
-        }
-    }
-
-    private static void check(boolean ok, String field, Object value, String rule) {
-        if (!ok) {
-            throw new IllegalArgumentException("'" + field + "' must be " + rule + ", was " + value);
+        // one value at a time: the rules of the option definitions, as every surface applies them
+        SamplingOptionDefs.TEMPERATURE.check(temperature);
+        SamplingOptionDefs.TOP_P.check(topP);
+        SamplingOptionDefs.TOP_K.check(topK);
+        SamplingOptionDefs.MIN_P.check(minP);
+        SamplingOptionDefs.REPETITION_PENALTY.check(repetitionPenalty);
+        SamplingOptionDefs.PRESENCE_PENALTY.check(presencePenalty);
+        SamplingOptionDefs.FREQUENCY_PENALTY.check(frequencyPenalty);
+        SamplingOptionDefs.MAX_TOKENS.check(maxTokens);
+        SamplingOptionDefs.MIN_TOKENS.check(minTokens);
+        SamplingOptionDefs.LOGPROBS.check(logprobs);
+        SamplingOptionDefs.STOP.check(stop);
+        SamplingOptionDefs.STOP_TOKEN_IDS.check(List.copyOf(stopTokenIds));
+        // two fields at once
+        if (minTokens > maxTokens) {
+            throw new IllegalArgumentException("'min_tokens' must be in [0, max_tokens], was " + minTokens);
         }
     }
 
@@ -83,22 +81,25 @@ public record SamplingParams(
         return new Builder();
     }
 
-    /** Defaults: greedy, 16 tokens, every filter and penalty off. */
+    /**
+     * Defaults: those of {@link SamplingOptionDefs} (greedy, 16 tokens, every filter and penalty off, a seed
+     * derived from the request id).
+     */
     public static final class Builder {
-        private double temperature = 0;
-        private double topP = 1;
-        private int topK = 0;
-        private double minP = 0;
-        private double repetitionPenalty = 1;
-        private double presencePenalty = 0;
-        private double frequencyPenalty = 0;
-        private int maxTokens = 16;
-        private int minTokens = 0;
-        private List<String> stop = List.of();
-        private Set<Integer> stopTokenIds = Set.of();
-        private boolean ignoreEos;
-        private int logprobs;
-        private Long seed;
+        private double temperature = SamplingOptionDefs.TEMPERATURE.defaultValue();
+        private double topP = SamplingOptionDefs.TOP_P.defaultValue();
+        private int topK = SamplingOptionDefs.TOP_K.defaultValue();
+        private double minP = SamplingOptionDefs.MIN_P.defaultValue();
+        private double repetitionPenalty = SamplingOptionDefs.REPETITION_PENALTY.defaultValue();
+        private double presencePenalty = SamplingOptionDefs.PRESENCE_PENALTY.defaultValue();
+        private double frequencyPenalty = SamplingOptionDefs.FREQUENCY_PENALTY.defaultValue();
+        private int maxTokens = SamplingOptionDefs.MAX_TOKENS.defaultValue();
+        private int minTokens = SamplingOptionDefs.MIN_TOKENS.defaultValue();
+        private List<String> stop = SamplingOptionDefs.STOP.defaultValue();
+        private Set<Integer> stopTokenIds = Set.copyOf(SamplingOptionDefs.STOP_TOKEN_IDS.defaultValue());
+        private boolean ignoreEos = SamplingOptionDefs.IGNORE_EOS.defaultValue();
+        private int logprobs = SamplingOptionDefs.LOGPROBS.defaultValue();
+        private Long seed = SamplingOptionDefs.SEED.defaultValue();
 
         private Builder() {}
 
