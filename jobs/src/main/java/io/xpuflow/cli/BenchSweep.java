@@ -7,6 +7,7 @@ import io.xpuflow.runtime.engine.GenerationRequest;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -24,7 +25,8 @@ import picocli.CommandLine.Spec;
  * logits), prompt tokens over the wall time; {@code tg}: that many one-token prompts generating
  * {@code --output-len} tokens each, the tokens after the first over the wall time after the last first
  * token (the aggregate decode speed of that many streams). Each figure is the mean and standard
- * deviation of {@code --repetitions} runs, after one untimed warm-up of each test.
+ * deviation of {@code --repetitions} runs, after one untimed warm-up of each test. The tg runs' requests also
+ * give each count's TTFT and TPOT percentiles; {@code --chart FILE.png} draws both as a chart.
  */
 @Command(name = "sweep", description = "Prefill (pp) and decode (tg) tokens/s over 1, 2, 4, ... concurrent streams, as a llama-bench table.")
 final class BenchSweep implements Callable<Integer> {
@@ -45,8 +47,26 @@ final class BenchSweep implements Callable<Integer> {
             description = "Timed runs of each test, reported as mean ± standard deviation (default ${DEFAULT-VALUE}).")
     int repetitions;
 
+    @Option(names = "--chart", paramLabel = "FILE.png",
+            description = "Also draw the sweep as a PNG chart: tokens/s and TTFT/TPOT percentiles over concurrent streams.")
+    Path chart;
+
     @Spec
     CommandLine.Model.CommandSpec spec;
+
+    /**
+     * Latency percentiles of one stream count, over the requests of its tg runs: time to first token and
+     * time per output token after the first, in milliseconds.
+     */
+    record LatencyRow(int streams, BenchReport.Percentiles ttft, BenchReport.Percentiles tpot) {
+        ObjectNode toJson() {
+            ObjectNode o = BenchCommand.JSON.createObjectNode();
+            o.put("streams", streams);
+            ttft.putJson(o, "ttft");
+            tpot.putJson(o, "tpot");
+            return o;
+        }
+    }
 
     /** One row of the table. */
     record Row(int streams, String test, double mean, double stddev) {
@@ -75,6 +95,10 @@ final class BenchSweep implements Callable<Integer> {
         }
         BenchWorkload w = BenchCommand.workload(spec, maxStreams, workload);
         BenchReport.checkOutputJson(spec, workload.outputJson);
+        if (chart != null && !chart.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png")) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--chart writes a PNG file: give a name ending"
+                    + " in .png, was " + chart);
+        }
         engineArgs.disablePrefixCaching(); // repeated runs must compute their whole prompts
         try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
             PrintWriter out = spec.commandLine().getOut();
@@ -84,7 +108,7 @@ final class BenchSweep implements Callable<Integer> {
             long seed = w.seed();
             // warm-up (JIT, page cache), untimed
             prefill(engine, new BenchWorkload(1, w.inputLen(), 1, seed++), vocab);
-            decode(engine, new BenchWorkload(1, 1, w.outputLen(), seed++), vocab);
+            run(engine, new BenchWorkload(1, 1, w.outputLen(), seed++).requests(vocab));
 
             String model = engine.options().modelDir().getFileName() + " " + engine.config().architecture();
             String format = engine.placement().weightFormat().optionValue() + ", KV " + engine.placement().kvCacheDtype().optionValue();
@@ -93,15 +117,22 @@ final class BenchSweep implements Callable<Integer> {
             out.println("| model | format | threads | streams | test | t/s |");
             out.println("| --- | --- | ---: | ---: | ---: | ---: |");
             List<Row> rows = new ArrayList<>();
+            List<LatencyRow> latencies = new ArrayList<>();
             for (int streams = 1; streams <= maxStreams; streams *= 2) {
                 double[] pp = new double[repetitions];
                 double[] tg = new double[repetitions];
                 for (int r = 0; r < repetitions; r++) {
                     pp[r] = prefill(engine, new BenchWorkload(streams, w.inputLen(), 1, seed++), vocab);
                 }
+                List<GenerationResult> decoded = new ArrayList<>();
                 for (int r = 0; r < repetitions; r++) {
-                    tg[r] = decode(engine, new BenchWorkload(streams, 1, w.outputLen(), seed++), vocab);
+                    List<GenerationResult> results = run(engine, new BenchWorkload(streams, 1, w.outputLen(), seed++)
+                            .requests(vocab));
+                    tg[r] = decodeTokensPerSecond(results);
+                    decoded.addAll(results);
                 }
+                BenchReport.RequestLatencies l = BenchReport.RequestLatencies.of(decoded);
+                latencies.add(new LatencyRow(streams, l.ttft(), l.tpot()));
                 for (Row row : List.of(row(streams, "pp" + w.inputLen(), pp), row(streams, "tg" + w.outputLen(), tg))) {
                     rows.add(row);
                     out.printf(Locale.ROOT, "| %s | %s | %d | %d | %s | %.2f ± %.2f |%n", model, format, threads,
@@ -110,13 +141,27 @@ final class BenchSweep implements Callable<Integer> {
                 }
             }
             out.println();
+            out.println("| streams | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms |");
+            out.println("| ---: | ---: | ---: | ---: | ---: |");
+            for (LatencyRow l : latencies) {
+                out.printf(Locale.ROOT, "| %d | %.2f | %.2f | %.3f | %.3f |%n", l.streams(), l.ttft().p50(), l.ttft().p99(),
+                        l.tpot().p50(), l.tpot().p99());
+            }
+            out.println();
             ObjectNode o = BenchCommand.JSON.createObjectNode();
             ArrayNode array = o.putArray("results");
             rows.forEach(row -> array.add(row.toJson()));
+            ArrayNode latencyArray = o.putArray("latencies");
+            latencies.forEach(l -> latencyArray.add(l.toJson()));
             o.put("input_len", w.inputLen());
             o.put("output_len", w.outputLen());
             o.put("repetitions", repetitions);
             BenchCommand.putPlacement(o, engine);
+            if (chart != null) {
+                SweepChart.write(chart, model + ", " + format + ", " + threads + " threads, pp" + w.inputLen() + " / tg"
+                        + w.outputLen(), rows, latencies);
+                out.println("Chart written to " + chart);
+            }
             out.println(o);
             BenchReport.writeJson(workload.outputJson, header, o);
         }
@@ -145,16 +190,16 @@ final class BenchSweep implements Callable<Integer> {
     }
 
     /**
-     * Output tokens after the first per second, over the time from the last stream's first token to the
-     * end: the first tokens come from the (tiny) prefill, which this test leaves out.
+     * Output tokens after the first per second of one tg run, over the time from the last stream's first
+     * token to the end: the first tokens come from the (tiny) prefill, which this test leaves out. Every
+     * request of the run was submitted at once, so their end-to-end times share one start.
      */
-    private static double decode(LlmEngine engine, BenchWorkload w, int vocab) {
-        long start = System.nanoTime();
-        List<GenerationResult> results = run(engine, w.requests(vocab));
-        double seconds = (System.nanoTime() - start) / 1e9;
+    private static double decodeTokensPerSecond(List<GenerationResult> results) {
+        double seconds = 0;
         double lastFirstToken = 0;
         long tokens = 0;
         for (GenerationResult r : results) {
+            seconds = Math.max(seconds, r.timings().totalMs() / 1e3);
             lastFirstToken = Math.max(lastFirstToken, r.timings().timeToFirstTokenMs() / 1e3);
             tokens += r.usage().completionTokens() - 1;
         }

@@ -286,8 +286,10 @@ class ServingCliTest {
     @Test
     void benchSweepPrintsALlamaBenchTableOfPrefillAndDecodeOverDoublingStreams(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("sweep.json");
+        Path chart = dir.resolve("charts/sweep.png");
         assertThat(run("bench", "sweep", "--model", STORIES, "--input-len", "16", "--output-len", "4", "--max-streams",
-                "5", "-r", "2", "--threads", "1", "--output-json", file.toString())).as(err.toString()).isZero();
+                "5", "-r", "2", "--threads", "1", "--output-json", file.toString(), "--chart", chart.toString()))
+                .as(err.toString()).isZero();
         String[] lines = out.toString().strip().split("\\R");
         assertThat(lines[3]).isEqualTo("Workload: 5 prompts, 16 input tokens, 4 output tokens, seed 0");
         assertThat(lines[2]).endsWith("prefix caching off");
@@ -308,6 +310,16 @@ class ServingCliTest {
         }
         assertThat(json.at("/results/5/streams").asInt()).isEqualTo(4);
         assertThat(json.at("/results/5/test").asText()).isEqualTo("tg4");
+        // TTFT and TPOT percentiles of each count's tg requests, as a table and in the JSON
+        assertThat(out.toString()).contains("| streams | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms |");
+        assertThat(json.get("latencies")).hasSize(3);
+        for (JsonNode l : json.get("latencies")) {
+            assertThat(l.get("p99_ttft_ms").asDouble()).isGreaterThanOrEqualTo(l.get("p50_ttft_ms").asDouble()).isPositive();
+            assertThat(l.get("p99_tpot_ms").asDouble()).isGreaterThanOrEqualTo(l.get("p50_tpot_ms").asDouble()).isPositive();
+        }
+        java.awt.image.BufferedImage png = javax.imageio.ImageIO.read(chart.toFile());
+        assertThat(png).as("a PNG at %s", chart).isNotNull();
+        assertThat(png.getWidth()).isEqualTo(SweepChart.WIDTH);
         JsonNode doc = new ObjectMapper().readTree(file.toFile());
         assertThat(doc.at("/header/benchmark").asText()).isEqualTo("sweep");
         assertThat(doc.get("results")).isEqualTo(json);
@@ -319,6 +331,8 @@ class ServingCliTest {
         assertThat(err.toString()).contains("--output-len must be at least 2");
         assertThat(run("bench", "sweep", "--model", STORIES, "-r", "0")).isEqualTo(2);
         assertThat(err.toString()).contains("--repetitions must be positive");
+        assertThat(run("bench", "sweep", "--model", STORIES, "--chart", dir.resolve("x.svg").toString())).isEqualTo(2);
+        assertThat(err.toString()).contains("--chart writes a PNG file: give a name ending in .png");
     }
 
     /** A percentile line of {@code bench}, e.g. {@code TTFT  ms: mean 1.20, p50 1.10, p90 1.90, p99 2.00 (8 requests)}. */
