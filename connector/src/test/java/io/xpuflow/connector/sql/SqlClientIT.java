@@ -41,7 +41,8 @@ import org.junit.jupiter.api.io.TempDir;
  * backend, {@code flink-python} as the distribution's {@code opt/} has it) plus Flink's Kafka SQL connector jar
  * ({@code flink-sql-connector-kafka}, as in {@code lib/});
  * nothing of ours, no Jackson, no Kafka clients but the connector's relocated ones. Our code, the natives and
- * the {@code xpuflow} model provider come only from the SQL jar, through {@code -j} or {@code ADD JAR}. The
+ * the {@code xpuflow} model provider come only from the SQL jar, through {@code -j}, {@code ADD JAR} or the
+ * class path (the distribution's {@code lib/}). The
  * client executes the script in a local Flink (a MiniCluster in the client's JVM, {@code execution.target:
  * local}), which loads the SQL jar in the job's user-code class loader as a cluster's TaskManager does, over
  * Kafka tables on a real in-process broker; the committed rows of both output topics are checked against the
@@ -96,19 +97,26 @@ class SqlClientIT {
 
     @Test
     void theExampleRunsInFlinksSqlClientWithTheJarGivenByDashJ(@TempDir Path work) throws Exception {
-        runExample(work, "j", List.of("-j", sqlJar().toString()), "");
+        runExample(work, "j", List.of("-j", sqlJar().toString()), "", List.of());
     }
 
     @Test
     void theExampleRunsInFlinksSqlClientWithTheJarAddedByAddJar(@TempDir Path work) throws Exception {
-        runExample(work, "addjar", List.of(), "ADD JAR '" + sqlJar() + "';\n");
+        runExample(work, "addjar", List.of(), "ADD JAR '" + sqlJar() + "';\n", List.of());
+    }
+
+    @Test
+    void theExampleRunsInFlinksSqlClientWithTheJarInTheDistributionsLib(@TempDir Path work) throws Exception {
+        runExample(work, "lib", List.of(), "", List.of(sqlJar()));
     }
 
     /**
      * Produces the prompts to {@code <run>-prompts}, runs the example script in the SQL client (with
-     * {@code clientArgs} and {@code preamble} before the script) and checks both output topics.
+     * {@code clientArgs}, {@code preamble} before the script and {@code lib} on the client's class path) and
+     * checks both output topics.
      */
-    private void runExample(Path work, String run, List<String> clientArgs, String preamble) throws Exception {
+    private void runExample(Path work, String run, List<String> clientArgs, String preamble, List<Path> lib)
+            throws Exception {
         broker.createTopic(run + "-prompts", 2);
         broker.createTopic(run + "-completions", 1);
         broker.createTopic(run + "-stories", 1);
@@ -149,7 +157,7 @@ class SqlClientIT {
         args.addAll(clientArgs);
         args.addAll(List.of("-f", scriptFile.toString()));
         Path log = work.resolve("sql-client.log");
-        Process client = start(work, conf, log, args);
+        Process client = start(work, conf, log, args, lib);
         boolean ended = client.waitFor(4, TimeUnit.MINUTES);
         if (!ended) {
             client.destroyForcibly();
@@ -180,10 +188,14 @@ class SqlClientIT {
         }
     }
 
-    /** {@code java -cp <Flink's class path and the Kafka SQL connector> SqlClient ARGS}, as {@code bin/sql-client.sh} starts it. */
-    private static Process start(Path work, Path conf, Path log, List<String> args) throws IOException {
+    /**
+     * {@code java -cp <Flink's class path, the Kafka SQL connector, lib> SqlClient ARGS}, as {@code
+     * bin/sql-client.sh} starts it; with the JDK of this JVM, or of {@code -Dxpuflow.sql.client.java.home=DIR}.
+     */
+    private static Process start(Path work, Path conf, Path log, List<String> args, List<Path> lib) throws IOException {
         List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        String javaHome = System.getProperty("xpuflow.sql.client.java.home", System.getProperty("java.home"));
+        command.add(Path.of(javaHome, "bin", "java").toString());
         command.add("-Xmx1g");
         // what a Flink distribution's config.yaml puts in env.java.opts.all for Java 17
         for (String pkg : List.of("java.util", "java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio",
@@ -199,9 +211,10 @@ class SqlClientIT {
                 .forEach(command::add);
         command.add("-Dorg.slf4j.simpleLogger.defaultLogLevel=info");
         // bin/sql-client.sh: lib/ (here with the Kafka SQL connector) and opt/ (flink-python among others)
-        command.addAll(List.of("-cp", String.join(File.pathSeparator, distributionClasspath(),
-                built("xpuflow.kafka.sql.jar").toString(), built("xpuflow.flink.python.jar").toString()),
-                "org.apache.flink.table.client.SqlClient"));
+        List<String> classpath = new ArrayList<>(List.of(distributionClasspath(), built("xpuflow.kafka.sql.jar").toString(),
+                built("xpuflow.flink.python.jar").toString()));
+        lib.forEach(jar -> classpath.add(jar.toString()));
+        command.addAll(List.of("-cp", String.join(File.pathSeparator, classpath), "org.apache.flink.table.client.SqlClient"));
         command.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(command).directory(work.toFile()).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
