@@ -1,12 +1,15 @@
 -- XPUFlow in Flink SQL: prompts from Kafka, completions to Kafka, exactly once.
 --
--- Needs the xpuflow-connector jar (with its dependencies), Flink's Kafka SQL connector and the JSON
--- format on the classpath, e.g.
---   sql-client.sh -j xpuflow-connector.jar -f kafka-ml-predict.sql
+-- Needs the XPUFlow SQL jar (connector/target/xpuflow-flink-sql-<version>.jar after mvn package) and
+-- Flink's Kafka SQL connector (flink-sql-connector-kafka-5.0.0-2.2.jar, e.g. in Flink's lib/); the JSON
+-- format is in every Flink distribution's lib/. For example
+--   sql-client.sh -j xpuflow-flink-sql-0.1.0-SNAPSHOT.jar -f kafka-ml-predict.sql
+-- or an ADD JAR statement with the jar's path in the session first, or both jars in lib/.
 -- Change the broker address (localhost:9092) and the model directory (/opt/xpuflow/models/stories260k,
 -- the small model in this repository's models/) to yours. Input records look like
 --   {"id": "p1", "prompt": "Once upon a time"}
--- The connector test KafkaSqlInferenceTest runs this very file against an in-process broker.
+-- The connector tests KafkaSqlInferenceTest (Table API) and SqlClientIT (Flink's SQL client with the
+-- SQL jar) run this very file against an in-process broker.
 
 -- Kafka transactions commit when a checkpoint completes, so checkpointing must be on.
 SET 'execution.checkpointing.interval' = '10s';

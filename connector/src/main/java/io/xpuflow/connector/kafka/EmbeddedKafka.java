@@ -37,9 +37,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>It wraps Kafka's own {@code KafkaClusterTestKit}, configured for one node: the internal topics
  * (consumer offsets, transaction state) have replication factor 1, so transactions, and with them
- * Flink's exactly-once Kafka sink, work. The test kit is an <em>optional</em> dependency of this
+ * Flink's exactly-once Kafka sink, work. The test kit is a <em>provided</em> dependency of this
  * module: a program that uses this class must put {@code org.apache.kafka:kafka-test-common-runtime}
- * on its class path itself, and job jars for {@code flink run} do not carry a broker.
+ * on its class path itself, and neither the SQL jar nor job jars for {@code flink run} carry a broker.
  *
  * <pre>{@code
  * try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
