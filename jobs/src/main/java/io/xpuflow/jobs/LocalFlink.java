@@ -6,6 +6,8 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
@@ -47,5 +49,27 @@ public final class LocalFlink {
         Configuration c = loopbackConfiguration();
         c.addAll(settings);
         return StreamExecutionEnvironment.createLocalEnvironment(parallelism, c);
+    }
+
+    /**
+     * Starts a MiniCluster of one TaskManager with {@code slots} slots, {@link #loopbackConfiguration()} and
+     * then {@code settings}, its REST API (and Flink's web UI, which is on the class path of the CLI jar) on
+     * {@code restPort} of the loopback address (0: a free port; {@link MiniCluster#getRestAddress()} tells
+     * which). Unlike {@link #environment}, whose cluster lives and dies with one job and hides its address,
+     * the caller submits jobs to it ({@link MiniCluster#submitJob}) and closes it.
+     */
+    public static MiniCluster startCluster(int slots, int restPort, Configuration settings) throws Exception {
+        Configuration c = loopbackConfiguration();
+        c.addAll(settings);
+        c.set(RestOptions.BIND_PORT, Integer.toString(restPort));
+        MiniCluster cluster = new MiniCluster(new MiniClusterConfiguration.Builder().setConfiguration(c)
+                .setNumTaskManagers(1).setNumSlotsPerTaskManager(slots).build());
+        try {
+            cluster.start();
+        } catch (Exception e) {
+            cluster.close();
+            throw e;
+        }
+        return cluster;
     }
 }
