@@ -196,11 +196,13 @@ final class DemoCommand implements Callable<Integer> {
         StreamGraph graph = env.getStreamGraph();
         graph.setJobName("xpuflow demo: " + INPUT + " -> " + modelName(dir) + " -> " + OUTPUT);
 
+        phase("Starting a local Flink cluster (in this process, on 127.0.0.1) ...");
         try (MiniCluster flink = LocalFlink.startCluster(1, webPort, new Configuration());
              KafkaProducer<String, String> producer = producer(kafka.bootstrapServers());
              KafkaConsumer<byte[], byte[]> consumer = committedReader(kafka.bootstrapServers())) {
             String webUi = stripSlash(flink.getRestAddress().get().toString()) + "/";
             phase("Flink web UI: %s", webUi);
+            phase("Submitting the job ...");
             JobID job = flink.submitJob(graph.getJobGraph(DemoCommand.class.getClassLoader(), new JobID())).get().getJobID();
             awaitRunning(flink, job);
             phase("Job running: %s (%s -> LLM -> %s, errors -> %s; exactly once, a checkpoint every %s)", job, INPUT,

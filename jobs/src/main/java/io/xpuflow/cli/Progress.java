@@ -41,6 +41,17 @@ final class Progress implements AutoCloseable {
         }
     }
 
+    /** {@code --no-progress}, for the commands that show progress. */
+    static final class Options {
+        @picocli.CommandLine.Option(names = "--no-progress", description = "No progress display on stderr (on a terminal a"
+                + " line redrawn in place, elsewhere a line every 10 s of a slow step).")
+        boolean off;
+
+        Mode mode() {
+            return Mode.forStderr(off);
+        }
+    }
+
     /** What the amounts count. */
     enum Unit {
         BYTES, ITEMS
