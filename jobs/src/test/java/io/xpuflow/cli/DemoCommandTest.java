@@ -74,6 +74,9 @@ class DemoCommandTest {
                     HttpResponse.BodyHandlers.ofString());
             assertThat(ui.statusCode()).isEqualTo(200);
             assertThat(ui.body()).containsIgnoringCase("<html");
+            HttpResponse<String> jars = http.send(HttpRequest.newBuilder(URI.create(web + "jars")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(jars.statusCode()).as("jar upload is off").isNotEqualTo(200);
 
             // a prompt of one's own, sent as the demo says, is answered and printed by the running demo
             StringWriter produced = new StringWriter();
