@@ -23,9 +23,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
-import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.JobID;
@@ -82,9 +80,6 @@ final class DemoCommand implements Callable<Integer> {
     static final String OUTPUT = "completions";
     static final String ERRORS = "prompt-errors";
 
-    /** Demos running with --keep-running in this JVM, each by its stop latch ({@link #stopAll}). */
-    private static final Set<CountDownLatch> RUNNING = ConcurrentHashMap.newKeySet();
-
     @Mixin
     XpuFlowCli.Common common = new XpuFlowCli.Common();
 
@@ -124,11 +119,6 @@ final class DemoCommand implements Callable<Integer> {
     private long startNanos;
     /** Counted down when call() has closed everything: a shutdown hook of --keep-running waits for it. */
     private final CountDownLatch closed = new CountDownLatch(1);
-
-    /** Stops every demo of this JVM that runs with --keep-running, as Ctrl-C would (for tests that run it in-process). */
-    static void stopAll() {
-        RUNNING.forEach(CountDownLatch::countDown);
-    }
 
     @Override
     public Integer call() throws Exception {
@@ -273,16 +263,20 @@ final class DemoCommand implements Callable<Integer> {
         out.flush();
 
         CountDownLatch stop = new CountDownLatch(1);
+        // Ctrl-C and SIGTERM are taken over while the demo runs: a JVM shutdown would run Kafka's test kit's own
+        // hook, which deletes the broker's directories under the running broker (it then halts the JVM), so the
+        // demo closes job, Flink and broker first and then exits normally
+        List<Runnable> restore = onSignals(List.of("INT", "TERM"), stop::countDown);
+        // any other way out of the JVM (SIGHUP, System.exit elsewhere): stop all the same, as far as it gets
         Thread hook = new Thread(() -> {
             stop.countDown();
             try {
-                closed.await(60, TimeUnit.SECONDS); // the JVM exits once the job, Flink and the broker are closed
+                closed.await(60, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }, "xpuflow-demo-stop");
         Runtime.getRuntime().addShutdownHook(hook);
-        RUNNING.add(stop);
         try {
             while (stop.getCount() > 0) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
@@ -290,19 +284,37 @@ final class DemoCommand implements Callable<Integer> {
                 }
                 failIfEnded(flink, job);
             }
+            out.println(); // after the terminal's "^C"
             phase("Stopping: cancelling the job, then closing Flink and the broker ...");
             flink.cancelJob(job).get();
             return 0;
         } finally {
-            RUNNING.remove(stop);
-            if (stop.getCount() > 0) {
-                try {
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                } catch (IllegalStateException shuttingDown) {
-                    // the hook runs already
-                }
+            restore.forEach(Runnable::run);
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs already and waits for the close
             }
         }
+    }
+
+    /**
+     * Runs {@code action} on each of these signals instead of the JVM's shutdown; returns what puts the JVM's
+     * handlers back. A signal the JVM does not let a program handle (-Xrs, a platform without it) is left as it is.
+     */
+    @SuppressWarnings("restriction")
+    private static List<Runnable> onSignals(List<String> names, Runnable action) {
+        List<Runnable> restore = new ArrayList<>();
+        for (String name : names) {
+            try {
+                sun.misc.Signal signal = new sun.misc.Signal(name);
+                sun.misc.SignalHandler previous = sun.misc.Signal.handle(signal, s -> action.run());
+                restore.add(() -> sun.misc.Signal.handle(signal, previous));
+            } catch (IllegalArgumentException | UnsupportedOperationException unavailable) {
+                // the JVM's handler stays; the shutdown hook still stops the demo
+            }
+        }
+        return restore;
     }
 
     /** "1 s", "500 ms": the checkpoint interval as the narration says it. */
