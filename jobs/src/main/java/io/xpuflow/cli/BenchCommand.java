@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.xpuflow.device.Device;
 import io.xpuflow.device.Roofline;
 import io.xpuflow.device.TraceEvent;
-import io.xpuflow.runtime.engine.EngineOptions;
 import io.xpuflow.runtime.engine.GenerationHandle;
 import io.xpuflow.runtime.engine.GenerationRequest;
 import io.xpuflow.runtime.engine.GenerationResult;
@@ -162,7 +161,7 @@ final class BenchCommand implements Runnable {
         public Integer call() {
             BenchWorkload w = workload(spec, numPrompts, workload);
             BenchReport.checkOutputJson(spec, workload.outputJson);
-            try (LlmEngine engine = open(engineArgs.toOptions(common.threads), spec, progress)) {
+            try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
                 PrintWriter out = spec.commandLine().getOut();
                 ObjectNode header = BenchReport.header("throughput", engine, w);
                 BenchReport.printHeader(out, engine, header);
@@ -225,7 +224,7 @@ final class BenchCommand implements Runnable {
                     limits = Roofline.measure(device, Roofline.DEFAULT_READ_BYTES);
                 }
             }
-            try (LlmEngine engine = open(engineArgs.toOptions(common.threads), spec, progress)) {
+            try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
                 PrintWriter out = spec.commandLine().getOut();
                 ObjectNode header = BenchReport.header("latency", engine, w);
                 BenchReport.printHeader(out, engine, header);
@@ -302,18 +301,6 @@ final class BenchCommand implements Runnable {
                 BenchReport.writeJson(workload.outputJson, header, o);
             }
             return 0;
-        }
-    }
-
-    /**
-     * Opens the engine of a benchmark; on a terminal a line on stderr counts the seconds while the model
-     * loads (the load reports no progress of its own; its time is on the header's first line).
-     */
-    static LlmEngine open(EngineOptions options, CommandLine.Model.CommandSpec spec,
-                          Progress.Options progress) {
-        try (Progress shown = Progress.elapsed(spec.commandLine().getErr(), progress.mode(),
-                "Loading " + options.modelDir().getFileName())) {
-            return LlmEngine.open(options);
         }
     }
 

@@ -44,6 +44,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     EngineArgs engineArgs = new EngineArgs();
 
+    @Mixin
+    Progress.Options progress = new Progress.Options();
+
     @Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -113,7 +116,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         GenerationRequest request = request(params);
         PrintWriter out = spec.commandLine().getOut();
-        try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+        try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
             TokenListener listener = !stream ? TokenListener.NONE : json
                     ? (id, delta) -> {
                         ObjectNode o = JSON.createObjectNode();

@@ -1,9 +1,12 @@
 package io.xpuflow.cli;
 
+import io.xpuflow.runtime.engine.EngineOptions;
+import io.xpuflow.runtime.engine.LlmEngine;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
+import picocli.CommandLine;
 
 /**
  * The progress of one slow step (writing a checkpoint, loading a model, a benchmark, starting a broker),
@@ -43,7 +46,7 @@ final class Progress implements AutoCloseable {
 
     /** {@code --no-progress}, for the commands that show progress. */
     static final class Options {
-        @picocli.CommandLine.Option(names = "--no-progress", description = "No progress display on stderr (on a terminal a"
+        @CommandLine.Option(names = "--no-progress", description = "No progress display on stderr (on a terminal a"
                 + " line redrawn in place, elsewhere a line every 10 s of a slow step).")
         boolean off;
 
@@ -106,6 +109,22 @@ final class Progress implements AutoCloseable {
     /** Shows the time a step of unknown length has taken so far. */
     static Progress elapsed(PrintWriter to, Mode mode, String label) {
         return new Progress(to, mode, label, 0, Unit.ITEMS, "", () -> 0, periodOf(mode));
+    }
+
+    /** Runs {@code step}, showing the time it has taken so far, and returns what it returns. */
+    static <T> T during(PrintWriter to, Mode mode, String label, java.util.function.Supplier<T> step) {
+        try (Progress shown = elapsed(to, mode, label)) {
+            return step.get();
+        }
+    }
+
+    /**
+     * Opens the engine of a command; on a terminal a line on stderr counts the seconds while the model loads
+     * (the load reports no progress of its own; its time is in the benchmarks' header).
+     */
+    static LlmEngine openEngine(EngineOptions options, CommandLine.Model.CommandSpec spec, Options progress) {
+        return during(spec.commandLine().getErr(), progress.mode(), "Loading " + options.modelDir().getFileName(),
+                () -> LlmEngine.open(options));
     }
 
     /** For tests: a redraw every {@code periodMs}. */
