@@ -29,7 +29,6 @@ import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.core.execution.CheckpointingMode;
 import org.apache.flink.runtime.execution.ExecutionState;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
@@ -188,9 +187,7 @@ final class DemoCommand implements Callable<Integer> {
         graph.setJobName("xpuflow demo: " + INPUT + " -> " + modelName(dir) + " -> " + OUTPUT);
 
         phase("Starting a local Flink cluster (in this process, on 127.0.0.1) ...");
-        Configuration web = new Configuration();
-        web.set(WebOptions.SUBMIT_ENABLE, false); // the web UI shows and cancels; nobody uploads jars to a demo
-        try (MiniCluster flink = LocalFlink.startCluster(1, webPort, web);
+        try (MiniCluster flink = LocalFlink.startCluster(1, webPort, new Configuration());
              KafkaProducer<String, String> producer = producer(kafka.bootstrapServers());
              KafkaConsumer<byte[], byte[]> consumer = committedReader(kafka.bootstrapServers())) {
             String webUi = stripSlash(flink.getRestAddress().get().toString()) + "/";

@@ -6,6 +6,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
+import org.apache.flink.configuration.WebOptions;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -24,7 +25,8 @@ public final class LocalFlink {
 
     /**
      * Flink settings of every local run: REST API, BLOB server, JobManager and TaskManager bound to the
-     * loopback address, the REST API on a free port (two local runs side by side do not clash on 8081).
+     * loopback address, the REST API on a free port (two local runs side by side do not clash on 8081), no
+     * jar upload through the web UI.
      */
     public static Configuration loopbackConfiguration() {
         // the literal address, not "localhost": a hosts file may map that name to an interface address
@@ -41,6 +43,9 @@ public final class LocalFlink {
         // TaskManager endpoint Flink does open on loopback too
         c.set(TaskManagerOptions.BIND_HOST, loopback);
         c.set(TaskManagerOptions.HOST, loopback);
+        // the CLI jar has Flink's web UI, whose REST extension would also take jar uploads and run them: a local
+        // run gets its job from its own JVM, so the UI shows and cancels jobs only
+        c.set(WebOptions.SUBMIT_ENABLE, false);
         return c;
     }
 
