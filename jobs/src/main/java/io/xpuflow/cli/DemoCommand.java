@@ -116,8 +116,13 @@ final class DemoCommand implements Callable<Integer> {
 
     private PrintWriter out;
     private long startNanos;
-    /** Counted down when call() has closed everything: a shutdown hook of --keep-running waits for it. */
+    /** Counted down by Ctrl-C or SIGTERM: the demo stops, closing job, Flink and broker. */
+    private final CountDownLatch stop = new CountDownLatch(1);
+    /** Counted down when call() has closed everything: the fallback shutdown hook waits for it. */
     private final CountDownLatch closed = new CountDownLatch(1);
+
+    /** Exit code of a demo stopped before it answered its prompts (as a shell reports SIGINT). */
+    static final int INTERRUPTED = 130;
 
     @Override
     public Integer call() throws Exception {
@@ -131,15 +136,47 @@ final class DemoCommand implements Callable<Integer> {
         Path dir = model != null ? model : bundledModel();
         out = spec.commandLine().getOut();
         startNanos = System.nanoTime();
+        // Ctrl-C and SIGTERM are taken over while the demo runs: a JVM shutdown would run Kafka's test kit's own
+        // hook, which deletes the broker's directories under the running broker (which then halts the JVM with
+        // a screen of errors), so the demo closes job, Flink and broker first and then exits normally. A signal
+        // during a step that blocks (the broker's start, the model's load) takes effect when the step is done.
+        List<Runnable> restore = onSignals(List.of("INT", "TERM"), stop::countDown);
+        // any other way out of the JVM (SIGHUP, System.exit elsewhere): stop all the same, as far as it gets
+        Thread hook = new Thread(() -> {
+            stop.countDown();
+            try {
+                closed.await(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "xpuflow-demo-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
         try {
             int code = run(dir);
-            if (keepRunning) {
+            if (stopping()) {
                 phase("Stopped: job cancelled, Flink and the broker closed");
             }
             return code;
         } finally {
+            restore.forEach(Runnable::run);
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs already and waits for the close
+            }
             closed.countDown();
         }
+    }
+
+    private boolean stopping() {
+        return stop.getCount() == 0;
+    }
+
+    /** Says that the demo stops now; returns {@link #INTERRUPTED}. */
+    private int interrupted() {
+        out.println(); // after the terminal's "^C"
+        phase("Stopping: cancelling the job, then closing Flink and the broker ...");
+        return INTERRUPTED;
     }
 
     private int run(Path dir) throws Exception {
@@ -156,6 +193,9 @@ final class DemoCommand implements Callable<Integer> {
             kafka.createTopic(OUTPUT, 1);
             kafka.createTopic(ERRORS, 1);
             phase("Broker ready at %s (topics %s, %s, %s)", kafka.bootstrapServers(), INPUT, OUTPUT, ERRORS);
+            if (stopping()) {
+                return interrupted();
+            }
 
             EngineSpec engineSpec = formats.applyTo(EngineSpec.of(dir.toString()).withThreads(common.threads)
                     .withKvCacheBytes(64L << 20));
@@ -167,8 +207,9 @@ final class DemoCommand implements Callable<Integer> {
                 LoadedModel.Placement p = engine.placement();
                 phase("Model loaded: %s (%s), %s weights (%s checkpoint, %s), KV cache %s, %s kernels, in %d ms",
                         modelName(dir), engine.config().architecture(), p.weightFormat().optionValue(), p.storedDtype(),
-                        InitRandomCommand.bytes(p.weightBytes()), p.kvCacheDtype().optionValue(), Devices.cpuIsa(), p.loadNanos() / 1_000_000);
-                return runJob(kafka, engineSpec, dir);
+                        InitRandomCommand.bytes(p.weightBytes()), p.kvCacheDtype().optionValue(), Devices.cpuIsa(),
+                        p.loadNanos() / 1_000_000);
+                return stopping() ? interrupted() : runJob(kafka, engineSpec, dir);
             }
         }
     }
@@ -195,6 +236,11 @@ final class DemoCommand implements Callable<Integer> {
             phase("Submitting the job ...");
             JobID job = flink.submitJob(graph.getJobGraph(DemoCommand.class.getClassLoader(), new JobID())).get().getJobID();
             awaitRunning(flink, job);
+            if (stopping()) {
+                int code = interrupted();
+                flink.cancelJob(job).get();
+                return code;
+            }
             phase("Job running: %s (%s -> LLM -> %s, errors -> %s; exactly once, a checkpoint every %s)", job, INPUT,
                     OUTPUT, ERRORS, interval());
 
@@ -213,7 +259,7 @@ final class DemoCommand implements Callable<Integer> {
             long pace = checkpointInterval.toNanos();
             long nextSend = System.nanoTime();
             int sent = 0;
-            while (stats.seen < records.size()) {
+            while (stats.seen < records.size() && !stopping()) {
                 if (sent < records.size() && System.nanoTime() >= nextSend) {
                     Map.Entry<String, String> r = records.get(sent++);
                     producer.send(new ProducerRecord<>(INPUT, r.getKey(), r.getValue())).get();
@@ -227,6 +273,11 @@ final class DemoCommand implements Callable<Integer> {
                     show(r, producedAt, stats);
                 }
                 failIfEnded(flink, job);
+            }
+            if (stopping()) {
+                int code = interrupted();
+                flink.cancelJob(job).get();
+                return code;
             }
             double span = (stats.lastNanos - stats.firstProducedNanos(producedAt)) / 1e9;
             phase("Done: %d of %d records answered exactly once (%d completions, %d to the dead-letter topic) in"
@@ -259,40 +310,15 @@ final class DemoCommand implements Callable<Integer> {
                 + " --from-beginning%n%n", bootstrap, OUTPUT);
         out.flush();
 
-        CountDownLatch stop = new CountDownLatch(1);
-        // Ctrl-C and SIGTERM are taken over while the demo runs: a JVM shutdown would run Kafka's test kit's own
-        // hook, which deletes the broker's directories under the running broker (it then halts the JVM), so the
-        // demo closes job, Flink and broker first and then exits normally
-        List<Runnable> restore = onSignals(List.of("INT", "TERM"), stop::countDown);
-        // any other way out of the JVM (SIGHUP, System.exit elsewhere): stop all the same, as far as it gets
-        Thread hook = new Thread(() -> {
-            stop.countDown();
-            try {
-                closed.await(60, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        while (!stopping()) {
+            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+                show(r, producedAt, stats);
             }
-        }, "xpuflow-demo-stop");
-        Runtime.getRuntime().addShutdownHook(hook);
-        try {
-            while (stop.getCount() > 0) {
-                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
-                    show(r, producedAt, stats);
-                }
-                failIfEnded(flink, job);
-            }
-            out.println(); // after the terminal's "^C"
-            phase("Stopping: cancelling the job, then closing Flink and the broker ...");
-            flink.cancelJob(job).get();
-            return 0;
-        } finally {
-            restore.forEach(Runnable::run);
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook runs already and waits for the close
-            }
+            failIfEnded(flink, job);
         }
+        interrupted();
+        flink.cancelJob(job).get();
+        return 0; // the way a --keep-running demo ends
     }
 
     /**
@@ -373,10 +399,10 @@ final class DemoCommand implements Callable<Integer> {
         out.flush();
     }
 
-    /** Waits until every task of the job is running (or the job failed to start). */
-    private static void awaitRunning(MiniCluster flink, JobID job) throws Exception {
+    /** Waits until every task of the job is running (or the job failed to start, or the demo is stopped). */
+    private void awaitRunning(MiniCluster flink, JobID job) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (System.nanoTime() < deadline) {
+        while (System.nanoTime() < deadline && !stopping()) {
             failIfEnded(flink, job);
             if (flink.getJobStatus(job).get() == JobStatus.RUNNING) {
                 AccessExecutionGraph graph = flink.getExecutionGraph(job).get();
@@ -389,6 +415,9 @@ final class DemoCommand implements Callable<Integer> {
                 }
             }
             Thread.sleep(50);
+        }
+        if (stopping()) {
+            return;
         }
         throw new IllegalStateException("the Flink job " + job + " did not start within 120 s");
     }
