@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicInteger;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -150,6 +151,9 @@ final class BenchCommand implements Runnable {
         @Option(names = {"-n", "--num-prompts"}, defaultValue = "64", paramLabel = "N", description = "Requests (default ${DEFAULT-VALUE}).")
         int numPrompts;
 
+        @Mixin
+        Progress.Options progress = new Progress.Options();
+
         @Spec
         CommandLine.Model.CommandSpec spec;
 
@@ -157,11 +161,16 @@ final class BenchCommand implements Runnable {
         public Integer call() {
             BenchWorkload w = workload(spec, numPrompts, workload);
             BenchReport.checkOutputJson(spec, workload.outputJson);
-            try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+            try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
                 PrintWriter out = spec.commandLine().getOut();
                 ObjectNode header = BenchReport.header("throughput", engine, w);
                 BenchReport.printHeader(out, engine, header);
-                ThroughputResult t = runThroughput(engine, w);
+                ThroughputResult t;
+                long before = engine.metrics().requestsFinished();
+                try (Progress shown = Progress.items(spec.commandLine().getErr(), progress.mode(), "Benchmark",
+                        w.numPrompts(), "requests", () -> engine.metrics().requestsFinished() - before)) {
+                    t = runThroughput(engine, w);
+                }
                 out.println(t.line());
                 t.latencies().print(out, "");
                 ObjectNode o = t.toJson();
@@ -195,6 +204,9 @@ final class BenchCommand implements Runnable {
                 + " tokens/s over the weight format's arithmetic peak."})
         boolean roofline;
 
+        @Mixin
+        Progress.Options progress = new Progress.Options();
+
         @Spec
         CommandLine.Model.CommandSpec spec;
 
@@ -212,31 +224,36 @@ final class BenchCommand implements Runnable {
                     limits = Roofline.measure(device, Roofline.DEFAULT_READ_BYTES);
                 }
             }
-            try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+            try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
                 PrintWriter out = spec.commandLine().getOut();
                 ObjectNode header = BenchReport.header("latency", engine, w);
                 BenchReport.printHeader(out, engine, header);
                 List<GenerationRequest> requests = w.requests(engine.config().vocabSize());
+                AtomicInteger finished = new AtomicInteger();
                 List<GenerationResult> measured = new ArrayList<>(iterations);
                 double prefillMs = 0;
                 double decodeMs = 0;
                 double totalMs = 0;
                 List<TraceEvent> events = new ArrayList<>();
-                for (int i = 0; i < requests.size(); i++) {
-                    if (i == 1 && limits != null) {
-                        engine.profile(PROFILE_EVENTS);
+                try (Progress shown = Progress.items(spec.commandLine().getErr(), progress.mode(),
+                        "Benchmark (1 warm-up run)", requests.size(), "requests", finished::get)) {
+                    for (int i = 0; i < requests.size(); i++) {
+                        if (i == 1 && limits != null) {
+                            engine.profile(PROFILE_EVENTS);
+                        }
+                        GenerationResult r = engine.submit(requests.get(i)).result().join();
+                        finished.incrementAndGet();
+                        if (i == 0) {
+                            continue; // warm-up
+                        }
+                        measured.add(r);
+                        if (limits != null) {
+                            events.addAll(engine.readProfile().events());
+                        }
+                        prefillMs += r.timings().timeToFirstTokenMs();
+                        decodeMs += r.timings().totalMs() - r.timings().timeToFirstTokenMs();
+                        totalMs += r.timings().totalMs();
                     }
-                    GenerationResult r = engine.submit(requests.get(i)).result().join();
-                    if (i == 0) {
-                        continue; // warm-up
-                    }
-                    measured.add(r);
-                    if (limits != null) {
-                        events.addAll(engine.readProfile().events());
-                    }
-                    prefillMs += r.timings().timeToFirstTokenMs();
-                    decodeMs += r.timings().totalMs() - r.timings().timeToFirstTokenMs();
-                    totalMs += r.timings().totalMs();
                 }
                 prefillMs /= iterations;
                 decodeMs /= iterations;

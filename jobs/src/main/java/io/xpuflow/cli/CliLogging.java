@@ -17,7 +17,8 @@ import picocli.CommandLine.Model.CommandSpec;
  *
  * <ul>
  *   <li>no {@code --verbose}: warnings and errors (errors only for {@code demo} and {@code bench pipeline},
- *       whose Flink and Kafka warn about harmless things);</li>
+ *       whose Flink and Kafka warn about harmless things, and {@code produce}, whose Kafka client warns on
+ *       every retry to reach a broker that is down, while the command's own error says so once);</li>
  *   <li>{@code --verbose}: our loggers ({@code io.xpuflow}) at INFO, everything else at WARN;</li>
  *   <li>{@code --verbose=debug}: ours at DEBUG, everything else at WARN;</li>
  *   <li>{@code --verbose=all}: ours at DEBUG, everything else (Flink, Kafka) at INFO.</li>
@@ -74,7 +75,7 @@ final class CliLogging {
 
     private static boolean runsFlink(String[] args) {
         List<String> list = List.of(args);
-        return list.contains("demo") || list.contains("pipeline");
+        return list.contains("demo") || list.contains("pipeline") || list.contains("produce");
     }
 
     /** The slf4j-simple system properties for a verbosity. */

@@ -46,6 +46,9 @@ final class GenerateCommand implements Callable<Integer>, OptionFlags.Host {
     @Mixin
     EngineArgs engineArgs = new EngineArgs();
 
+    @Mixin
+    Progress.Options progress = new Progress.Options();
+
     @Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -102,7 +105,7 @@ final class GenerateCommand implements Callable<Integer>, OptionFlags.Host {
         }
         GenerationRequest request = request(params);
         PrintWriter out = spec.commandLine().getOut();
-        try (LlmEngine engine = LlmEngine.open(engineArgs.toOptions(common.threads))) {
+        try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
             TokenListener listener = !stream ? TokenListener.NONE : json
                     ? (id, delta) -> {
                         ObjectNode o = JSON.createObjectNode();

@@ -49,6 +49,9 @@ final class InitRandomCommand implements Callable<Integer> {
                     + " mimo-v2-bench, 0 otherwise).")
     Integer mtpLayers;
 
+    @Mixin
+    Progress.Options progress = new Progress.Options();
+
     @Option(names = "--force", description = "Write into a non-empty DIR: replace config.json and model.safetensors and delete other *.safetensors files and the shard index there.")
     boolean force;
 
@@ -75,7 +78,14 @@ final class InitRandomCommand implements Callable<Integer> {
         }
         prepare(out);
         long started = System.nanoTime();
-        RandomCheckpoint.Written w = RandomCheckpoint.writeInto(out, s);
+        RandomCheckpoint.Written w;
+        // the weights are streamed into model.safetensors.partial, renamed once complete: its size is the progress
+        Path partial = out.resolve(Checkpoint.SINGLE_FILE + ".partial");
+        Path weights = out.resolve(Checkpoint.SINGLE_FILE);
+        try (Progress shown = Progress.bytes(spec.commandLine().getErr(), progress.mode(), "Writing " + p.id() + " tensors",
+                RandomCheckpoint.plan(s).fileSize(), () -> sizeOf(partial, sizeOf(weights, 0)))) {
+            w = RandomCheckpoint.writeInto(out, s);
+        }
         double seconds = (System.nanoTime() - started) / 1e9;
         Plan plan = w.plan();
         PrintWriter o = spec.commandLine().getOut();
@@ -87,6 +97,15 @@ final class InitRandomCommand implements Callable<Integer> {
         o.printf(Locale.ROOT, "Wrote %s to %s: %s parameters (%s active), %s%n", p.id(), out, count(plan.parameters()),
                 count(plan.activeParameters()), bytes(plan.fileSize()));
         return 0;
+    }
+
+    /** The size of {@code file}, {@code otherwise} when there is none. */
+    private static long sizeOf(Path file, long otherwise) {
+        try {
+            return Files.size(file);
+        } catch (IOException e) {
+            return otherwise;
+        }
     }
 
     /** Lists the presets under the options of {@code init-random --help}. */

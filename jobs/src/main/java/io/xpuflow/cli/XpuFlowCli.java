@@ -18,7 +18,7 @@ import picocli.CommandLine.Option;
         version = "xpuflow 0.1.0",
         description = "LLM inference for Apache Flink: command-line tools.",
         subcommands = {ScoreCommand.class, GenerateCommand.class, BenchCommand.class, ProfileCommand.class,
-                CompareCommand.class, DemoCommand.class, InitRandomCommand.class, TokenizeCommand.class})
+                CompareCommand.class, DemoCommand.class, ProduceCommand.class, InitRandomCommand.class, TokenizeCommand.class})
 public final class XpuFlowCli implements Runnable {
 
     /** Options every subcommand takes. */

@@ -6,6 +6,9 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
+import org.apache.flink.configuration.WebOptions;
+import org.apache.flink.runtime.minicluster.MiniCluster;
+import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
@@ -22,7 +25,8 @@ public final class LocalFlink {
 
     /**
      * Flink settings of every local run: REST API, BLOB server, JobManager and TaskManager bound to the
-     * loopback address, the REST API on a free port (two local runs side by side do not clash on 8081).
+     * loopback address, the REST API on a free port (two local runs side by side do not clash on 8081), no
+     * jar upload through the web UI.
      */
     public static Configuration loopbackConfiguration() {
         // the literal address, not "localhost": a hosts file may map that name to an interface address
@@ -39,6 +43,9 @@ public final class LocalFlink {
         // TaskManager endpoint Flink does open on loopback too
         c.set(TaskManagerOptions.BIND_HOST, loopback);
         c.set(TaskManagerOptions.HOST, loopback);
+        // the CLI jar has Flink's web UI, whose REST extension would also take jar uploads and run them: a local
+        // run gets its job from its own JVM, so the UI shows and cancels jobs only
+        c.set(WebOptions.SUBMIT_ENABLE, false);
         return c;
     }
 
@@ -47,5 +54,27 @@ public final class LocalFlink {
         Configuration c = loopbackConfiguration();
         c.addAll(settings);
         return StreamExecutionEnvironment.createLocalEnvironment(parallelism, c);
+    }
+
+    /**
+     * Starts a MiniCluster of one TaskManager with {@code slots} slots, {@link #loopbackConfiguration()} and
+     * then {@code settings}, its REST API (and Flink's web UI, which is on the class path of the CLI jar) on
+     * {@code restPort} of the loopback address (0: a free port; {@link MiniCluster#getRestAddress()} tells
+     * which). Unlike {@link #environment}, whose cluster lives and dies with one job and hides its address,
+     * the caller submits jobs to it ({@link MiniCluster#submitJob}) and closes it.
+     */
+    public static MiniCluster startCluster(int slots, int restPort, Configuration settings) throws Exception {
+        Configuration c = loopbackConfiguration();
+        c.addAll(settings);
+        c.set(RestOptions.BIND_PORT, Integer.toString(restPort));
+        MiniCluster cluster = new MiniCluster(new MiniClusterConfiguration.Builder().setConfiguration(c)
+                .setNumTaskManagers(1).setNumSlotsPerTaskManager(slots).build());
+        try {
+            cluster.start();
+        } catch (Exception e) {
+            cluster.close();
+            throw e;
+        }
+        return cluster;
     }
 }

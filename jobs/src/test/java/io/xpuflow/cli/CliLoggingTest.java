@@ -82,6 +82,7 @@ class CliLoggingTest {
         assertThat(probe("generate")).map(CliLoggingTest::message)
                 .containsExactly("ours at warn", "theirs at warn", "theirs at error");
         assertThat(probe("demo")).map(CliLoggingTest::message).containsExactly("theirs at error");
+        assertThat(probe("produce")).map(CliLoggingTest::message).containsExactly("theirs at error");
         assertThat(probe("generate", "--verbose")).map(CliLoggingTest::message)
                 .containsExactly("ours at info", "ours at warn", "theirs at warn", "theirs at error");
         assertThat(probe("demo", "--verbose=debug")).map(CliLoggingTest::message)
