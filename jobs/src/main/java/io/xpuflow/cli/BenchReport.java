@@ -5,6 +5,7 @@ import io.xpuflow.device.Devices;
 import io.xpuflow.runtime.engine.EngineOptions;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -45,6 +46,10 @@ final class BenchReport {
         o.put("kv_cache_memory_mib", options.kvCacheBytes() >> 20);
         o.put("max_model_len", engine.maxModelLen());
         o.put("prefix_caching", options.enablePrefixCaching());
+        SpeculativeConfig spec = options.speculative();
+        o.put("speculative_method", spec.method().name().toLowerCase(Locale.ROOT));
+        o.put("num_speculative_tokens", spec.numSpeculativeTokens());
+        o.put("speculative_adaptive", spec.adaptive());
         o.put("num_prompts", w.numPrompts());
         o.put("input_len", w.inputLen());
         o.put("output_len", w.outputLen());
@@ -57,15 +62,23 @@ final class BenchReport {
         return options.threads() > 0 ? options.threads() : Runtime.getRuntime().availableProcessors();
     }
 
+    /** ", speculative mtp k=2 adaptive" (or "fixed"); "" without speculative decoding, as before it existed. */
+    private static String speculative(ObjectNode h) {
+        String method = h.path("speculative_method").asText("none");
+        return method.equals("none") ? "" : String.format(Locale.ROOT, ", speculative %s k=%d %s", method,
+                h.get("num_speculative_tokens").asInt(), h.get("speculative_adaptive").asBoolean() ? "adaptive" : "fixed");
+    }
+
     /** Prints the header: the placement line first (as before), then the run's settings. */
     static void printHeader(PrintWriter out, LlmEngine engine, ObjectNode h) {
         out.println(BenchCommand.placementLine(engine));
         out.printf(Locale.ROOT, "Model dir: %s (%s), %s kernels, %d threads%n", h.get("model").asText(),
                 h.get("architecture").asText(), h.get("cpu_isa").asText(), h.get("threads").asInt());
         out.printf(Locale.ROOT, "Engine options: max-num-seqs %d, max-num-batched-tokens %d, kv-cache-memory %d MiB,"
-                        + " max-model-len %d, prefix caching %s%n", h.get("max_num_seqs").asInt(),
+                        + " max-model-len %d, prefix caching %s%s%n", h.get("max_num_seqs").asInt(),
                 h.get("max_num_batched_tokens").asInt(), h.get("kv_cache_memory_mib").asLong(),
-                h.get("max_model_len").asInt(), h.get("prefix_caching").asBoolean() ? "on" : "off");
+                h.get("max_model_len").asInt(), h.get("prefix_caching").asBoolean() ? "on" : "off",
+                speculative(h));
         out.printf(Locale.ROOT, "Workload: %d prompts, %d input tokens, %d output tokens, seed %d%n",
                 h.get("num_prompts").asInt(), h.get("input_len").asInt(), h.get("output_len").asInt(),
                 h.get("seed").asLong());

@@ -20,11 +20,13 @@ import io.xpuflow.runtime.options.Option;
 import io.xpuflow.runtime.options.Surface;
 import io.xpuflow.runtime.sample.SamplingOptionDefs;
 import io.xpuflow.runtime.sample.SamplingParams;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -145,17 +147,28 @@ class OptionSurfacesTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("engine")
     void aValidEngineValueMeansTheSameOnEverySurface(Option<?> o) {
-        Object v = o.validExample();
-        EngineOptions expected = EngineOptionDefs.apply(EngineOptions.builder(Path.of(MODEL)), Map.of(o, v)).build();
-        assertThat(expected).isNotEqualTo(EngineOptions.builder(Path.of(MODEL)).build());
+        // the option's example, with the options it needs to take effect (num_speculative_tokens: a method)
+        Map<Option<?>, Object> values = new LinkedHashMap<>(EngineOptionDefs.takesEffectWith(o));
+        values.put(o, o.validExample());
+        EngineOptions expected = EngineOptionDefs.apply(EngineOptions.builder(Path.of(MODEL)), values).build();
+        Map<Option<?>, Object> without = new LinkedHashMap<>(values);
+        without.remove(o);
+        assertThat(expected).as("the example differs from the default")
+                .isNotEqualTo(EngineOptionDefs.apply(EngineOptions.builder(Path.of(MODEL)), without).build());
+        List<String> flags = new ArrayList<>();
+        Map<String, String> sql = new HashMap<>();
+        values.forEach((x, v) -> {
+            flags.addAll(flag(x, v));
+            sql.put(x.key(), sqlText(v));
+        });
         if (o.on(Surface.SQL)) {
-            assertThat(model(o.key(), sqlText(v)).engine().toOptions()).isEqualTo(expected);
+            assertThat(model(sql).engine().toOptions()).isEqualTo(expected);
         }
         if (o.on(Surface.JOB_FLAG)) {
-            assertThat(job(flag(o, v)).engineSpec().toOptions()).isEqualTo(expected);
+            assertThat(job(flags).engineSpec().toOptions()).isEqualTo(expected);
         }
         if (o.on(Surface.CLI)) {
-            GenerateCommand g = generate(flag(o, v));
+            GenerateCommand g = generate(flags);
             assertThat(g.engineArgs.toOptions(0)).isEqualTo(expected);
         }
         assertThat(o.on(Surface.REQUEST_JSON) || o.on(Surface.OPTIONS_JSON)).as("engine options are per engine").isFalse();
@@ -180,6 +193,32 @@ class OptionSurfacesTest {
             assertSqlRefuses(o.key(), sqlText(o.validExample()), "unknown option '" + o.key() + "'");
         }
         assertUnknownFlag(o);
+    }
+
+    @org.junit.jupiter.api.Test
+    void speculativeDecodingAsTheIssueSpellsItOnEverySurfaceWithOnAndOff() {
+        SpeculativeConfig fixedMtp = SpeculativeConfig.mtp(2).withAdaptive(false);
+        List<String> flags = List.of("--speculative-method", "mtp", "--num-speculative-tokens", "2",
+                "--speculative-adaptive", "off");
+        assertThat(generate(flags).engineArgs.toOptions(0).speculative()).isEqualTo(fixedMtp);
+        assertThat(job(flags).engineSpec().toOptions().speculative()).isEqualTo(fixedMtp);
+        assertThat(model(Map.of("speculative-method", "MTP", "num-speculative-tokens", "2", "speculative-adaptive",
+                "OFF")).engine().speculative()).isEqualTo(fixedMtp);
+        CommandLine cli = OptionFlags.install(new CommandLine(new XpuFlowCli()));
+        cli.parseArgs("bench", "throughput", "-m", MODEL, "--speculative-method", "ngram", "--num-speculative-tokens",
+                "3", "--speculative-adaptive", "on");
+        BenchCommand.Throughput bench = cli.getSubcommands().get("bench").getSubcommands().get("throughput").getCommand();
+        assertThat(bench.engineArgs.toOptions(0).speculative()).isEqualTo(SpeculativeConfig.ngram(3));
+        // on and off are text booleans everywhere, as true and false are (and a bare flag is true)
+        assertThat(generate(List.of("--ignore-eos", "on")).sampling.values()).containsEntry(SamplingOptionDefs.IGNORE_EOS, true);
+        assertThat(job(List.of("--speculative-method", "ngram", "--speculative-adaptive", "OFF")).engineSpec()
+                .speculativeAdaptive()).isFalse();
+        assertThat(generate(List.of("--speculative-method", "ngram", "--speculative-adaptive")).engineArgs.toOptions(0)
+                .speculative().adaptive()).isTrue();
+        // a method-less k is ignored; a k out of range is refused even so (the option's own rule)
+        assertThat(job(List.of("--num-speculative-tokens", "3")).engineSpec().speculative()).isEqualTo(SpeculativeConfig.NONE);
+        assertThatThrownBy(() -> generate(List.of("--num-speculative-tokens", "0")))
+                .hasMessageContaining("'--num-speculative-tokens' must be in [1, 4], was 0");
     }
 
     // ------------------------------------------------------------------------------------------- helpers
@@ -298,8 +337,12 @@ class OptionSurfacesTest {
     }
 
     private static XpuFlowModelProvider model(String key, String value) {
+        return model(Map.of(key, value));
+    }
+
+    private static XpuFlowModelProvider model(Map<String, String> keyValues) {
         Map<String, String> options = new HashMap<>(Map.of("provider", "xpuflow", "model-path", MODEL));
-        options.put(key, value);
+        options.putAll(keyValues);
         ResolvedSchema in = ResolvedSchema.of(Column.physical("prompt", DataTypes.STRING()));
         ResolvedSchema out = ResolvedSchema.of(Column.physical("completion", DataTypes.STRING()));
         CatalogModel model = CatalogModel.of(Schema.newBuilder().fromResolvedSchema(in).build(),

@@ -213,6 +213,7 @@ class ServingCliTest {
         assertThat(header.get("architecture").asText()).isEqualTo("LlamaForCausalLM");
         assertThat(header.get("checkpoint_dtype").asText()).isEqualTo("F32");
         assertThat(header.get("weight_format").asText()).isEqualTo("exact");
+        assertThat(header.get("speculative_method").asText()).isEqualTo("none");
         assertThat(header.get("kv_cache_dtype").asText()).isEqualTo("f32");
         assertThat(header.get("cpu_isa").asText()).isIn("avx512bf16", "avx512", "avx2", "scalar");
         assertThat(header.get("threads").asInt()).isEqualTo(1);
@@ -232,6 +233,20 @@ class ServingCliTest {
         assertThat(json.get("num_requests").asInt()).isEqualTo(8);
         assertThat(json.get("total_num_tokens").asLong()).isEqualTo(8 * (16 + 8));
         assertThat(json.get("output_tokens_per_second").asDouble()).isPositive();
+    }
+
+    @Test
+    void theBenchHeaderStatesSpeculativeDecoding(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("throughput.json");
+        assertThat(run("bench", "throughput", "--model", STORIES, "--num-prompts", "2", "--input-len", "8",
+                "--output-len", "4", "--threads", "1", "--speculative-method", "ngram", "--num-speculative-tokens", "3",
+                "--speculative-adaptive", "off", "--output-json", file.toString())).as(err.toString()).isZero();
+        String[] lines = out.toString().strip().split("\\R");
+        assertThat(lines[2]).startsWith("Engine options: ").endsWith(", prefix caching on, speculative ngram k=3 fixed");
+        JsonNode header = new ObjectMapper().readTree(file.toFile()).get("header");
+        assertThat(header.get("speculative_method").asText()).isEqualTo("ngram");
+        assertThat(header.get("num_speculative_tokens").asInt()).isEqualTo(3);
+        assertThat(header.get("speculative_adaptive").asBoolean()).isFalse();
     }
 
     @Test

@@ -4,6 +4,8 @@ import io.xpuflow.runtime.engine.EngineMetrics;
 import io.xpuflow.runtime.engine.FinishReason;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.engine.LlmEngine;
+import io.xpuflow.runtime.spec.SpecDecodeStats;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -23,6 +25,15 @@ import org.apache.flink.metrics.ThreadSafeSimpleCounter;
  *   <li>engine gauges (shared by every subtask on the engine, so the same value in each):
  *       {@code requestsRunning}, {@code requestsWaiting}, {@code kvCacheUsage} (0..1),
  *       {@code prefixCacheHitRate} (0..1), {@code preemptions};</li>
+ *   <li>speculative decoding of the engine (gauges shared as the ones above, all 0 while the engine does not
+ *       speculate; as vLLM's {@code spec_decode_*} metrics): {@code specDecodeDraftTokens} (drafts proposed
+ *       and verified so far), {@code specDecodeAcceptedTokens} (of those, accepted),
+ *       {@code specDecodeVerificationSteps} (verifications of one request's drafts, one per request per step
+ *       that drafted), {@code specDecodeAcceptanceRate} (accepted over drafted, 0..1),
+ *       {@code specDecodeMeanAcceptanceLengthTokens} (tokens a verification emits: 1 plus its accepted drafts,
+ *       vLLM's mean acceptance length), and {@code specDecodeAcceptanceRatePos0} to
+ *       {@code specDecodeAcceptanceRatePos3} (0..1: of the verifications that drafted position i, the share
+ *       that accepted it);</li>
  *   <li>this subtask's requests: {@code requests} (submitted to the engine), {@code promptTokens} and
  *       {@code outputTokens} (of the completed ones) with the meter {@code outputTokensPerSecond};
  *       histograms over the last 1000 completions: {@code e2eLatencyMs} in milliseconds, from the element's
@@ -72,6 +83,19 @@ public final class InferenceMetrics {
         group.gauge("kvCacheUsage", (Gauge<Double>) () -> engineMetrics.get().kvUsage());
         group.gauge("prefixCacheHitRate", (Gauge<Double>) () -> engineMetrics.get().prefixCacheHitRate());
         group.gauge("preemptions", (Gauge<Long>) () -> engineMetrics.get().preemptions());
+        Supplier<SpecDecodeStats.Snapshot> spec = () -> speculative(engineMetrics.get());
+        group.gauge("specDecodeDraftTokens", (Gauge<Long>) () -> spec.get().draftTokens());
+        group.gauge("specDecodeAcceptedTokens", (Gauge<Long>) () -> spec.get().acceptedTokens());
+        group.gauge("specDecodeVerificationSteps", (Gauge<Long>) () -> spec.get().verificationSteps());
+        group.gauge("specDecodeAcceptanceRate", (Gauge<Double>) () -> spec.get().acceptanceRate());
+        group.gauge("specDecodeMeanAcceptanceLengthTokens", (Gauge<Double>) () -> spec.get().meanAcceptedLength());
+        for (int i = 0; i < SpeculativeConfig.MAX_SPECULATIVE_TOKENS; i++) {
+            int position = i;
+            group.gauge("specDecodeAcceptanceRatePos" + i, (Gauge<Double>) () -> {
+                SpecDecodeStats.Snapshot s = spec.get();
+                return position < s.draftedAtPosition().length ? s.acceptanceRateAt(position) : 0.0;
+            });
+        }
         // thread-safe: the SQL functions count on the engine's loop thread as well as on the task thread
         requests = group.counter("requests", new ThreadSafeSimpleCounter());
         promptTokens = group.counter("promptTokens", new ThreadSafeSimpleCounter());
@@ -123,6 +147,11 @@ public final class InferenceMetrics {
         errors.inc();
         errorsByCode.get(code).inc();
         finishedWithError.inc();
+    }
+
+    /** The engine's speculative-decoding counters; {@link SpecDecodeStats.Snapshot#NONE} when it has none. */
+    private static SpecDecodeStats.Snapshot speculative(EngineMetrics m) {
+        return m.speculative() == null ? SpecDecodeStats.Snapshot.NONE : m.speculative();
     }
 
     private static long micros(double millis) {

@@ -98,6 +98,13 @@ class InferenceMetricsTest {
         for (String gauge : List.of("requestsRunning", "requestsWaiting", "kvCacheUsage", "prefixCacheHitRate", "preemptions")) {
             assertThat(metrics(job, gauge)).as(gauge).hasSize(2).allSatisfy(m -> assertThat(m).isInstanceOf(Gauge.class));
         }
+        // the job's engine does not speculate: its speculative-decoding gauges are there, at zero
+        for (String gauge : List.of("specDecodeDraftTokens", "specDecodeAcceptedTokens", "specDecodeVerificationSteps",
+                "specDecodeAcceptanceRate", "specDecodeMeanAcceptanceLengthTokens", "specDecodeAcceptanceRatePos0",
+                "specDecodeAcceptanceRatePos3")) {
+            assertThat(metrics(job, gauge)).as(gauge).hasSize(2).allSatisfy(m ->
+                    assertThat(((Number) ((Gauge<?>) m).getValue()).doubleValue()).isZero());
+        }
         assertThat(metrics(job, "kvCacheUsage")).allSatisfy(m ->
                 assertThat(((Number) ((Gauge<?>) m).getValue()).doubleValue()).isBetween(0.0, 1.0));
     }

@@ -134,7 +134,7 @@ public final class OptionReaders {
             case INTEGER -> "an integer";
             case LONG -> "a 64-bit integer";
             case NUMBER -> "a finite number";
-            case BOOLEAN -> "true or false";
+            case BOOLEAN -> "true or false (or on, off)";
             case STRINGS -> "strings";
             case INTEGERS -> "integers";
             case MEMORY_SIZE -> "a memory size such as 512mb, 4gb or 512 (a plain number is MiB)";
@@ -246,10 +246,10 @@ public final class OptionReaders {
     }
 
     private static boolean textBoolean(String s) {
-        if (s.equalsIgnoreCase("true")) {
+        if (s.equalsIgnoreCase("true") || s.equalsIgnoreCase("on")) {
             return true;
         }
-        if (s.equalsIgnoreCase("false")) {
+        if (s.equalsIgnoreCase("false") || s.equalsIgnoreCase("off")) {
             return false;
         }
         throw new IllegalArgumentException(s);

@@ -5,10 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.operators.ErrorCode;
 import io.xpuflow.operators.GenerationFailure;
+import io.xpuflow.operators.InferenceMetrics;
 import io.xpuflow.runtime.engine.EngineFaults;
 import io.xpuflow.runtime.engine.EngineRegistry;
 import io.xpuflow.runtime.engine.GenerationResult;
 import io.xpuflow.runtime.sample.SamplingParams;
+import io.xpuflow.runtime.spec.SpecDecodeStats;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import io.xpuflow.runtime.testutil.Fixtures;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -16,6 +19,7 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.flink.metrics.groups.UnregisteredMetricsGroup;
+import org.apache.flink.metrics.testutils.MetricListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,6 +27,31 @@ import org.junit.jupiter.api.io.TempDir;
 class EngineClientTest {
     static final EngineSpec SPEC = EngineSpec.of(Fixtures.model("stories260k").toString()).withThreads(1)
             .withKvCacheBytes(10 << 20);
+
+    @Test
+    void theSqlFunctionsRegisterTheSpeculativeDecodingGaugesOfTheirEngine() {
+        MetricListener listener = new MetricListener();
+        try (EngineClient client = EngineClient.open(SPEC, "test", listener.getMetricGroup())) {
+            client.generate("Once upon a time", SamplingParams.greedy(3)).orTimeout(60, TimeUnit.SECONDS).join();
+            SpecDecodeStats.Snapshot engine;
+            try (EngineRegistry.Lease lease = EngineRegistry.acquire(SPEC.toOptions())) {
+                engine = lease.metrics().speculative();
+            }
+            assertThat(gauge(listener, "specDecodeDraftTokens")).isEqualTo(engine.draftTokens());
+            assertThat(gauge(listener, "specDecodeAcceptedTokens")).isEqualTo(engine.acceptedTokens());
+            assertThat(gauge(listener, "specDecodeVerificationSteps")).isEqualTo(engine.verificationSteps());
+            assertThat(gauge(listener, "specDecodeAcceptanceRate")).isEqualTo(engine.acceptanceRate());
+            assertThat(gauge(listener, "specDecodeMeanAcceptanceLengthTokens")).isEqualTo(engine.meanAcceptedLength());
+            for (int i = 0; i < SpeculativeConfig.MAX_SPECULATIVE_TOKENS; i++) {
+                assertThat(gauge(listener, "specDecodeAcceptanceRatePos" + i)).isEqualTo(0.0); // no speculation
+            }
+        }
+    }
+
+    private static Object gauge(MetricListener listener, String name) {
+        return listener.<Object>getGauge(InferenceMetrics.GROUP, name)
+                .orElseThrow(() -> new AssertionError("no gauge " + name)).getValue();
+    }
 
     @Test
     void afterAFailureOfTheSharedEngineLaterRowsAreServedByAFreshOne() {

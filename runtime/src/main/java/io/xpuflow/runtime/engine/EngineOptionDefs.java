@@ -7,6 +7,7 @@ import static io.xpuflow.runtime.options.Surface.SQL;
 import io.xpuflow.device.KvCacheDtype;
 import io.xpuflow.device.WeightFormat;
 import io.xpuflow.runtime.options.Option;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -96,6 +97,32 @@ public final class EngineOptionDefs {
             .surfaces(SQL, JOB_FLAG, CLI)
             .examples(Duration.ofSeconds(30), "-1s"), EngineOptions.Builder::logStatsInterval);
 
+    public static final Option<String> SPECULATIVE_METHOD = define(Option.choice("speculative_method",
+                    List.of("none", "mtp", "ngram")).defaultValue("none")
+            .description("Speculative decoding (new): where the drafts come from that one step verifies together;"
+                    + " mtp: the checkpoint's multi-token-prediction layers (needs a checkpoint that has them),"
+                    + " ngram: prompt lookup (the tokens that followed an earlier occurrence of the latest 1 to 3"
+                    + " tokens), none: off.")
+            .surfaces(SQL, JOB_FLAG, CLI)
+            .examples("mtp", "eagle"), (b, v) -> b.speculativeMethod(SpeculativeConfig.Method.parse(v)));
+
+    public static final Option<Integer> NUM_SPECULATIVE_TOKENS = define(Option.integer("num_speculative_tokens")
+            .defaultValue(2)
+            .rule(v -> v >= 1 && v <= SpeculativeConfig.MAX_SPECULATIVE_TOKENS,
+                    "in [1, " + SpeculativeConfig.MAX_SPECULATIVE_TOKENS + "]")
+            .description("Drafts proposed per step (k) with a speculative_method other than none; ignored with"
+                    + " none.")
+            .surfaces(SQL, JOB_FLAG, CLI)
+            .examples(3, 5), EngineOptions.Builder::numSpeculativeTokens);
+
+    public static final Option<Boolean> SPECULATIVE_ADAPTIVE = define(Option.bool("speculative_adaptive")
+            .defaultValue(true)
+            .description("Let each request draft fewer tokens, or none, while its drafts are rejected, and more"
+                    + " again as they are accepted; false: every step drafts num_speculative_tokens. Ignored with"
+                    + " speculative_method none.")
+            .surfaces(SQL, JOB_FLAG, CLI)
+            .examples(false, "maybe"), EngineOptions.Builder::speculativeAdaptive);
+
     /** Every engine option, in the order of the documentation. */
     public static final List<Option<?>> ALL = List.copyOf(OPTIONS);
 
@@ -107,6 +134,16 @@ public final class EngineOptionDefs {
         OPTIONS.add(option);
         SETTERS.put(option, (b, v) -> setter.accept(b, (T) v));
         return option;
+    }
+
+    /**
+     * The values of other options that {@code option} needs to take effect: {@code num_speculative_tokens} and
+     * {@code speculative_adaptive} only matter with a {@code speculative_method} other than none (and are
+     * ignored without one); empty for the other options. For tests that set one option at a time.
+     */
+    public static Map<Option<?>, Object> takesEffectWith(Option<?> option) {
+        return option == NUM_SPECULATIVE_TOKENS || option == SPECULATIVE_ADAPTIVE
+                ? Map.of(SPECULATIVE_METHOD, "mtp") : Map.of();
     }
 
     /** Sets {@code values} (option → parsed value) on {@code builder}; a {@code null} value leaves the builder's. */

@@ -83,7 +83,12 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         private WeightFormat weightFormat;
         private KvCacheDtype kvCacheDtype;
         private Duration logStatsInterval = DEFAULT_LOG_STATS_INTERVAL;
-        private SpeculativeConfig speculative = SpeculativeConfig.NONE;
+        // speculative decoding, as its three options set it; combined into one SpeculativeConfig by build()
+        private SpeculativeConfig.Method speculativeMethod = SpeculativeConfig.Method.NONE;
+        private int numSpeculativeTokens = EngineOptionDefs.NUM_SPECULATIVE_TOKENS.defaultValue();
+        private boolean speculativeAdaptive = EngineOptionDefs.SPECULATIVE_ADAPTIVE.defaultValue();
+        private int ngramMin = SpeculativeConfig.DEFAULT_NGRAM_MIN;
+        private int ngramMax = SpeculativeConfig.DEFAULT_NGRAM_MAX;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -103,11 +108,32 @@ public record EngineOptions(Path modelDir, int threads, long kvCacheBytes, int b
         /** {@link Duration#ZERO}: no stats line. */
         public Builder logStatsInterval(Duration v) { logStatsInterval = v; return this; }
         /** {@link SpeculativeConfig#NONE} (the default): no speculative decoding. */
-        public Builder speculative(SpeculativeConfig v) { speculative = v; return this; }
+        public Builder speculative(SpeculativeConfig v) {
+            SpeculativeConfig c = v == null ? SpeculativeConfig.NONE : v;
+            speculativeMethod = c.method();
+            if (c.enabled()) { // NONE carries no k and no adaptivity: keep the ones set
+                numSpeculativeTokens = c.numSpeculativeTokens();
+                speculativeAdaptive = c.adaptive();
+            }
+            ngramMin = c.ngramMin();
+            ngramMax = c.ngramMax();
+            return this;
+        }
+        /** {@code speculative_method}; {@link SpeculativeConfig.Method#NONE} (the default): off. */
+        public Builder speculativeMethod(SpeculativeConfig.Method v) { speculativeMethod = v; return this; }
+        /**
+         * {@code num_speculative_tokens} (default 2), checked against the method by {@link #build()}: in
+         * [1, 4] unless the method is none, which ignores it.
+         */
+        public Builder numSpeculativeTokens(int v) { numSpeculativeTokens = v; return this; }
+        /** {@code speculative_adaptive} (default true); ignored with method none. */
+        public Builder speculativeAdaptive(boolean v) { speculativeAdaptive = v; return this; }
 
         public EngineOptions build() {
             return new EngineOptions(modelDir, threads, kvCacheBytes, blockSize, maxNumSeqs, maxNumBatchedTokens,
-                    maxModelLen, enablePrefixCaching, weightFormat, kvCacheDtype, logStatsInterval, speculative);
+                    maxModelLen, enablePrefixCaching, weightFormat, kvCacheDtype, logStatsInterval,
+                    new SpeculativeConfig(speculativeMethod, numSpeculativeTokens, speculativeAdaptive, ngramMin,
+                            ngramMax));
         }
     }
 }

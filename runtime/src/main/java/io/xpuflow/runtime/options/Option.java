@@ -198,7 +198,7 @@ public final class Option<T> {
     }
 
     public static Builder<Boolean> bool(String name) {
-        return new Builder<Boolean>(name, OptionType.BOOLEAN).rule(v -> true, "true or false");
+        return new Builder<Boolean>(name, OptionType.BOOLEAN).rule(v -> true, "true or false (in text also on, off)");
     }
 
     public static Builder<List<String>> strings(String name) {

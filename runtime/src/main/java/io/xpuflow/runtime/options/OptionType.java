@@ -15,8 +15,8 @@ import java.util.List;
  *       such as {@code "10"} are refused. In text: decimal digits with an optional sign ({@code 10}); not
  *       {@code 10.0}.</li>
  *   <li>{@link #NUMBER}: finite; in JSON a number, in text a decimal number ({@code 0.8}, {@code 1e-3}).</li>
- *   <li>{@link #BOOLEAN}: JSON {@code true}/{@code false}; text {@code true}/{@code false} in any case; a bare
- *       command-line flag ({@code --ignore-eos}) means true.</li>
+ *   <li>{@link #BOOLEAN}: JSON {@code true}/{@code false}; text {@code true}/{@code false}, or
+ *       {@code on}/{@code off}, in any case; a bare command-line flag ({@code --ignore-eos}) means true.</li>
  *   <li>{@link #STRINGS}, {@link #INTEGERS}: in JSON an array (a single string also counts for
  *       {@link #STRINGS}); in SQL options and job parameters {@code ;}-separated (Flink's list syntax,
  *       double-quote an entry to keep a {@code ;}); on a command line the flag is repeated.</li>
