@@ -1,0 +1,276 @@
+package io.xpuflow.runtime.engine;
+
+import io.xpuflow.device.StepBatch;
+import io.xpuflow.runtime.model.KvLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Chained MTP drafts (MiMo's multi-token-prediction layers), batched over every speculating request:
+ * one MTP-only device step per draft depth for the whole batch, never one per request.
+ *
+ * <p>With L MTP layers, a request whose tokens are {@code x_0 .. x_m} (all but {@code x_m} computed, so
+ * the main model's final normed hidden {@code h_j} is known for {@code j < m}) drafts k tokens as
+ * spec-decode.json describes:
+ * <ul>
+ *   <li>draft s+1 (s &lt; L) comes from MTP layer s at row m-1; layer s row j takes (layer s-1's output at
+ *   row j, or {@code h_j} for layer 0) and the token {@code x_{j+s+1}}, where tokens past {@code x_m} are
+ *   the drafts made so far. Rows whose token is verified are final and computed once; rows that took a
+ *   draft (j &gt;= m-s) are provisional and computed again next time, overwriting their K/V;</li>
+ *   <li>draft s+1 (s &gt;= L) recurses on the last layer: one row at position {@code m + s - L} taking that
+ *   layer's output at the row before and draft s.</li>
+ * </ul>
+ * So a step of k drafts costs k MTP-only device calls (layer 0 over the rows since the last step, layer 1
+ * likewise, then one row per further draft), whatever the number of requests.
+ *
+ * <p>Per request ({@link State}) it keeps the main model's hidden by position (copied from each main
+ * step) and each layer's output by row, and per layer the first row not yet final. A preempted request's
+ * state is reset and rebuilt from the recomputation's hidden states. Rows below a prefix-cache hit have
+ * no hidden state here and are skipped, as are rows whose sliding window reaches blocks already
+ * released: their drafts are only worse, never wrong, since the target model verifies every draft.
+ *
+ * <p>Owned by the engine's loop thread; not thread-safe.
+ */
+final class MtpDrafter extends Drafter {
+    private final ModelExecutor executor;
+    private final StepBatch batch;
+    private final KvCacheManager kv;
+    private final int numLayers;
+    private final int hidden;
+    /** KV group of each MTP layer, and its window (0: full attention). */
+    private final int[] group;
+    private final int[] window;
+    private final int blockSize;
+    private final float[] row;
+
+    // scratch of one propose() round, per participating request
+    private final List<RequestState> reqs = new ArrayList<>();
+    private int[] budget = new int[8];
+    private int[][] drafts = new int[8][];
+
+    /** Per-request MTP rows. */
+    static final class State {
+        /** Main model's final normed hidden by position, [capacity * hidden], grown on demand. */
+        float[] h = new float[0];
+        /** Output (after the layer's final norm) of each MTP layer by row. */
+        final float[][] out;
+        /** Per layer: rows below are final (their token was verified). */
+        final int[] done;
+        /** Per layer: rows below were never computed since the last reset (prefix hit, released window). */
+        final int[] base;
+        /** Hidden states below this position were never captured (prefix-cache hit). */
+        int hiddenFrom;
+        /** Hidden states are captured up to here (exclusive). */
+        int hiddenEnd;
+
+        State(int layers) {
+            out = new float[layers][0];
+            done = new int[layers];
+            base = new int[layers];
+        }
+
+        void reset() {
+            Arrays.fill(done, 0);
+            Arrays.fill(base, 0);
+            hiddenFrom = 0;
+            hiddenEnd = 0;
+        }
+    }
+
+    /**
+     * @param batch an MTP-only batch ({@link StepBatch.Capacity#mtpHidden()}) with room for the engine's
+     *     sequences
+     */
+    MtpDrafter(ModelExecutor executor, StepBatch batch, KvCacheManager kv, KvLayout layout, int numDecoderLayers,
+               int numMtpLayers, int hidden) {
+        this.executor = executor;
+        this.batch = batch;
+        this.kv = kv;
+        this.numLayers = numMtpLayers;
+        this.hidden = hidden;
+        this.blockSize = kv.blockSize();
+        this.group = new int[numMtpLayers];
+        this.window = new int[numMtpLayers];
+        for (int s = 0; s < numMtpLayers; s++) {
+            group[s] = layout.layerGroup()[numDecoderLayers + s];
+            window[s] = layout.sliding(group[s]) ? layout.groupWindow()[group[s]] : 0;
+        }
+        this.row = new float[hidden];
+    }
+
+    State newState() {
+        return new State(numLayers);
+    }
+
+    /** Copies the final normed hidden of the rows of every MTP request that no MTP layer-0 row consumed yet. */
+    @Override
+    void afterExecute(StepPlan plan, StepBatch main) {
+        int rowStart = 0;
+        for (StepPlan.ScheduledRequest s : plan.scheduled()) {
+            RequestState r = s.request();
+            State st = r.mtp;
+            int from = s.numComputedTokens();
+            int n = s.numScheduledTokens();
+            if (st != null) {
+                if (from > st.hiddenEnd) {
+                    st.hiddenFrom = from; // no step gave the positions before (a prefix-cache hit)
+                }
+                st.hiddenEnd = from + n;
+                st.h = grow(st.h, (from + n) * hidden);
+                for (int j = Math.max(0, st.done[0] - from); j < n; j++) {
+                    main.copyHidden(rowStart + j, row);
+                    System.arraycopy(row, 0, st.h, (from + j) * hidden, hidden);
+                }
+            }
+            rowStart += n;
+        }
+    }
+
+    @Override
+    void propose(List<RequestState> running) {
+        reqs.clear();
+        int maxK = 0;
+        for (int i = 0; i < running.size(); i++) {
+            RequestState r = running.get(i);
+            if (r.mtp == null) {
+                continue;
+            }
+            int k = draftBudget(r);
+            if (k <= 0) {
+                continue;
+            }
+            int m = r.numTokens - 1;
+            if (k > numLayers && !kv.allocate(r, r.numComputedTokens, m + k - numLayers)) {
+                k = numLayers; // no block for the recursion rows: draft what the layers' own rows give
+            }
+            int idx = reqs.size();
+            if (idx == budget.length) {
+                budget = Arrays.copyOf(budget, 2 * idx);
+                drafts = Arrays.copyOf(drafts, 2 * idx);
+            }
+            budget[idx] = k;
+            if (drafts[idx] == null || drafts[idx].length < k) {
+                drafts[idx] = new int[r.specTokens.length];
+            }
+            reqs.add(r);
+            maxK = Math.max(maxK, k);
+        }
+        for (int s = 0; s < maxK; s++) {
+            runDepth(s);
+        }
+        for (int i = 0; i < reqs.size(); i++) {
+            RequestState r = reqs.get(i);
+            System.arraycopy(drafts[i], 0, r.specTokens, 0, budget[i]);
+            r.numSpecTokens = budget[i];
+        }
+    }
+
+    /** One draft depth (0-based s) for every request that drafts more than s tokens: one device call or more. */
+    private void runDepth(int s) {
+        depth = s;
+        begin(Math.min(s, numLayers - 1));
+        for (int i = 0; i < reqs.size(); i++) {
+            if (budget[i] <= s) {
+                continue;
+            }
+            RequestState r = reqs.get(i);
+            State st = r.mtp;
+            int m = r.numTokens - 1;
+            if (s < numLayers) {
+                int lowest = s == 0 ? st.hiddenFrom : st.base[s - 1];
+                int start = Math.max(Math.max(st.done[s], lowest), slidClamp(r, s));
+                if (start > st.done[s]) {
+                    st.base[s] = start;
+                }
+                if (start > m - 1) {
+                    budget[i] = s; // no row m-1 can be computed (a released window): stop drafting here
+                    continue;
+                }
+                int seq = batch.addSequenceTables(r.tables);
+                float[] in = s == 0 ? st.h : st.out[s - 1];
+                st.out[s] = grow(st.out[s], (m + 1) * hidden);
+                for (int j = start; j < m; j++) {
+                    int t = j + s + 1;
+                    int next = t <= m ? r.tokens[t] : drafts[i][t - m - 1];
+                    seq = add(i, seq, r, j, next, in, j * hidden, st.out[s], j == m - 1);
+                }
+                st.done[s] = Math.max(st.done[s], m - s);
+            } else {
+                int seq = batch.addSequenceTables(r.tables);
+                int q = m + s - numLayers;
+                float[] f = st.out[numLayers - 1] = grow(st.out[numLayers - 1], (q + 1) * hidden);
+                add(i, seq, r, q, drafts[i][s - 1], f, (q - 1) * hidden, f, true);
+            }
+        }
+        flush();
+    }
+
+    // rows of the current device call: which request and draft slot each feeds, where its output goes
+    private int layer;
+    private int depth;
+    private final List<float[]> outOf = new ArrayList<>();
+    private int[] posOf = new int[64];
+    private int[] draftOf = new int[64];
+    private boolean anyDraft;
+
+    private void begin(int mtpLayer) {
+        layer = mtpLayer;
+        batch.clear();
+        batch.mtpLayer(mtpLayer);
+        outOf.clear();
+        anyDraft = false;
+    }
+
+    /** Adds one row, first running the call when the batch is full; returns the request's sequence index. */
+    private int add(int req, int seq, RequestState r, int position, int next, float[] in, int inOffset, float[] out,
+                    boolean draftRow) {
+        if (batch.numMtpRows() == batch.capacity().maxMtpRows()) {
+            flush();
+            begin(layer);
+            seq = batch.addSequenceTables(r.tables);
+        }
+        int i = batch.requestMtp(seq, position, next, in, inOffset);
+        if (i == posOf.length) {
+            posOf = Arrays.copyOf(posOf, 2 * i);
+            draftOf = Arrays.copyOf(draftOf, 2 * i);
+        }
+        posOf[i] = position;
+        draftOf[i] = draftRow ? req : -1;
+        outOf.add(out);
+        anyDraft |= draftRow;
+        return seq;
+    }
+
+    private void flush() {
+        int n = batch.numMtpRows();
+        if (n == 0) {
+            return;
+        }
+        batch.mtpLogits(anyDraft);
+        executor.run(batch);
+        for (int i = 0; i < n; i++) {
+            batch.copyMtpHidden(i, outOf.get(i), posOf[i] * hidden);
+            int req = draftOf[i];
+            if (req >= 0) {
+                drafts[req][depth] = batch.mtpArgmax(i);
+            }
+        }
+        batch.clear();
+    }
+
+    /**
+     * Lowest row of layer {@code s} whose sliding window lies in blocks the request still holds
+     * (0 for full attention): the scheduler releases blocks wholly before the window of the next query.
+     */
+    private int slidClamp(RequestState r, int s) {
+        if (window[s] == 0 || r.slidFrom[group[s]] == 0) {
+            return 0;
+        }
+        return r.slidFrom[group[s]] * blockSize + window[s] - 1;
+    }
+
+    private static float[] grow(float[] a, int size) {
+        return a.length >= size ? a : Arrays.copyOf(a, Math.max(size, 2 * a.length));
+    }
+}
