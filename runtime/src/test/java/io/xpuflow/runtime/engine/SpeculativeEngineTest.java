@@ -194,6 +194,174 @@ class SpeculativeEngineTest {
         }
     }
 
+    /**
+     * A tiny KV budget forces preemptions of speculating requests (drafts cleared, MTP rows rebuilt from the
+     * recomputation); every output still equals plain greedy decoding's, and every block comes back.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"mtp", "ngram"})
+    void preemptionMidSpeculationKeepsTheOutput(String method) {
+        List<GenerationRequest> reqs = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            reqs.add(GenerationRequest.ofTokens("p" + i, new int[] {1, 100 + i, 200 + i}, greedy(80 + 10 * i)));
+        }
+        List<GenerationResult> plain;
+        try (LlmEngine e = LlmEngine.open(options(MTP_FIXTURE).maxModelLen(256).build())) {
+            plain = runAll(e, reqs);
+        }
+        // 4 KV heads x (8 + 8) x 4 bytes x 16 tokens per layer and block: the 5 main layers' full group gets 24
+        // blocks (384 tokens for 4 sequences of up to ~180), the 2 MTP layers' sliding group (window 512) what 4
+        // sequences of 256 tokens hold
+        long layerBlock = 4L * 16 * 4 * 16;
+        try (LlmEngine e = LlmEngine.open(options(MTP_FIXTURE).maxModelLen(256).maxNumSeqs(4)
+                .kvCacheBytes(24 * 5 * layerBlock + 64 * 2 * layerBlock)
+                .speculative(new SpeculativeConfig(SpeculativeConfig.Method.parse(method), 3, false, 1, 3)).build())) {
+            List<GenerationResult> spec = runAll(e, reqs);
+            assertSameTokens(plain, spec);
+            assertThat(e.metrics().preemptions()).isPositive();
+            assertThat(spec.stream().mapToInt(r -> r.usage().preemptions()).sum()).isPositive();
+            assertThat(spec.stream().mapToInt(r -> r.usage().draftTokens()).sum()).isPositive();
+            LlmEngineTest.awaitIdle(e);
+            assertThat(e.metrics().kvBlocksUsed()).isZero();
+        }
+    }
+
+    @Test
+    void cancelMidSpeculationFreesEveryBlock() throws Exception {
+        try (LlmEngine e = LlmEngine.open(options(MTP_FIXTURE).speculative(SpeculativeConfig.mtp(3)).build())) {
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(20);
+            GenerationHandle h = e.submit(GenerationRequest.ofTokens("c", new int[] {1, 400}, greedy(400)),
+                    (id, d) -> started.countDown());
+            GenerationHandle other = e.submit(GenerationRequest.ofTokens("o", new int[] {1, 300}, greedy(300)));
+            assertThat(started.await(60, TimeUnit.SECONDS)).isTrue();
+            h.cancel();
+            GenerationResult r = h.result().get(60, TimeUnit.SECONDS);
+            assertThat(r.finishReason()).isEqualTo(FinishReason.CANCELLED);
+            assertThat(r.usage().draftTokens()).isPositive();
+            other.cancel();
+            LlmEngineTest.awaitIdle(e);
+            assertThat(e.metrics().kvBlocksUsed()).isZero();
+        }
+    }
+
+    /**
+     * Stop rules cut the accepted tokens where plain decoding stops: a stop token id, a stop string and
+     * max_tokens give the same tokens and text with and without speculation (n-gram drafts on a repetitive
+     * story accept several tokens per step, so a stop often falls inside an accepted run).
+     */
+    @Test
+    void stopRulesCutTheAcceptedTokens() {
+        List<GenerationRequest> reqs = new ArrayList<>();
+        String[] prompts = {"Once upon a time", "Tom had a red ball", "Lily and Ben"};
+        for (int i = 0; i < prompts.length; i++) {
+            reqs.add(GenerationRequest.ofText("len" + i, prompts[i], SamplingParams.builder().maxTokens(7 + i).build()));
+            reqs.add(GenerationRequest.ofText("str" + i, prompts[i], SamplingParams.builder().maxTokens(120)
+                    .stop(List.of("the park", ". ")).build()));
+            reqs.add(GenerationRequest.ofText("tok" + i, prompts[i], SamplingParams.builder().maxTokens(120)
+                    .stopTokenIds(java.util.Set.of(13, 263)).minTokens(5).build()));
+        }
+        for (String fixture : new String[] {MTP_FIXTURE}) {
+            List<GenerationResult> plain;
+            try (LlmEngine e = LlmEngine.open(options(fixture).build())) {
+                plain = runAll(e, reqs);
+            }
+            for (SpeculativeConfig sc : new SpeculativeConfig[] {SpeculativeConfig.mtp(3).withAdaptive(false),
+                    SpeculativeConfig.ngram(4).withAdaptive(false)}) {
+                try (LlmEngine e = LlmEngine.open(options(fixture).speculative(sc).build())) {
+                    List<GenerationResult> spec = runAll(e, reqs);
+                    assertSameTokens(plain, spec);
+                    for (int i = 0; i < plain.size(); i++) {
+                        assertThat(spec.get(i).text()).isEqualTo(plain.get(i).text());
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Seeded sampling with speculation: a request gives the same tokens alone, replayed, and in a batch of
+     * other (speculating, sampling and greedy) requests.
+     */
+    @Test
+    void seededSpeculativeSamplingIsBatchInvariant() {
+        SamplingParams p = SamplingParams.builder().maxTokens(60).temperature(0.8).topP(0.95).seed(7L)
+                .ignoreEos(true).build();
+        GenerationRequest probe = GenerationRequest.ofText("probe", "Once upon a time", p);
+        try (LlmEngine e = LlmEngine.open(options(MTP_FIXTURE).maxNumSeqs(8)
+                .speculative(SpeculativeConfig.mtp(3)).build())) {
+            GenerationResult alone = await(e.submit(probe));
+            GenerationResult again = await(e.submit(probe));
+            assertThat(again.tokenIds()).containsExactly(alone.tokenIds());
+            List<GenerationRequest> batch = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                batch.add(GenerationRequest.ofText("b" + i, "Tom had a red ball " + i, SamplingParams.builder()
+                        .maxTokens(30 + 7 * i).temperature(i % 2 == 0 ? 0 : 1.0).seed((long) i).ignoreEos(true).build()));
+            }
+            batch.add(2, probe);
+            List<GenerationResult> rs = runAll(e, batch);
+            assertThat(rs.get(2).tokenIds()).containsExactly(alone.tokenIds());
+            assertThat(alone.usage().draftTokens()).isPositive();
+        }
+    }
+
+    /**
+     * Speculative sampling keeps the target distribution: over many seeds the tokens at output positions
+     * 1 and 2 (the first ones verified against drafts) follow the same distribution as plain sampling
+     * (two-sample chi-square at p = 0.001, temperature 1).
+     */
+    @Test
+    void seededSpeculativeSamplingMatchesPlainSamplingInDistribution() {
+        int n = 600;
+        List<GenerationRequest> reqs = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            reqs.add(GenerationRequest.ofText("s" + i, "Once upon a time, there was a", SamplingParams.builder()
+                    .maxTokens(3).temperature(1.0).seed(1000L + i).ignoreEos(true).build()));
+        }
+        List<GenerationResult> plain;
+        List<GenerationResult> spec;
+        try (LlmEngine e = LlmEngine.open(options(MTP_FIXTURE).maxNumSeqs(64).build())) {
+            plain = runAll(e, reqs);
+        }
+        try (LlmEngine e = LlmEngine.open(options(MTP_FIXTURE).maxNumSeqs(64)
+                .speculative(SpeculativeConfig.mtp(2).withAdaptive(false)).build())) {
+            spec = runAll(e, reqs);
+            assertThat(e.metrics().speculative().acceptedTokens()).isPositive();
+        }
+        for (int pos = 1; pos < 3; pos++) {
+            Map<Integer, int[]> counts = new java.util.TreeMap<>();
+            for (int i = 0; i < n; i++) {
+                counts.computeIfAbsent(plain.get(i).tokenIds()[pos], t -> new int[2])[0]++;
+                counts.computeIfAbsent(spec.get(i).tokenIds()[pos], t -> new int[2])[1]++;
+            }
+            // bins with fewer than 10 tokens in all are merged, so each expected count is large enough
+            List<int[]> bins = new ArrayList<>();
+            int[] rest = new int[2];
+            for (int[] c : counts.values()) {
+                if (c[0] + c[1] >= 10) {
+                    bins.add(c);
+                } else {
+                    rest[0] += c[0];
+                    rest[1] += c[1];
+                }
+            }
+            if (rest[0] + rest[1] > 0) {
+                bins.add(rest);
+            }
+            double chi2 = 0;
+            for (int[] c : bins) {
+                double e = (c[0] + c[1]) / 2.0; // equal sample sizes
+                chi2 += (c[0] - e) * (c[0] - e) / e + (c[1] - e) * (c[1] - e) / e;
+            }
+            int df = bins.size() - 1;
+            assertThat(df).as("position %d has several likely tokens", pos).isGreaterThanOrEqualTo(3);
+            // Wilson-Hilferty: the chi-square quantile at p = 0.999 (z = 3.09)
+            double q = df * Math.pow(1 - 2.0 / (9 * df) + 3.09 * Math.sqrt(2.0 / (9 * df)), 3);
+            System.out.printf("[spec-engine] distribution at position %d: chi2 %.1f, df %d, 0.999 quantile %.1f%n",
+                    pos, chi2, df, q);
+            assertThat(chi2).as("chi-square at output position %d (df %d)", pos, df).isLessThan(q);
+        }
+    }
+
     @Test
     void mtpOnAModelWithoutMtpLayersIsRefusedNamingTheOption() {
         assertThatThrownBy(() -> LlmEngine.open(options("stories260k").speculative(SpeculativeConfig.mtp(2)).build()))
