@@ -2,6 +2,7 @@ package io.xpuflow.cli;
 
 import io.xpuflow.operators.EngineSpec;
 import io.xpuflow.runtime.engine.EngineOptions;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.apache.flink.configuration.MemorySize;
@@ -39,13 +40,43 @@ final class EngineArgs {
                     + " 0: never (default ${DEFAULT-VALUE}).")
     Duration logStatsInterval;
 
+    @Option(names = "--speculative-method", paramLabel = "METHOD", defaultValue = "none",
+            description = "Speculative decoding drafts: mtp (the model's MTP layers), ngram (prompt lookup) or none"
+                    + " (default ${DEFAULT-VALUE}).")
+    String speculativeMethod;
+
+    @Option(names = "--num-speculative-tokens", paramLabel = "K", defaultValue = "2",
+            description = "Drafts verified per step with a speculative method, 1.." + SpeculativeConfig.MAX_SPECULATIVE_TOKENS
+                    + " (default ${DEFAULT-VALUE}).")
+    int numSpeculativeTokens;
+
+    @Option(names = "--speculative-adaptive", paramLabel = "on|off", defaultValue = "on",
+            description = "Let each request lower k, or stop drafting, while its drafts are rejected (default ${DEFAULT-VALUE}).")
+    String speculativeAdaptive;
+
     @Mixin
     FormatOptions formats = new FormatOptions();
+
+    /** The speculative decoding the flags ask for; an IllegalArgumentException names a bad value. */
+    SpeculativeConfig speculative() {
+        SpeculativeConfig.Method method = SpeculativeConfig.Method.parse(speculativeMethod);
+        if (method == SpeculativeConfig.Method.NONE) {
+            return SpeculativeConfig.NONE;
+        }
+        boolean adaptive = switch (speculativeAdaptive.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "on", "true" -> true;
+            case "off", "false" -> false;
+            default -> throw new IllegalArgumentException("'--speculative-adaptive' must be on or off, was "
+                    + speculativeAdaptive);
+        };
+        return new SpeculativeConfig(method, numSpeculativeTokens, adaptive, SpeculativeConfig.DEFAULT_NGRAM_MIN,
+                SpeculativeConfig.DEFAULT_NGRAM_MAX);
+    }
 
     EngineOptions toOptions(int threads) {
         return formats.applyTo(EngineOptions.builder(model)).threads(threads).kvCacheBytes(kvCacheMemory.getBytes())
                 .maxNumSeqs(maxNumSeqs).maxNumBatchedTokens(maxNumBatchedTokens).maxModelLen(maxModelLen)
-                .enablePrefixCaching(!noPrefixCaching).logStatsInterval(logStatsInterval).build();
+                .enablePrefixCaching(!noPrefixCaching).logStatsInterval(logStatsInterval).speculative(speculative()).build();
     }
 
     /** The same engine as an operator's spec (prefix caching is always on there). */
