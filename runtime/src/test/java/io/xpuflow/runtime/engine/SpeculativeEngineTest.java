@@ -362,6 +362,30 @@ class SpeculativeEngineTest {
         }
     }
 
+    /**
+     * Adaptive k: tiny-mimo-v2's MTP layer has random weights, so its drafts are almost never accepted;
+     * with adaptive on each request soon drafts far fewer than k per step (fixed k drafts k every step),
+     * and the output stays plain greedy's.
+     */
+    @Test
+    void adaptiveDraftLengthBacksOffWhenDraftsAreRejected() {
+        List<GenerationRequest> reqs = goldenRequests("tiny-mimo-v2", 64, "a");
+        List<GenerationResult> plain;
+        try (LlmEngine e = LlmEngine.open(options("tiny-mimo-v2").build())) {
+            plain = runAll(e, reqs);
+        }
+        long[] drafted = new long[2];
+        for (int adaptive = 0; adaptive < 2; adaptive++) {
+            try (LlmEngine e = LlmEngine.open(options("tiny-mimo-v2")
+                    .speculative(SpeculativeConfig.mtp(4).withAdaptive(adaptive == 1)).build())) {
+                List<GenerationResult> spec = runAll(e, reqs);
+                assertSameTokens(plain, spec);
+                drafted[adaptive] = spec.stream().mapToLong(r -> r.usage().draftTokens()).sum();
+            }
+        }
+        assertThat(drafted[1]).as("drafts with adaptive k (fixed k: %d)", drafted[0]).isLessThan(drafted[0] / 3);
+    }
+
     @Test
     void mtpOnAModelWithoutMtpLayersIsRefusedNamingTheOption() {
         assertThatThrownBy(() -> LlmEngine.open(options("stories260k").speculative(SpeculativeConfig.mtp(2)).build()))
