@@ -43,6 +43,10 @@ import org.slf4j.LoggerFactory;
  *       detokenises it, checks stop conditions and streams it to its listener; the scheduler advances
  *       the requests and frees the finished ones' blocks.</li>
  * </ol>
+ * With speculative decoding ({@link EngineOptions#speculative()}) a {@link Drafter} then proposes each
+ * decoding request's next drafts ({@link NgramDrafter}, or {@link MtpDrafter}: one MTP-only device step
+ * per draft depth for the whole batch); the next step verifies them as extra rows of the same batch and
+ * the {@link OutputProcessor} accepts a prefix of them through the rejection sampler.
  * KV cache, step buffers and sampler scratch are allocated when the engine opens; a step allocates
  * no native memory and, in steady-state decode, only small short-lived Java objects.
  *

@@ -25,8 +25,11 @@ import org.slf4j.LoggerFactory;
  * <p>There is no prefill or decode phase: every request has {@code numComputedTokens} tokens catching up to its
  * {@code numTokens}; a step hands out tokens under the token budget, running requests first (oldest
  * first), then waiting ones in arrival order. That covers chunked prefill (a long prompt takes what the
- * budget leaves), prefix caching (a hit starts {@code numComputedTokens} past the cached blocks) and, later,
- * speculative decoding (drafts count as tokens to catch up to, see {@link StepPlan.ScheduledRequest}).
+ * budget leaves), prefix caching (a hit starts {@code numComputedTokens} past the cached blocks) and
+ * speculative decoding: a decoding request's drafts ({@link RequestState#specTokens}) are scheduled after
+ * its last token, with lookahead blocks for them, and the budget cuts them from the tail (see
+ * {@link StepPlan.ScheduledRequest}); the rejected ones are rolled back in
+ * {@link #updateFromOutput(StepPlan, RequestStatus[], int[])}.
  *
  * <p>When a running request cannot get its blocks, the youngest running request is preempted: its blocks
  * are freed, it goes back to the head of the waiting queue and is recomputed from scratch when
