@@ -324,6 +324,26 @@ class SchedulerTest {
     }
 
     @Test
+    void aSlidingGroupIsReleasedFromTheAcceptedLengthNotFromTheDrafts() {
+        KvLayout layout = new KvLayout(new int[] {0, 1}, new int[] {0, 4});
+        Harness h = createScheduler(layout, new int[] {16, 16}, 16, 8, false);
+        RequestState r = createRequests(h.kv(), 7).get(0);
+        h.scheduler().addRequest(r);
+        h.step(); // computed 0..6, token at 7
+        draft(r, 20, 21, 22, 23);
+        StepPlan plan = h.scheduler().schedule(); // positions 7..11: blocks up to 2 in both groups
+        assertThat(plan.scheduled().get(0).numScheduledTokens()).isEqualTo(5);
+        r.appendTokenId(30); // every draft rejected
+        h.scheduler().updateFromOutput(plan, new RequestStatus[1], new int[] {4});
+        assertThat(r.numComputedTokens).isEqualTo(8);
+        // the next query at position 8 sees keys 5..8: block 1 (4..7) must stay; released from the drafts'
+        // end (position 12, keys 9..12) it would have been freed
+        assertThat(r.tables[1][0]).isNegative();
+        assertThat(r.tables[1][1]).isNotNegative();
+        assertThat(r.slidFrom[1]).isEqualTo(1);
+    }
+
+    @Test
     void refusesToAddARequestTwiceOrWithAWrongPlanLength() {
         Harness h = createScheduler(16, 100, 8, false);
         RequestState r = createRequests(h.kv(), 3).get(0);
