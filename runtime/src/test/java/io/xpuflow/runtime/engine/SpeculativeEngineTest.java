@@ -386,6 +386,25 @@ class SpeculativeEngineTest {
         assertThat(drafted[1]).as("drafts with adaptive k (fixed k: %d)", drafted[0]).isLessThan(drafted[0] / 3);
     }
 
+    /**
+     * A prefix-cache hit skips the prompt's cached positions, whose hidden states the MTP drafter never
+     * saw: it drafts from the rows it has, and the output is still plain greedy's (and the same as the
+     * first, uncached run's).
+     */
+    @Test
+    void mtpDraftingAfterAPrefixCacheHitKeepsTheOutput() {
+        int[] prompt = Fixtures.golden(MTP_FIXTURE).get(6).ids(); // 104 tokens: 6 full blocks to reuse
+        GenerationRequest req = GenerationRequest.ofTokens("x", prompt, greedy(48));
+        try (LlmEngine e = LlmEngine.open(options(MTP_FIXTURE).enablePrefixCaching(true)
+                .speculative(SpeculativeConfig.mtp(3)).build())) {
+            GenerationResult first = await(e.submit(req));
+            GenerationResult cached = await(e.submit(req));
+            assertThat(cached.usage().cachedPromptTokens()).isPositive();
+            assertThat(cached.tokenIds()).containsExactly(first.tokenIds());
+            assertThat(cached.usage().acceptedTokens()).isPositive();
+        }
+    }
+
     @Test
     void mtpOnAModelWithoutMtpLayersIsRefusedNamingTheOption() {
         assertThatThrownBy(() -> LlmEngine.open(options("stories260k").speculative(SpeculativeConfig.mtp(2)).build()))
