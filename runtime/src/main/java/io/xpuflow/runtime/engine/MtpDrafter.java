@@ -25,7 +25,9 @@ import java.util.List;
  * likewise, then one row per further draft), whatever the number of requests.
  *
  * <p>Per request ({@link State}) it keeps the main model's hidden by position (copied from each main
- * step) and each layer's output by row, and per layer the first row not yet final. A preempted request's
+ * step) and each layer's output by row, and per layer the first row not yet final; only the rows a later
+ * drafting step reads are kept (a few per request while decoding, a prefill chunk's until its first
+ * draft), so the memory does not grow with the sequence. A preempted request's
  * state is reset and rebuilt from the recomputation's hidden states. Rows below a prefix-cache hit have
  * no hidden state here and are skipped, as are rows whose sliding window reaches blocks already
  * released: their drafts are only worse, never wrong, since the target model verifies every draft.
@@ -49,12 +51,64 @@ final class MtpDrafter extends Drafter {
     private int[] budget = new int[8];
     private int[][] drafts = new int[8][];
 
+    /**
+     * Hidden vectors by position (row), kept only from {@link #base} on: a request keeps the few rows the
+     * next drafting step reads, not one vector per token of its whole length.
+     */
+    static final class Rows {
+        private final int hidden;
+        float[] data = new float[0];
+        /** Position of the first kept row. */
+        int base;
+        /** One past the last row storage was made for. */
+        int end;
+
+        Rows(int hidden) {
+            this.hidden = hidden;
+        }
+
+        /** Offset of {@code row} in {@link #data}; the row must be kept ({@code row >= base}). */
+        int offset(int row) {
+            if (row < base) {
+                throw new IllegalStateException("MTP row " + row + " was dropped (rows are kept from " + base + ")");
+            }
+            return (row - base) * hidden;
+        }
+
+        /** Makes room for the rows below {@code rowEnd}. */
+        void ensure(int rowEnd) {
+            int needed = (rowEnd - base) * hidden;
+            if (needed > data.length) {
+                data = Arrays.copyOf(data, Math.max(needed, 2 * data.length));
+            }
+            end = Math.max(end, rowEnd);
+        }
+
+        /** Forgets the rows below {@code row}: nothing will read them again. */
+        void dropBelow(int row) {
+            if (row <= base) {
+                return;
+            }
+            if (row < end) {
+                System.arraycopy(data, (row - base) * hidden, data, 0, (end - row) * hidden);
+            } else {
+                end = row;
+            }
+            base = row;
+        }
+
+        void reset() {
+            base = 0;
+            end = 0;
+        }
+    }
+
     /** Per-request MTP rows. */
     static final class State {
-        /** Main model's final normed hidden by position, [capacity * hidden], grown on demand. */
-        float[] h = new float[0];
+        /** Main model's final normed hidden by position. */
+        final Rows h;
         /** Output (after the layer's final norm) of each MTP layer by row. */
-        final float[][] out;
+        final Rows[] out;
         /** Per layer: rows below are final (their token was verified). */
         final int[] done;
         /** Per layer: rows below were never computed since the last reset (prefix hit, released window). */
@@ -64,8 +118,12 @@ final class MtpDrafter extends Drafter {
         /** Hidden states are captured up to here (exclusive). */
         int hiddenEnd;
 
-        State(int layers) {
-            out = new float[layers][0];
+        State(int layers, int hidden) {
+            h = new Rows(hidden);
+            out = new Rows[layers];
+            for (int s = 0; s < layers; s++) {
+                out[s] = new Rows(hidden);
+            }
             done = new int[layers];
             base = new int[layers];
         }
@@ -75,6 +133,22 @@ final class MtpDrafter extends Drafter {
             Arrays.fill(base, 0);
             hiddenFrom = 0;
             hiddenEnd = 0;
+            h.reset();
+            for (Rows o : out) {
+                o.reset();
+            }
+        }
+
+        /** After a drafting step with last token at {@code m}: drops the rows no later step reads. */
+        void trim(int m) {
+            h.dropBelow(done[0]);
+            for (int s = 0; s + 1 < out.length; s++) {
+                out[s].dropBelow(done[s + 1]);
+            }
+            // the last layer feeds only the recursion, from row m-1 on; while a short k leaves it behind, its
+            // own next rows start at done[last]
+            int last = out.length - 1;
+            out[last].dropBelow(Math.min(done[last], m - 1));
         }
     }
 
@@ -100,7 +174,7 @@ final class MtpDrafter extends Drafter {
     }
 
     State newState() {
-        return new State(numLayers);
+        return new State(numLayers, hidden);
     }
 
     /** Copies the final normed hidden of the rows of every MTP request that no MTP layer-0 row consumed yet. */
@@ -117,10 +191,10 @@ final class MtpDrafter extends Drafter {
                     st.hiddenFrom = from; // no step gave the positions before (a prefix-cache hit)
                 }
                 st.hiddenEnd = from + n;
-                st.h = grow(st.h, (from + n) * hidden);
+                st.h.ensure(from + n);
                 for (int j = Math.max(0, st.done[0] - from); j < n; j++) {
                     main.copyHidden(rowStart + j, row);
-                    System.arraycopy(row, 0, st.h, (from + j) * hidden, hidden);
+                    System.arraycopy(row, 0, st.h.data, st.h.offset(from + j), hidden);
                 }
             }
             rowStart += n;
@@ -163,6 +237,7 @@ final class MtpDrafter extends Drafter {
             RequestState r = reqs.get(i);
             System.arraycopy(drafts[i], 0, r.specTokens, 0, budget[i]);
             r.numSpecTokens = budget[i];
+            r.mtp.trim(r.numTokens - 1);
         }
     }
 
@@ -188,19 +263,20 @@ final class MtpDrafter extends Drafter {
                     continue;
                 }
                 int seq = batch.addSequenceTables(r.tables);
-                float[] in = s == 0 ? st.h : st.out[s - 1];
-                st.out[s] = grow(st.out[s], (m + 1) * hidden);
+                Rows in = s == 0 ? st.h : st.out[s - 1];
+                st.out[s].ensure(m);
                 for (int j = start; j < m; j++) {
                     int t = j + s + 1;
                     int next = t <= m ? r.tokens[t] : drafts[i][t - m - 1];
-                    seq = add(i, seq, r, j, next, in, j * hidden, st.out[s], j == m - 1);
+                    seq = add(i, seq, r, j, next, in.data, in.offset(j), st.out[s], j == m - 1);
                 }
                 st.done[s] = Math.max(st.done[s], m - s);
             } else {
                 int seq = batch.addSequenceTables(r.tables);
                 int q = m + s - numLayers;
-                float[] f = st.out[numLayers - 1] = grow(st.out[numLayers - 1], (q + 1) * hidden);
-                add(i, seq, r, q, drafts[i][s - 1], f, (q - 1) * hidden, f, true);
+                Rows f = st.out[numLayers - 1];
+                f.ensure(q + 1);
+                add(i, seq, r, q, drafts[i][s - 1], f.data, f.offset(q - 1), f, true);
             }
         }
         flush();
@@ -209,7 +285,7 @@ final class MtpDrafter extends Drafter {
     // rows of the current device call: which request and draft slot each feeds, where its output goes
     private int layer;
     private int depth;
-    private final List<float[]> outOf = new ArrayList<>();
+    private final List<Rows> outOf = new ArrayList<>();
     private int[] posOf = new int[64];
     private int[] draftOf = new int[64];
     private boolean anyDraft;
@@ -223,7 +299,7 @@ final class MtpDrafter extends Drafter {
     }
 
     /** Adds one row, first running the call when the batch is full; returns the request's sequence index. */
-    private int add(int req, int seq, RequestState r, int position, int next, float[] in, int inOffset, float[] out,
+    private int add(int req, int seq, RequestState r, int position, int next, float[] in, int inOffset, Rows out,
                     boolean draftRow) {
         if (batch.numMtpRows() == batch.capacity().maxMtpRows()) {
             flush();
@@ -250,7 +326,8 @@ final class MtpDrafter extends Drafter {
         batch.mtpLogits(anyDraft);
         executor.run(batch);
         for (int i = 0; i < n; i++) {
-            batch.copyMtpHidden(i, outOf.get(i), posOf[i] * hidden);
+            Rows out = outOf.get(i);
+            batch.copyMtpHidden(i, out.data, out.offset(posOf[i]));
             int req = draftOf[i];
             if (req >= 0) {
                 drafts[req][depth] = batch.mtpArgmax(i);
@@ -268,9 +345,5 @@ final class MtpDrafter extends Drafter {
             return 0;
         }
         return r.slidFrom[group[s]] * blockSize + window[s] - 1;
-    }
-
-    private static float[] grow(float[] a, int size) {
-        return a.length >= size ? a : Arrays.copyOf(a, Math.max(size, 2 * a.length));
     }
 }
