@@ -13,6 +13,13 @@ import java.util.List;
  */
 abstract class Drafter {
 
+    /**
+     * May add outputs to the prepared main step before it runs (MTP asks for layer-0 rows of prompt
+     * positions there, so their K/V need no call of their own).
+     */
+    void beforeExecute(StepPlan plan, StepBatch batch) {
+    }
+
     /** Sees the main step's outputs before the next step overwrites them (MTP takes hidden states). */
     void afterExecute(StepPlan plan, StepBatch batch) {
     }

@@ -97,11 +97,15 @@ final class EngineCore implements AutoCloseable {
                 r.firstScheduledNanos = now;
             }
         }
-        executor.execute(plan);
-        stats.onStep();
-        if (drafter != null) {
+        if (drafter == null) {
+            executor.execute(plan);
+        } else {
+            executor.prepare(plan);
+            drafter.beforeExecute(plan, executor.batch());
+            executor.run();
             drafter.afterExecute(plan, executor.batch());
         }
+        stats.onStep();
         for (int k = 0; k < scheduled.size(); k++) {
             StepPlan.ScheduledRequest s = scheduled.get(k);
             stats.onPromptTokensComputed(s.numPromptTokens());

@@ -131,8 +131,9 @@ public final class LlmEngine implements AutoCloseable {
         try {
             // a speculating request verifies 1 + k rows
             int logitRows = (int) Math.min(options.maxNumBatchedTokens(), (long) options.maxNumSeqs() * (1 + k));
+            // with MTP, prompt rows also run MTP layer 0 in the main step (for its K/V and output hidden)
             batch = dm.newBatch(new StepBatch.Capacity(options.maxNumBatchedTokens(), options.maxNumSeqs(),
-                    maxBlocksPerSeq, logitRows, 0, false, mtp));
+                    maxBlocksPerSeq, logitRows, mtp ? options.maxNumBatchedTokens() : 0, false, mtp, mtp));
             if (mtp) {
                 // the device's scratch holds max-num-batched-tokens rows per call; the drafter splits more (a
                 // prompt's rows, or rows of many requests) over several calls

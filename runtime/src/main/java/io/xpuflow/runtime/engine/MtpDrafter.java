@@ -177,9 +177,68 @@ final class MtpDrafter extends Drafter {
         return new State(numLayers, hidden);
     }
 
-    /** Copies the final normed hidden of the rows of every MTP request that no MTP layer-0 row consumed yet. */
+    /** Per MTP row of the main step: the request and position its output belongs to. */
+    private final List<RequestState> inStepReq = new ArrayList<>();
+    private int[] inStepPos = new int[64];
+
+    /**
+     * Asks the main step for MTP layer 0 at the prompt rows whose next token is known (every scheduled
+     * position before the request's last token, from the first row layer 0 still lacks): they are final,
+     * so their K/V and output are computed once, in the call that computes their hidden state, with no
+     * LM head. The last token's row waits for the sampled token, and rows of a verification step for the
+     * verdict on their drafts: both go to the drafting calls.
+     */
+    @Override
+    void beforeExecute(StepPlan plan, StepBatch main) {
+        inStepReq.clear();
+        int rowStart = 0;
+        for (StepPlan.ScheduledRequest s : plan.scheduled()) {
+            RequestState r = s.request();
+            State st = r.mtp;
+            int from = s.numComputedTokens();
+            int n = s.numScheduledTokens();
+            if (st != null && s.draftTokenIds().length == 0) {
+                if (from > st.hiddenEnd) {
+                    st.hiddenFrom = from;
+                }
+                int start = Math.max(Math.max(st.done[0], st.hiddenFrom), slidClamp(r, 0));
+                // rows before this step's first one that layer 0 still lacks are the drafting calls' to fill
+                if (start >= from) {
+                    if (start > st.done[0]) {
+                        st.base[0] = start; // rows below have no hidden (prefix hit) or no window left
+                        st.done[0] = start;
+                    }
+                    int end = Math.min(from + n, r.numTokens - 1);
+                    st.out[0].ensure(end);
+                    for (int j = start; j < end; j++) {
+                        int i = main.requestMtp(rowStart + j - from, r.tokens[j + 1]);
+                        if (i == inStepPos.length) {
+                            inStepPos = Arrays.copyOf(inStepPos, 2 * i);
+                        }
+                        inStepPos[i] = j;
+                        inStepReq.add(r);
+                    }
+                    st.done[0] = Math.max(st.done[0], end);
+                }
+            }
+            rowStart += n;
+        }
+        if (!inStepReq.isEmpty()) {
+            main.mtpLayer(0);
+            main.mtpLogits(false);
+        }
+    }
+
+    /**
+     * Copies the in-step MTP rows' outputs, and the final normed hidden of the rows of every MTP request
+     * that no MTP layer-0 row consumed yet.
+     */
     @Override
     void afterExecute(StepPlan plan, StepBatch main) {
+        for (int i = 0; i < inStepReq.size(); i++) {
+            Rows out = inStepReq.get(i).mtp.out[0];
+            main.copyMtpHidden(i, out.data, out.offset(inStepPos[i]));
+        }
         int rowStart = 0;
         for (StepPlan.ScheduledRequest s : plan.scheduled()) {
             RequestState r = s.request();
