@@ -274,6 +274,7 @@ final class BenchCommand implements Runnable {
                 o.put("prefill_tokens_per_second", prefillTps);
                 o.put("decode_tokens_per_second", decodeTps);
                 o.put("avg_latency_ms", totalMs);
+                BenchReport.speculative(out, o, engine, measured);
                 latencies.putJson(o);
                 if (limits != null) {
                     Map<Boolean, List<TraceEvent>> byKind = ProfileSummary.splitByStepRows(events, 1);

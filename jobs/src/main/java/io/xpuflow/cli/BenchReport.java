@@ -57,6 +57,35 @@ final class BenchReport {
         return o;
     }
 
+    /**
+     * Speculative decoding of the measured requests, when the engine speculates: drafts verified and
+     * accepted (from their usage), and the mean accepted length (tokens per verification step, the bonus
+     * token included) over every verification of the run, warm-up included.
+     */
+    static void speculative(PrintWriter out, ObjectNode o, LlmEngine engine, List<GenerationResult> measured) {
+        if (!engine.options().speculative().enabled()) {
+            return;
+        }
+        long drafted = 0;
+        long accepted = 0;
+        for (GenerationResult r : measured) {
+            drafted += r.usage().draftTokens();
+            accepted += r.usage().acceptedTokens();
+        }
+        double rate = drafted == 0 ? 0 : (double) accepted / drafted;
+        double meanLength = engine.metrics().speculative().meanAcceptedLength();
+        out.printf(Locale.ROOT, "Speculative (%s, k %d%s): %d drafted, %d accepted, acceptance rate %.1f%%, mean"
+                        + " accepted length %.2f%n", engine.options().speculative().method().name().toLowerCase(Locale.ROOT),
+                engine.options().speculative().numSpeculativeTokens(),
+                engine.options().speculative().adaptive() ? " adaptive" : "", drafted, accepted, 100 * rate, meanLength);
+        o.put("speculative_method", engine.options().speculative().method().name().toLowerCase(Locale.ROOT));
+        o.put("num_speculative_tokens", engine.options().speculative().numSpeculativeTokens());
+        o.put("draft_tokens", drafted);
+        o.put("accepted_tokens", accepted);
+        o.put("acceptance_rate", rate);
+        o.put("mean_accepted_length", meanLength);
+    }
+
     /** The resolved thread count: 0 means every core, as {@link io.xpuflow.device.Device#open} resolves it. */
     static int threads(EngineOptions options) {
         return options.threads() > 0 ? options.threads() : Runtime.getRuntime().availableProcessors();

@@ -56,6 +56,34 @@ class ServingCliTest {
     }
 
     @Test
+    void speculativeFlagsReachTheEngineAndBenchLatencyReportsTheDrafts() throws Exception {
+        String mtp = Fixtures.model("stories260k-mtp").toString();
+        assertThat(run("generate", "-m", mtp, "-p", "Once upon a time", "-n", "40", "--ignore-eos", "--json",
+                "--threads", "1")).as(err.toString()).isZero();
+        JsonNode plain = json();
+        assertThat(run("generate", "-m", mtp, "-p", "Once upon a time", "-n", "40", "--ignore-eos", "--json",
+                "--threads", "1", "--speculative-method", "mtp", "--num-speculative-tokens", "3",
+                "--speculative-adaptive", "off")).as(err.toString()).isZero();
+        JsonNode spec = json();
+        assertThat(spec.get("token_ids")).isEqualTo(plain.get("token_ids"));
+        assertThat(spec.at("/usage/draft_tokens").asInt()).isPositive();
+        assertThat(spec.at("/usage/accepted_tokens").asInt()).isBetween(1, spec.at("/usage/draft_tokens").asInt());
+
+        assertThat(run("bench", "latency", "-m", mtp, "--input-len", "8", "--output-len", "16", "--num-iters", "1",
+                "--threads", "1", "--speculative-method", "ngram", "--num-speculative-tokens", "2"))
+                .as(err.toString()).isZero();
+        assertThat(out.toString()).containsPattern("Speculative \\(ngram, k 2 adaptive\\): [0-9]+ drafted, [0-9]+ accepted,"
+                + " acceptance rate [0-9.]+%, mean accepted length [0-9.]+");
+        out.getBuffer().setLength(0);
+
+        assertThat(run("generate", "-m", STORIES, "-p", "x", "--speculative-method", "mtp")).isNotZero();
+        assertThat(err.toString()).contains("'speculative-method'").contains("no MTP layers");
+        err.getBuffer().setLength(0);
+        assertThat(run("generate", "-m", STORIES, "-p", "x", "--speculative-method", "eagle")).isNotZero();
+        assertThat(err.toString()).contains("'--speculative-method' must be one of none, mtp, ngram, was eagle");
+    }
+
+    @Test
     void generatePrintsTheCompletionOnStdoutAndASummaryOnStderr() throws Exception {
         assertThat(run("generate", "-m", STORIES, "-p", "Lily", "-n", "5", "--ignore-eos", "--threads", "1"))
                 .as(err.toString()).isZero();

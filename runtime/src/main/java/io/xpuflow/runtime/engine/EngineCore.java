@@ -18,19 +18,35 @@ final class EngineCore implements AutoCloseable {
     private final EngineStats stats;
     /** Per entry of the current plan: the final status its output gave the request, or null. */
     private final RequestStatus[] finished;
+    /** Per entry of the current plan: scheduled positions rolled back (rejected drafts). */
+    private final int[] rejected;
+    /** Null when the engine does not speculate. */
+    private final Drafter drafter;
 
     EngineCore(KvCacheManager kv, Scheduler scheduler, ModelExecutor executor, OutputProcessor output,
                EngineStats stats, int maxNumSeqs) {
+        this(kv, scheduler, executor, output, stats, maxNumSeqs, null);
+    }
+
+    EngineCore(KvCacheManager kv, Scheduler scheduler, ModelExecutor executor, OutputProcessor output,
+               EngineStats stats, int maxNumSeqs, Drafter drafter) {
         this.kv = kv;
         this.scheduler = scheduler;
         this.executor = executor;
         this.output = output;
         this.stats = stats;
         this.finished = new RequestStatus[maxNumSeqs];
+        this.rejected = new int[maxNumSeqs];
+        this.drafter = drafter;
     }
 
     KvCacheManager kv() {
         return kv;
+    }
+
+    /** Test hook: sees every verification on the loop thread. */
+    void verificationTrace(OutputProcessor.VerificationTrace t) {
+        output.trace = t;
     }
 
     EngineStats stats() {
@@ -81,19 +97,38 @@ final class EngineCore implements AutoCloseable {
                 r.firstScheduledNanos = now;
             }
         }
-        executor.execute(plan);
+        if (drafter == null) {
+            executor.execute(plan);
+        } else {
+            executor.prepare(plan);
+            drafter.beforeExecute(plan, executor.batch());
+            executor.run();
+            drafter.afterExecute(plan, executor.batch());
+        }
         stats.onStep();
         for (int k = 0; k < scheduled.size(); k++) {
             StepPlan.ScheduledRequest s = scheduled.get(k);
             stats.onPromptTokensComputed(s.numPromptTokens());
-            finished[k] = s.numLogits() == 0 ? null : output.process(s.request(), executor.logits(), s.lastLogitRow());
+            rejected[k] = 0;
+            if (s.draftTokenIds().length > 0) {
+                OutputProcessor.SpecOutcome o = output.processSpec(s.request(), executor.logits(), s.firstLogitRow(),
+                        s.draftTokenIds());
+                finished[k] = o.status();
+                rejected[k] = o.numRejected();
+            } else {
+                finished[k] = s.numLogits() == 0 ? null : output.process(s.request(), executor.logits(), s.lastLogitRow());
+            }
         }
-        scheduler.updateFromOutput(plan, finished);
+        scheduler.updateFromOutput(plan, finished, rejected);
         for (int k = 0; k < scheduled.size(); k++) {
             if (finished[k] != null) {
                 finished[k] = null;
                 output.finish(scheduled.get(k).request());
             }
+        }
+        if (drafter != null) {
+            // after the update, so drafts follow the accepted tokens and finished requests are gone
+            drafter.propose(scheduler.runningView());
         }
     }
 

@@ -23,6 +23,24 @@ final class EngineStats {
     private long rateWindowStart = System.nanoTime();
     private long rateWindowTokens;
     private double outputRate;
+    /** Null while the engine does not speculate. */
+    private final SpecDecodeStats spec;
+
+    EngineStats() {
+        this(0);
+    }
+
+    /** @param maxDraftTokens the engine's k, 0 without speculative decoding */
+    EngineStats(int maxDraftTokens) {
+        this.spec = maxDraftTokens > 0 ? new SpecDecodeStats(maxDraftTokens) : null;
+    }
+
+    /** One request's drafts were verified in a step. */
+    void onVerification(int proposed, int accepted) {
+        if (spec != null) {
+            spec.record(proposed, accepted);
+        }
+    }
 
     void onStep() {
         steps++;
@@ -82,6 +100,7 @@ final class EngineStats {
         return new EngineMetrics(running, waiting, kv.usage(), kv.blocksUsed(), kv.blocksTotal(),
                 kv.prefixQueriedTokens, kv.prefixHitTokens, preemptions, finished, promptTokensComputed,
                 outputTokens, steps, ttftCount == 0 ? 0 : sumTtftMs / ttftCount,
-                tpotCount == 0 ? 0 : sumTpotMs / tpotCount, outputRate, SpecDecodeStats.Snapshot.NONE);
+                tpotCount == 0 ? 0 : sumTpotMs / tpotCount, outputRate,
+                spec == null ? SpecDecodeStats.Snapshot.NONE : spec.snapshot());
     }
 }

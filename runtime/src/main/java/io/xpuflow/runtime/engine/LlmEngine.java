@@ -8,6 +8,7 @@ import io.xpuflow.runtime.config.ModelConfig;
 import io.xpuflow.runtime.model.KvLayout;
 import io.xpuflow.runtime.model.LoadOptions;
 import io.xpuflow.runtime.model.LoadedModel;
+import io.xpuflow.runtime.spec.SpeculativeConfig;
 import io.xpuflow.runtime.tokenizer.ChatTemplate;
 import io.xpuflow.runtime.tokenizer.Tokenizer;
 import java.nio.file.Files;
@@ -42,6 +43,10 @@ import org.slf4j.LoggerFactory;
  *       detokenises it, checks stop conditions and streams it to its listener; the scheduler advances
  *       the requests and frees the finished ones' blocks.</li>
  * </ol>
+ * With speculative decoding ({@link EngineOptions#speculative()}) a {@link Drafter} then proposes each
+ * decoding request's next drafts ({@link NgramDrafter}, or {@link MtpDrafter}: one MTP-only device step
+ * per draft depth for the whole batch); the next step verifies them as extra rows of the same batch and
+ * the {@link OutputProcessor} accepts a prefix of them through the rejection sampler.
  * KV cache, step buffers and sampler scratch are allocated when the engine opens; a step allocates
  * no native memory and, in steady-state decode, only small short-lived Java objects.
  *
@@ -80,7 +85,9 @@ public final class LlmEngine implements AutoCloseable {
     private long nextArrival;
 
     // loop-thread state
-    private final EngineStats stats = new EngineStats();
+    private final EngineStats stats;
+    /** Null unless the engine drafts with the model's MTP layers. */
+    private final MtpDrafter mtpDrafter;
     private long lastPublish;
     private volatile EngineMetrics metrics;
     /** Null when the options turn the stats line off. */
@@ -115,18 +122,41 @@ public final class LlmEngine implements AutoCloseable {
         int maxBlocksPerSeq = KvCacheManager.ceilDiv(maxModelLen, bs);
         this.kv = new KvCacheManager(layout, bs, blocks, blockBytes, maxBlocksPerSeq, options.enablePrefixCaching());
         KvCache kvCache = dm.createKvCache(bs, counts);
+        SpeculativeConfig spec = options.speculative();
+        boolean mtp = spec.method() == SpeculativeConfig.Method.MTP;
+        int k = spec.numSpeculativeTokens();
+        this.stats = new EngineStats(k);
         StepBatch batch;
+        StepBatch mtpBatch = null;
         try {
+            // a speculating request verifies 1 + k rows
+            int logitRows = (int) Math.min(options.maxNumBatchedTokens(), (long) options.maxNumSeqs() * (1 + k));
+            // with MTP, prompt rows also run MTP layer 0 in the main step (for its K/V and output hidden)
             batch = dm.newBatch(new StepBatch.Capacity(options.maxNumBatchedTokens(), options.maxNumSeqs(),
-                    maxBlocksPerSeq, options.maxNumSeqs(), 0, false, false));
+                    maxBlocksPerSeq, logitRows, mtp ? options.maxNumBatchedTokens() : 0, false, mtp, mtp));
+            if (mtp) {
+                // the device's scratch holds max-num-batched-tokens rows per call; the drafter splits more (a
+                // prompt's rows, or rows of many requests) over several calls
+                mtpBatch = dm.newBatch(new StepBatch.Capacity(1, options.maxNumSeqs(), maxBlocksPerSeq, 0,
+                        options.maxNumBatchedTokens(), false, false, true));
+            }
         } catch (RuntimeException e) {
             kvCache.close();
             throw e;
         }
+        ModelExecutor executor = new ModelExecutor(dm, kvCache, batch);
+        Drafter drafter = null;
+        this.mtpDrafter = mtp ? new MtpDrafter(executor, mtpBatch, kv, layout, config.numLayers(),
+                config.mtpLayers().size(), config.hiddenSize()) : null;
+        if (mtp) {
+            drafter = mtpDrafter;
+        } else if (spec.method() == SpeculativeConfig.Method.NGRAM) {
+            drafter = new NgramDrafter(spec.ngramMin(), spec.ngramMax());
+        }
         this.core = new EngineCore(kv, new Scheduler(kv, options.maxNumBatchedTokens(), options.maxNumSeqs()),
-                new ModelExecutor(dm, kvCache, batch),
+                executor,
                 new OutputProcessor(config.vocabSize(), eosIds, maxModelLen, stats, String.valueOf(options.modelDir())),
-                stats, options.maxNumSeqs());
+                stats, options.maxNumSeqs(), drafter);
         this.metrics = snapshot();
         // Driven by the loop thread rather than a scheduled executor: the counters are the loop's own state, so
         // its snapshot is consistent without locks, there is no thread per engine to start and stop, and no
@@ -152,6 +182,10 @@ public final class LlmEngine implements AutoCloseable {
                 new LoadOptions(options.threads(), options.maxNumBatchedTokens(), options.maxNumSeqs(),
                         options.weightFormat(), options.kvCacheDtype()));
         try {
+            if (options.speculative().method() == SpeculativeConfig.Method.MTP && model.config().mtpLayers().isEmpty()) {
+                throw new IllegalArgumentException("'speculative-method' is mtp but model " + options.modelDir()
+                        + " has no MTP layers (num_nextn_predict_layers): use ngram or none");
+            }
             Tokenizer tokenizer = Files.exists(options.modelDir().resolve("tokenizer.json"))
                     ? Tokenizer.load(options.modelDir()) : null;
             ChatTemplate template = tokenizer == null ? null : loadChatTemplate(options);
@@ -279,6 +313,11 @@ public final class LlmEngine implements AutoCloseable {
         return submit(request, TokenListener.NONE);
     }
 
+    /** Test hook: every verification of drafts (request id, drafts, accepted), called on the loop thread. */
+    void verificationTrace(OutputProcessor.VerificationTrace t) {
+        core.verificationTrace(t);
+    }
+
     /**
      * Tokenizes and checks the request on the calling thread, then queues it.
      *
@@ -297,6 +336,12 @@ public final class LlmEngine implements AutoCloseable {
             RequestState r = new RequestState(request.id(), nextArrival++, in.promptTokenIds(), in.capacity(),
                     request.sampling(), listener == null ? TokenListener.NONE : listener, in.suppressedEarly(), tokenizer,
                     kv, this);
+            if (options.speculative().enabled()) {
+                r.enableSpeculation(options.speculative().numSpeculativeTokens(), options.speculative().adaptive());
+                if (mtpDrafter != null) {
+                    r.mtp = mtpDrafter.newState();
+                }
+            }
             r.future.whenComplete((res, err) -> {
                 if (err instanceof CancellationException) {
                     cancel(r.handle); // the caller cancelled the future itself

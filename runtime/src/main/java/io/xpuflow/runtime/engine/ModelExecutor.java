@@ -85,6 +85,20 @@ final class ModelExecutor implements AutoCloseable {
         }
     }
 
+    /**
+     * Runs another batch (the MTP drafter's) on the same model and KV cache.
+     *
+     * @throws IllegalStateException if the device step fails, as {@link #run()}
+     */
+    void run(StepBatch other) {
+        try {
+            model.step(kvCache, other);
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("MTP drafting step over " + other.numSeqs() + " sequences and "
+                    + other.numMtpRows() + " rows failed: " + e.getMessage(), e);
+        }
+    }
+
     @Override
     public void close() {
         kvCache.close();

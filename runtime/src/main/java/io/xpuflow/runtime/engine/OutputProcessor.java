@@ -3,6 +3,7 @@ package io.xpuflow.runtime.engine;
 import io.xpuflow.runtime.sample.Sampler;
 import io.xpuflow.runtime.sample.SamplingException;
 import io.xpuflow.runtime.sample.SamplingParams;
+import io.xpuflow.runtime.spec.RejectionSampler;
 import java.nio.FloatBuffer;
 import java.util.Collection;
 import java.util.List;
@@ -23,6 +24,7 @@ final class OutputProcessor {
     private static final Logger LOG = LoggerFactory.getLogger(OutputProcessor.class);
 
     private final Sampler sampler;
+    private final RejectionSampler rejection;
     private final int vocabSize;
     private final Set<Integer> eosIds;
     private final int maxModelLen;
@@ -31,6 +33,7 @@ final class OutputProcessor {
 
     OutputProcessor(int vocabSize, Set<Integer> eosIds, int maxModelLen, EngineStats stats, String engineName) {
         this.sampler = new Sampler(vocabSize);
+        this.rejection = new RejectionSampler(sampler, vocabSize);
         this.vocabSize = vocabSize;
         this.eosIds = Set.copyOf(eosIds);
         this.maxModelLen = maxModelLen;
@@ -60,11 +63,75 @@ final class OutputProcessor {
         }
     }
 
+    /**
+     * Verifies the drafts a step scored for a request ({@code 1 + drafts.length} logit rows from
+     * {@code firstLogitRow}) and appends the emitted tokens one at a time through the stop rules, so a
+     * stop, {@code max_tokens} or the max model length cuts them exactly where plain decoding would
+     * have stopped. Fails the request alone, as {@link #process} does.
+     *
+     * @return the final status (null while the request goes on) and the scheduled positions to roll back
+     */
+    SpecOutcome processSpec(RequestState r, FloatBuffer logits, int firstLogitRow, int[] drafts) {
+        int emitted = 0;
+        try {
+            RejectionSampler.Verification v = rejection.verify(logits, firstLogitRow * vocabSize, drafts, drafts.length,
+                    r.params, r.history, r.suppressedEarly, r.random);
+            r.draftTokens += drafts.length;
+            r.acceptedTokens += v.accepted();
+            if (r.draftLength != null) {
+                r.draftLength.record(drafts.length, v.accepted());
+            }
+            stats.onVerification(drafts.length, v.accepted());
+            if (trace != null) {
+                trace.onVerified(r.id, drafts, v.accepted());
+            }
+            RequestStatus status = null;
+            for (Sampler.Sample s : v.samples()) {
+                emitted++;
+                status = append(r, s);
+                if (status != null) {
+                    break;
+                }
+            }
+            return new SpecOutcome(status, drafts.length + 1 - emitted);
+        } catch (RuntimeException e) {
+            String what = e instanceof SamplingException ? "sampling" : "output processing";
+            LOG.warn("Request {} failed in {} of speculative verification at output token {} on {}; the engine goes on",
+                    r.id, what, r.numGenerated(), engineName, e);
+            r.error = new GenerationException(GenerationException.Code.ENGINE_ERROR, r.id, what + " failed at output"
+                    + " token " + r.numGenerated() + ": " + e.getMessage(), e);
+            return new SpecOutcome(RequestStatus.FINISHED_ERROR, drafts.length + 1 - Math.max(1, emitted));
+        }
+    }
+
+    /**
+     * What a verification did to a request.
+     *
+     * @param status the final status if a token finished the request, else null
+     * @param numRejected scheduled positions past the request's new last computed one: rejected drafts and
+     *     accepted ones dropped after a stop
+     */
+    record SpecOutcome(RequestStatus status, int numRejected) {}
+
+    /** Sees every verification (tests compare accepted counts with a reference). */
+    interface VerificationTrace {
+        void onVerified(String requestId, int[] drafts, int accepted);
+    }
+
+    /** Package-private hook for tests; null when unused. */
+    volatile VerificationTrace trace;
+
     private RequestStatus appendToken(RequestState r, FloatBuffer logits, int logitRow) {
         SamplingParams p = r.params;
         Collection<Integer> suppressed = r.numGenerated() < p.minTokens() ? r.suppressedEarly : List.of();
         double uniform = p.isGreedy() ? 0 : r.random.nextDouble();
         Sampler.Sample s = sampler.sample(logits, logitRow * vocabSize, p, r.history, suppressed, uniform);
+        return append(r, s);
+    }
+
+    /** Appends one sampled token and applies the stop rules; the final status, or null while it goes on. */
+    private RequestStatus append(RequestState r, Sampler.Sample s) {
+        SamplingParams p = r.params;
         int id = s.tokenId();
         long now = System.nanoTime();
         if (r.firstTokenNanos == 0) {
@@ -170,7 +237,7 @@ final class OutputProcessor {
         GenerationResult result = new GenerationResult(r.id, r.text.toString(),
                 java.util.Arrays.copyOfRange(r.tokens, r.numPromptTokens, r.numTokens), r.status.finishReason(),
                 new GenerationResult.Usage(r.numPromptTokens, generated, r.cachedPromptTokens, r.peakBytes,
-                        r.peakBlocks, r.preemptions),
+                        r.peakBlocks, r.preemptions, r.draftTokens, r.acceptedTokens),
                 new GenerationResult.Timings(queueMs, ttft, tpot, (end - r.arrivalNanos) / 1e6), r.logprobs);
         r.future.complete(result);
     }

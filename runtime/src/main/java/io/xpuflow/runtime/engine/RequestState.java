@@ -51,6 +51,20 @@ final class RequestState {
     /** Why the request failed alone, with status {@link RequestStatus#FINISHED_ERROR}. */
     GenerationException error;
 
+    /**
+     * Speculative decoding: drafts proposed after the last step for the next one to verify, in
+     * {@code specTokens[0 .. numSpecTokens)}; empty array when the engine does not speculate.
+     */
+    int[] specTokens = StepPlan.NO_DRAFTS;
+    int numSpecTokens;
+    /** Per-request draft length (adaptive or fixed); null when the engine does not speculate. */
+    io.xpuflow.runtime.spec.AdaptiveDraftLength draftLength;
+    /** The MTP drafter's rows of this request; null unless drafting with MTP. */
+    MtpDrafter.State mtp;
+    /** Drafts verified for the request and, of those, accepted (its usage). */
+    int draftTokens;
+    int acceptedTokens;
+
     long firstScheduledNanos;
     long firstTokenNanos;
     int preemptions;
@@ -114,6 +128,20 @@ final class RequestState {
         this.detokenizer = null;
         this.logprobs = List.of();
         this.logitsAtEveryPosition = logitsAtEveryPosition;
+    }
+
+    /** Turns speculation on for this request: k at most {@code maxDrafts}, adapted per step when asked. */
+    void enableSpeculation(int maxDrafts, boolean adaptive) {
+        this.specTokens = new int[maxDrafts];
+        this.draftLength = new io.xpuflow.runtime.spec.AdaptiveDraftLength(maxDrafts, adaptive);
+    }
+
+    /** Drops pending drafts and the drafter's per-request rows: after preemption everything is recomputed. */
+    void resetSpeculation() {
+        numSpecTokens = 0;
+        if (mtp != null) {
+            mtp.reset();
+        }
     }
 
     /** Appends a token chosen outside the engine's output processor (a scoring client's own sampling). */

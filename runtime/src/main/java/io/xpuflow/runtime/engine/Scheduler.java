@@ -25,8 +25,11 @@ import org.slf4j.LoggerFactory;
  * <p>There is no prefill or decode phase: every request has {@code numComputedTokens} tokens catching up to its
  * {@code numTokens}; a step hands out tokens under the token budget, running requests first (oldest
  * first), then waiting ones in arrival order. That covers chunked prefill (a long prompt takes what the
- * budget leaves), prefix caching (a hit starts {@code numComputedTokens} past the cached blocks) and, later,
- * speculative decoding (drafts count as tokens to catch up to, see {@link StepPlan.ScheduledRequest}).
+ * budget leaves), prefix caching (a hit starts {@code numComputedTokens} past the cached blocks) and
+ * speculative decoding: a decoding request's drafts ({@link RequestState#specTokens}) are scheduled after
+ * its last token, with lookahead blocks for them, and the budget cuts them from the tail (see
+ * {@link StepPlan.ScheduledRequest}); the rejected ones are rolled back in
+ * {@link #updateFromOutput(StepPlan, RequestStatus[], int[])}.
  *
  * <p>When a running request cannot get its blocks, the youngest running request is preempted: its blocks
  * are freed, it goes back to the head of the waiting queue and is recomputed from scratch when
@@ -86,6 +89,11 @@ final class Scheduler {
         return List.copyOf(running);
     }
 
+    /** The running queue itself, oldest first, read-only by contract (the drafter walks it every step). */
+    List<RequestState> runningView() {
+        return running;
+    }
+
     /** Snapshot of the waiting queue, head first (for tests and diagnostics). */
     List<RequestState> waiting() {
         return List.copyOf(waiting);
@@ -105,6 +113,10 @@ final class Scheduler {
         for (int i = 0; i < running.size() && budget > 0; i++) {
             RequestState r = running.get(i);
             int count = Math.min(r.pending(), budget);
+            // drafts ride after the last real token only when the step reaches it; the budget cuts them
+            // from the tail (a cut leaves fewer drafts, never a partial real token)
+            int drafts = count == r.pending() ? Math.min(r.numSpecTokens, budget - count) : 0;
+            count += drafts;
             boolean placed = true;
             while (!kv.allocate(r, r.numComputedTokens, r.numComputedTokens + count)) {
                 // the victim is never one already planned: they sit before i, victims are taken from the end
@@ -122,7 +134,7 @@ final class Scheduler {
             if (!placed) {
                 break;
             }
-            StepPlan.ScheduledRequest s = plan(r, count, logitRows);
+            StepPlan.ScheduledRequest s = plan(r, count, drafts, logitRows);
             scheduled.add(s);
             logitRows += s.numLogits();
             budget -= count;
@@ -146,7 +158,8 @@ final class Scheduler {
             waiting.pollFirst();
             r.status = RequestStatus.RUNNING;
             insertByArrival(r);
-            StepPlan.ScheduledRequest s = plan(r, count, logitRows);
+            r.numSpecTokens = 0; // a request coming (back) from the queue has no KV its drafts could follow
+            StepPlan.ScheduledRequest s = plan(r, count, 0, logitRows);
             scheduled.add(s);
             logitRows += s.numLogits();
             budget -= count;
@@ -155,7 +168,18 @@ final class Scheduler {
                 (int) (kv.numBlocksAllocated() - allocatedBefore), (int) (kv.numBlocksFreed() - freedBefore));
     }
 
-    private static StepPlan.ScheduledRequest plan(RequestState r, int count, int logitRows) {
+    /**
+     * @param count scheduled tokens, the {@code drafts} included
+     * @param drafts the request's first drafts verified by this step; they are written after its last
+     *     token so the executor computes them like any token
+     */
+    private static StepPlan.ScheduledRequest plan(RequestState r, int count, int drafts, int logitRows) {
+        if (drafts > 0) {
+            System.arraycopy(r.specTokens, 0, r.tokens, r.numTokens, drafts);
+            r.numSpecTokens = 0;
+            return new StepPlan.ScheduledRequest(r, r.numComputedTokens, count, 1 + drafts, logitRows,
+                    java.util.Arrays.copyOf(r.specTokens, drafts));
+        }
         int numLogits = r.logitsAtEveryPosition ? count : r.numComputedTokens + count == r.numTokens ? 1 : 0;
         return new StepPlan.ScheduledRequest(r, r.numComputedTokens, count, numLogits, numLogits == 0 ? -1 : logitRows,
                 StepPlan.NO_DRAFTS);
@@ -168,6 +192,20 @@ final class Scheduler {
      *     request in this step, or null while it goes on
      */
     void updateFromOutput(StepPlan plan, RequestStatus[] finished) {
+        updateFromOutput(plan, finished, null);
+    }
+
+    /**
+     * Advances every planned request by its scheduled tokens less its rejected drafts, then takes the
+     * finished ones out. Rejected drafts are rolled back before full blocks are indexed and slid-out
+     * blocks released, so prefix hashes only ever cover accepted tokens and a window is released from the
+     * accepted length; their K/V stay in the (still held) lookahead blocks and are overwritten when those
+     * positions are computed again.
+     *
+     * @param numRejected per entry: scheduled positions whose K/V do not belong to the request's tokens
+     *     after this step (rejected drafts, and accepted ones past a stop); null when nothing was drafted
+     */
+    void updateFromOutput(StepPlan plan, RequestStatus[] finished, int[] numRejected) {
         List<StepPlan.ScheduledRequest> scheduled = plan.scheduled();
         if (finished.length < scheduled.size()) {
             throw new IllegalArgumentException(finished.length + " outcomes for a plan of " + scheduled.size()
@@ -180,7 +218,12 @@ final class Scheduler {
                 throw new IllegalStateException("request " + r.id + " has " + r.numComputedTokens + " computed tokens, the"
                         + " plan scheduled it from " + s.numComputedTokens());
             }
-            r.numComputedTokens += s.numScheduledTokens();
+            int rejected = numRejected == null ? 0 : numRejected[k];
+            if (rejected < 0 || rejected > s.draftTokenIds().length) {
+                throw new IllegalArgumentException("request " + r.id + ": " + rejected + " rejected of "
+                        + s.draftTokenIds().length + " drafts");
+            }
+            r.numComputedTokens += s.numScheduledTokens() - rejected;
             kv.commitFullBlocks(r);
             kv.releaseSlidOut(r, r.numComputedTokens);
             if (finished[k] != null) {
@@ -242,6 +285,7 @@ final class Scheduler {
     private void preempt(RequestState r) {
         kv.releaseAll(r);
         r.numComputedTokens = 0;
+        r.resetSpeculation();
         r.preemptions++;
         r.status = RequestStatus.PREEMPTED;
         waiting.addFirst(r);

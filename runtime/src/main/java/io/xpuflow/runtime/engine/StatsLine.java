@@ -68,10 +68,19 @@ final class StatsLine {
         long queried = to.prefixCacheQueriedTokens() - from.prefixCacheQueriedTokens();
         long hits = to.prefixCacheHitTokens() - from.prefixCacheHitTokens();
         double hitRate = queried == 0 ? 0 : (double) hits / queried;
-        return String.format(Locale.ROOT, "Engine %s: Avg prompt throughput: %.1f tokens/s, Avg generation throughput:"
-                        + " %.1f tokens/s, Running: %d reqs, Waiting: %d reqs, KV cache usage: %.1f%%,"
+        String line = String.format(Locale.ROOT, "Engine %s: Avg prompt throughput: %.1f tokens/s, Avg generation"
+                        + " throughput: %.1f tokens/s, Running: %d reqs, Waiting: %d reqs, KV cache usage: %.1f%%,"
                         + " Prefix cache hit rate: %.1f%%", engineName, promptRate, generationRate, to.running(),
                 to.waiting(), to.kvUsage() * 100, hitRate * 100);
+        long drafts = to.speculative().draftTokens() - from.speculative().draftTokens();
+        if (drafts == 0) {
+            return line; // not speculating in this interval: the line stays as without speculation
+        }
+        long accepted = to.speculative().acceptedTokens() - from.speculative().acceptedTokens();
+        long steps = to.speculative().verificationSteps() - from.speculative().verificationSteps();
+        // mean accepted length as vLLM reports it: tokens per verification step, the bonus token included
+        return line + String.format(Locale.ROOT, ", Draft acceptance rate: %.1f%%, Mean accepted length: %.2f",
+                100.0 * accepted / drafts, 1 + (double) accepted / steps);
     }
 
     private static double rate(long delta, double seconds) {

@@ -1,7 +1,9 @@
 /**
  * Speculative decoding parts, free of engine state so each is tested on its own.
  *
- * <p>How a step of one speculating request uses them (the engine's wiring, not done here):
+ * <p>How a step of one speculating request uses them (the engine's wiring is in
+ * {@code io.xpuflow.runtime.engine}: {@code Scheduler}, {@code OutputProcessor}, {@code NgramDrafter},
+ * {@code MtpDrafter}):
  * <ol>
  *   <li>{@link io.xpuflow.runtime.spec.AdaptiveDraftLength#nextDraftLength()} gives k for this step
  *   (0: a plain step);</li>

@@ -74,6 +74,78 @@ class SchedulerTest {
         }
     }
 
+    /** Proposes drafts for a decoding request as a drafter would. */
+    private static void draft(RequestState r, int... drafts) {
+        if (r.draftLength == null) {
+            r.enableSpeculation(4, false);
+        }
+        System.arraycopy(drafts, 0, r.specTokens, 0, drafts.length);
+        r.numSpecTokens = drafts.length;
+    }
+
+    @Test
+    void draftsRideAfterTheLastTokenAndRejectedOnesAreRolledBackBeforeThePrefixCacheSeesThem() {
+        Harness h = createScheduler(16, 16, 4, true);
+        RequestState r = createRequests(h.kv(), 6).get(0);
+        h.scheduler().addRequest(r);
+        h.step(); // the prompt; token 7 sampled at position 6
+        draft(r, 20, 21, 22);
+        StepPlan plan = h.scheduler().schedule();
+        StepPlan.ScheduledRequest s = plan.scheduled().get(0);
+        assertThat(s.numScheduledTokens()).isEqualTo(4);
+        assertThat(s.numLogits()).isEqualTo(4);
+        assertThat(s.draftTokenIds()).containsExactly(20, 21, 22);
+        assertThat(java.util.Arrays.copyOfRange(r.tokens, 6, 10)).containsExactly(7, 20, 21, 22);
+        assertThat(r.held[0]).isEqualTo(3); // positions 0..9: the lookahead block for the drafts
+        // all drafts rejected: the correction token replaces draft 1 at position 7
+        r.appendTokenId(30);
+        h.scheduler().updateFromOutput(plan, new RequestStatus[1], new int[] {3});
+        assertThat(r.numComputedTokens).isEqualTo(7);
+        // block 1 (positions 4..7) held a rejected draft at 7: not full of accepted tokens, so not indexed
+        assertThat(r.numCommittedBlocks).isEqualTo(1);
+        // next: one accepted of two drafts (tokens 40 accepted, 50 the bonus), rolled back by one
+        draft(r, 40, 41);
+        plan = h.scheduler().schedule();
+        assertThat(plan.scheduled().get(0).numScheduledTokens()).isEqualTo(3);
+        r.appendTokenId(40);
+        r.appendTokenId(50);
+        h.scheduler().updateFromOutput(plan, new RequestStatus[1], new int[] {1});
+        assertThat(r.numComputedTokens).isEqualTo(r.numTokens - 1).isEqualTo(9);
+        assertThat(r.numCommittedBlocks).isEqualTo(2); // positions 4..7 now hold 5, 6, 7, 30: all accepted
+    }
+
+    @Test
+    void theTokenBudgetCutsDraftsFromTheTail() {
+        Harness h = createScheduler(16, 3, 4, false);
+        RequestState a = createRequests(h.kv(), 1).get(0);
+        RequestState b = createRequests(h.kv(), 1).get(0);
+        h.scheduler().addRequest(a);
+        h.scheduler().addRequest(b);
+        h.step();
+        draft(a, 20, 21, 22);
+        draft(b, 30, 31);
+        StepPlan plan = h.scheduler().schedule();
+        // a takes its token and the two drafts the budget of 3 leaves; b gets nothing this step, keeping its drafts
+        assertThat(plan.scheduled()).hasSize(1);
+        assertThat(plan.scheduled().get(0).draftTokenIds()).containsExactly(20, 21);
+        assertThat(plan.scheduled().get(0).numLogits()).isEqualTo(3);
+        assertThat(b.numSpecTokens).isEqualTo(2);
+    }
+
+    @Test
+    void preemptionClearsTheDrafts() {
+        Harness h = createScheduler(3, 16, 4, false);
+        List<RequestState> rs = createRequests(h.kv(), 4, 4);
+        rs.forEach(h.scheduler()::addRequest);
+        h.step(); // both prompts: 2 blocks, 1 free
+        draft(rs.get(0), 20, 21, 22, 23);
+        draft(rs.get(1), 30);
+        StepPlan plan = h.scheduler().schedule(); // the first needs 2 more blocks: the second is preempted
+        assertThat(plan.preempted()).containsExactly(rs.get(1));
+        assertThat(rs.get(1).numSpecTokens).isZero();
+        assertThat(plan.scheduled().get(0).draftTokenIds()).containsExactly(20, 21, 22, 23);
+    }
+
     private static List<String> ids(List<StepPlan.ScheduledRequest> scheduled) {
         return scheduled.stream().map(s -> s.request().id).toList();
     }
@@ -249,6 +321,26 @@ class SchedulerTest {
         StepPlan decode = h.step(); // position 16 starts block 4
         assertThat(decode.numBlocksAllocated()).isEqualTo(2);
         assertThat(r.held).containsExactly(5, 2);
+    }
+
+    @Test
+    void aSlidingGroupIsReleasedFromTheAcceptedLengthNotFromTheDrafts() {
+        KvLayout layout = new KvLayout(new int[] {0, 1}, new int[] {0, 4});
+        Harness h = createScheduler(layout, new int[] {16, 16}, 16, 8, false);
+        RequestState r = createRequests(h.kv(), 7).get(0);
+        h.scheduler().addRequest(r);
+        h.step(); // computed 0..6, token at 7
+        draft(r, 20, 21, 22, 23);
+        StepPlan plan = h.scheduler().schedule(); // positions 7..11: blocks up to 2 in both groups
+        assertThat(plan.scheduled().get(0).numScheduledTokens()).isEqualTo(5);
+        r.appendTokenId(30); // every draft rejected
+        h.scheduler().updateFromOutput(plan, new RequestStatus[1], new int[] {4});
+        assertThat(r.numComputedTokens).isEqualTo(8);
+        // the next query at position 8 sees keys 5..8: block 1 (4..7) must stay; released from the drafts'
+        // end (position 12, keys 9..12) it would have been freed
+        assertThat(r.tables[1][0]).isNegative();
+        assertThat(r.tables[1][1]).isNotNegative();
+        assertThat(r.slidFrom[1]).isEqualTo(1);
     }
 
     @Test

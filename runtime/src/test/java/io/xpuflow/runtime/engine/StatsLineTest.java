@@ -41,6 +41,29 @@ class StatsLineTest {
     }
 
     @Test
+    void speculationAddsAcceptanceRateAndMeanAcceptedLengthOfTheInterval() {
+        io.xpuflow.runtime.spec.SpecDecodeStats spec = new io.xpuflow.runtime.spec.SpecDecodeStats(3);
+        spec.record(3, 3);
+        EngineMetrics start = withSpec(m(1, 0, 0, 0, 0, 0, 10, 10, 5), spec.snapshot());
+        StatsLine s = new StatsLine("m", Duration.ofSeconds(1), start, 0);
+        spec.record(3, 1);
+        spec.record(3, 2);
+        spec.record(2, 0);
+        // the interval's 8 drafts, 3 accepted, 3 verifications: 37.5%, 1 + 3 / 3 = 2.00 tokens per step
+        assertThat(s.next(withSpec(m(1, 0, 0, 0, 0, 0, 10, 16, 8), spec.snapshot()), SECOND))
+                .endsWith("Prefix cache hit rate: 0.0%, Draft acceptance rate: 37.5%, Mean accepted length: 2.00");
+        // an interval without drafts keeps the plain line
+        assertThat(s.next(withSpec(m(1, 0, 0, 0, 0, 0, 10, 17, 9), spec.snapshot()), 2 * SECOND))
+                .endsWith("Prefix cache hit rate: 0.0%");
+    }
+
+    private static EngineMetrics withSpec(EngineMetrics m, io.xpuflow.runtime.spec.SpecDecodeStats.Snapshot spec) {
+        return new EngineMetrics(m.running(), m.waiting(), m.kvUsage(), m.kvBlocksUsed(), m.kvBlocksTotal(),
+                m.prefixCacheQueriedTokens(), m.prefixCacheHitTokens(), m.preemptions(), m.requestsFinished(),
+                m.promptTokens(), m.outputTokens(), m.steps(), 0, 0, 0, spec);
+    }
+
+    @Test
     void anIdleIntervalLogsNothingAndDoesNotDiluteTheNext() {
         EngineMetrics idle = m(0, 0, 0, 0, 0, 5, 100, 100, 7);
         StatsLine s = new StatsLine("m", Duration.ofSeconds(1), idle, 0);
