@@ -62,6 +62,30 @@ final class BenchCommand implements Runnable {
         Path outputJson;
     }
 
+    /** {@code --prompt}: real text as every request's prompt (latency and throughput). */
+    static final class PromptText {
+        @Option(names = "--prompt", paramLabel = "TEXT", description = {"Every request's prompt is TEXT (the model's"
+                + " tokenizer, with its start token) instead of --input-len random token ids: the model then continues"
+                + " text it predicts well, as speculative decoding's drafts need."})
+        String text;
+
+        /** {@code w} with the prompt, once the engine (and its tokenizer) is open; {@code w} itself without one. */
+        BenchWorkload applyTo(BenchWorkload w, LlmEngine engine, CommandLine.Model.CommandSpec spec) {
+            if (text == null) {
+                return w;
+            }
+            if (engine.tokenizer().isEmpty()) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--prompt needs a tokenizer, and "
+                        + engine.options().modelDir() + " has no tokenizer.json; leave it out for random prompt ids");
+            }
+            try {
+                return w.withPrompt(engine.tokenizer().get().encode(text, true));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            }
+        }
+    }
+
     /** Throughput figures of one run over a workload, and the latency percentiles of its requests. */
     record ThroughputResult(int requests, long totalTokens, long outputTokens, double seconds,
                             BenchReport.RequestLatencies latencies) {
@@ -152,6 +176,9 @@ final class BenchCommand implements Runnable {
         int numPrompts;
 
         @Mixin
+        PromptText prompt = new PromptText();
+
+        @Mixin
         Progress.Options progress = new Progress.Options();
 
         @Spec
@@ -162,6 +189,7 @@ final class BenchCommand implements Runnable {
             BenchWorkload w = workload(spec, numPrompts, workload);
             BenchReport.checkOutputJson(spec, workload.outputJson);
             try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
+                w = prompt.applyTo(w, engine, spec);
                 PrintWriter out = spec.commandLine().getOut();
                 ObjectNode header = BenchReport.header("throughput", engine, w);
                 BenchReport.printHeader(out, engine, header);
@@ -198,6 +226,9 @@ final class BenchCommand implements Runnable {
         @Option(names = "--num-iters", defaultValue = "3", paramLabel = "N", description = "Measured runs (default ${DEFAULT-VALUE}); one warm-up run precedes them.")
         int iterations;
 
+        @Mixin
+        PromptText prompt = new PromptText();
+
         @Option(names = "--roofline", description = {"Measure this machine's limits first (bench roofline) and print each"
                 + " figure as a fraction of its limit: decode as the weight and KV bytes it reads per token (from the"
                 + " device profiler) times tokens/s over the read bandwidth, prefill as its flops per token times"
@@ -225,6 +256,7 @@ final class BenchCommand implements Runnable {
                 }
             }
             try (LlmEngine engine = Progress.openEngine(engineArgs.toOptions(common.threads), spec, progress)) {
+                w = prompt.applyTo(w, engine, spec);
                 PrintWriter out = spec.commandLine().getOut();
                 ObjectNode header = BenchReport.header("latency", engine, w);
                 BenchReport.printHeader(out, engine, header);

@@ -54,6 +54,7 @@ final class BenchReport {
         o.put("input_len", w.inputLen());
         o.put("output_len", w.outputLen());
         o.put("seed", w.seed());
+        o.put("prompt", w.promptIds() == null ? "random" : "text");
         return o;
     }
 
@@ -108,9 +109,14 @@ final class BenchReport {
                 h.get("max_num_batched_tokens").asInt(), h.get("kv_cache_memory_mib").asLong(),
                 h.get("max_model_len").asInt(), h.get("prefix_caching").asBoolean() ? "on" : "off",
                 speculative(h));
-        out.printf(Locale.ROOT, "Workload: %d prompts, %d input tokens, %d output tokens, seed %d%n",
-                h.get("num_prompts").asInt(), h.get("input_len").asInt(), h.get("output_len").asInt(),
-                h.get("seed").asLong());
+        if (h.get("prompt").asText().equals("text")) {
+            out.printf(Locale.ROOT, "Workload: %d prompts of the --prompt text (%d tokens), %d output tokens%n",
+                    h.get("num_prompts").asInt(), h.get("input_len").asInt(), h.get("output_len").asInt());
+        } else {
+            out.printf(Locale.ROOT, "Workload: %d prompts, %d input tokens, %d output tokens, seed %d%n",
+                    h.get("num_prompts").asInt(), h.get("input_len").asInt(), h.get("output_len").asInt(),
+                    h.get("seed").asLong());
+        }
         out.flush();
     }
 

@@ -76,6 +76,22 @@ class ServingCliTest {
                 + " acceptance rate [0-9.]+%, mean accepted length [0-9.]+");
         out.getBuffer().setLength(0);
 
+        // real text (--prompt): every request continues the same story, whose drafts the MTP layers predict well
+        assertThat(run("bench", "latency", "-m", mtp, "--prompt", "Once upon a time", "--output-len", "48",
+                "--num-iters", "1", "--threads", "1", "--speculative-method", "mtp", "--num-speculative-tokens", "2",
+                "--speculative-adaptive", "off")).as(err.toString()).isZero();
+        assertThat(out.toString()).contains("Workload: 2 prompts of the --prompt text (5 tokens), 48 output tokens");
+        java.util.regex.Matcher accepted = java.util.regex.Pattern.compile("Speculative \\(mtp, k 2\\): ([0-9]+) drafted,"
+                + " ([0-9]+) accepted").matcher(out.toString());
+        assertThat(accepted.find()).as(out.toString()).isTrue();
+        // the fixture's layers accept most drafts on its own stories (over half here, random prompts far fewer)
+        assertThat(Double.parseDouble(accepted.group(2))).isGreaterThan(0.5 * Double.parseDouble(accepted.group(1)));
+        out.getBuffer().setLength(0);
+        assertThat(run("bench", "latency", "-m", Fixtures.model("tiny-mimo-v2").toString(), "--prompt", "x",
+                "--num-iters", "1")).isEqualTo(2);
+        assertThat(err.toString()).contains("--prompt needs a tokenizer");
+        err.getBuffer().setLength(0);
+
         assertThat(run("generate", "-m", STORIES, "-p", "x", "--speculative-method", "mtp")).isNotZero();
         assertThat(err.toString()).contains("'speculative-method'").contains("no MTP layers");
         err.getBuffer().setLength(0);
