@@ -53,6 +53,13 @@ struct KernelTable {
     // running sum of exp(score - m) * v. Start from m = -inf, l = 0, acc = 0.
     void (*attend_block)(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                          int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
+    // attend_block for `rows` query rows of one sequence at once (the rows of a speculative verification or a
+    // prefill chunk): row r has its g heads at q + r * g * dqk, m + r * g, l + r * g, acc + r * g * dv and
+    // attends to keys j0[r] <= j < j1[r] (j0[r] < j1[r]) of the same block. Each row's result is bit for bit
+    // what attend_block gives for that row alone: rows only share the loads of K and V.
+    void (*attend_rows)(const float* q, int64_t rows, int64_t g, int64_t dqk, int64_t dv, const void* kb,
+                        const void* vb, int64_t bs, const int64_t* j0, const int64_t* j1, bool kv_bf16, float* m,
+                        float* l, float* acc);
 };
 
 const KernelTable& kernels();                 // the table in use
@@ -71,5 +78,8 @@ void avx2_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, in
                   int64_t p0, int64_t p1, float* y, int64_t ldy);
 void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                          int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
+void scalar_attend_rows(const float* q, int64_t rows, int64_t g, int64_t dqk, int64_t dv, const void* kb,
+                        const void* vb, int64_t bs, const int64_t* j0, const int64_t* j1, bool kv_bf16, float* m,
+                        float* l, float* acc);
 
 }  // namespace xpu
