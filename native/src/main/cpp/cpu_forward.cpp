@@ -381,6 +381,12 @@ void attention_kv(const StepContext& c, int64_t li, const Rows& rows) {
                     j1[i] = blk == p / bs ? p % bs + 1 : bs;
                 }
                 const int64_t id = table[blk];
+                if (rb - ra == 1) {  // one row: the single-row kernel, without the rows' bookkeeping
+                    kt.attend_block(qs.data() + ra * g * dqk, g, dqk, dv, kcache + (id * Hkv + hk) * kblock,
+                                    vcache + (id * Hkv + hk) * vblock, bs, j0[ra], j1[ra], bf16, mx.data() + ra * g,
+                                    l.data() + ra * g, acc.data() + ra * g * dv);
+                    continue;
+                }
                 kt.attend_rows(qs.data() + ra * g * dqk, rb - ra, g, dqk, dv, kcache + (id * Hkv + hk) * kblock,
                                vcache + (id * Hkv + hk) * vblock, bs, j0 + ra, j1 + ra, bf16, mx.data() + ra * g,
                                l.data() + ra * g, acc.data() + ra * g * dv);

@@ -448,6 +448,8 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
         jlo = std::min(jlo, j0[h]);
         jhi = std::max(jhi, j1[h]);
     }
+    bool uniform = true;  // one key range for all (a GQA group of one row): no per-head masks
+    for (int h = 1; h < HN; ++h) uniform = uniform && valid[h] == valid[0];
     __m512 s[HN];
     for (int h = 0; h < HN; ++h) s[h] = _mm512_setzero_ps();
     for (int64_t d = 0; d < dqk; ++d) {
@@ -475,11 +477,18 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
         const __mmask16 cm = lanes(dv - c);
         __m512 a[HN];
         for (int h = 0; h < HN; ++h) a[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, acc + h * dv + c), _mm512_set1_ps(corr[h]));
-        for (int64_t j = jlo; j < jhi; ++j) {
-            const __m512 v = load16(vb, j * dv + c, bf16, cm);
-            for (int h = 0; h < HN; ++h) {
-                const __mmask16 in = __mmask16(-int((valid[h] >> j) & 1));
-                a[h] = _mm512_mask3_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h], in);
+        if (uniform) {
+            for (int64_t j = jlo; j < jhi; ++j) {
+                const __m512 v = load16(vb, j * dv + c, bf16, cm);
+                for (int h = 0; h < HN; ++h) a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
+            }
+        } else {
+            for (int64_t j = jlo; j < jhi; ++j) {
+                const __m512 v = load16(vb, j * dv + c, bf16, cm);
+                for (int h = 0; h < HN; ++h) {
+                    const __mmask16 in = __mmask16(-int((valid[h] >> j) & 1));
+                    a[h] = _mm512_mask3_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h], in);
+                }
             }
         }
         for (int h = 0; h < HN; ++h) _mm512_mask_storeu_ps(acc + h * dv + c, cm, a[h]);
@@ -525,7 +534,7 @@ XPU_AVX512 void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv,
 XPU_AVX512 void attend_rows(const float* q, int64_t rows, int64_t g, int64_t dqk, int64_t dv, const void* kb,
                             const void* vb, int64_t bs, const int64_t* j0, const int64_t* j1, bool kv_bf16, float* m,
                             float* l, float* acc) {
-    if (bs != 16 || g > 64) {
+    if (bs != 16 || g > 64 || rows == 1) {
         for (int64_t r = 0; r < rows; ++r) {
             attend_block(q + r * g * dqk, g, dqk, dv, kb, vb, bs, j0[r], j1[r], kv_bf16, m + r * g, l + r * g,
                          acc + r * g * dv);
