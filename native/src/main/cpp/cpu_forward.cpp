@@ -521,7 +521,11 @@ void swiglu_many(ThreadPool& pool, xpu_model* m, const MatIn& in, const Ffn* ffn
         for (int64_t r = 0; r < f.rows; ++r) {
             float* gr = g + r * I;
             const float* ur = u + r * I;
-            for (int64_t i = c0; i < c1; ++i) gr[i] = silu(gr[i]) * ur[i];
+            if (packed_down) {
+                kt.silu_mul_f32(gr + c0, ur + c0, c1 - c0);  // the fast formats' vector exp
+            } else {
+                for (int64_t i = c0; i < c1; ++i) gr[i] = silu(gr[i]) * ur[i];
+            }
             if (packed_down) convert_cols(kt, *f.down, gr, c0, c1, I, actb + (f.row0 + r) * lda);
         }
     });

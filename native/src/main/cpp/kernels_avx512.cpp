@@ -425,6 +425,17 @@ XPU_AVX512 inline __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
+// silu(g) * u with exp512; a NaN g stays NaN (g / anything), as in the scalar formula
+XPU_AVX512 void silu_mul(float* g, const float* u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes(n - i);
+        const __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
 XPU_AVX512 inline __m512 load16(const void* base, int64_t at, bool bf16, __mmask16 mask = 0xffff) {
     if (bf16) {
         const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + at);
@@ -566,7 +577,7 @@ bool has_avx512() {
 const KernelTable* avx512_kernels() {
     static const KernelTable table{"avx512", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, quantize_q8_row, avx2_gemm_q8,
+                                   f32_to_bf16_row, gemm_bf16, quantize_q8_row, avx2_gemm_q8, silu_mul,
                                    attend_block, attend_rows};
     return has_avx512() ? &table : nullptr;
 }
@@ -574,7 +585,7 @@ const KernelTable* avx512_kernels() {
 const KernelTable* avx512bf16_kernels() {
     static const KernelTable table{"avx512bf16", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row_bf16, gemm_bf16_dp, quantize_q8_row, gemm_q8_vnni,
+                                   f32_to_bf16_row_bf16, gemm_bf16_dp, quantize_q8_row, gemm_q8_vnni, silu_mul,
                                    attend_block, attend_rows};
     return has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni") ? &table
                                                                                                        : nullptr;

@@ -823,6 +823,36 @@ void test_gemm_q8(const KernelTable& k, Rng& rng) {
     }
 }
 
+// silu_mul_f32 against the scalar formula (the exact mode's std::exp): odd lengths, large magnitudes and a
+// NaN, which must stay NaN; each element's result must not depend on its neighbours.
+void test_silu_mul(const KernelTable& k, Rng& rng) {
+    std::uniform_real_distribution<float> val(-20.f, 20.f);
+    for (int64_t n : {1, 7, 16, 17, 33, 172, 301}) {
+        const Where w{"silu_mul_f32", k.isa, n};
+        std::vector<float> g(static_cast<size_t>(n)), u(static_cast<size_t>(n));
+        for (auto& x : g) x = val(rng);
+        for (auto& x : u) x = val(rng);
+        if (n > 3) { g[1] = 100.f; g[2] = -100.f; g[3] = std::numeric_limits<float>::quiet_NaN(); }
+        std::vector<float> want = g, got = g;
+        xpu::scalar_silu_mul_f32(want.data(), u.data(), n);
+        k.silu_mul_f32(got.data(), u.data(), n);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            if (std::isnan(want[i]) != std::isnan(got[i])) ++bad;
+            else if (!std::isnan(want[i]) && std::fabs(want[i] - got[i]) > 1e-6f * std::fabs(want[i]) + 1e-30f) ++bad;
+        }
+        CHECK_AT(w, bad == 0, "%lld of %lld values differ", (long long)bad, (long long)n);
+        // one element alone gives the same bits
+        int64_t differ = 0;
+        for (int64_t i = 0; i < n; i += 5) {
+            float one = g[i];
+            k.silu_mul_f32(&one, &u[i], 1);
+            differ += std::memcmp(&one, &got[i], 4) != 0;
+        }
+        CHECK_AT(w, differ == 0, "%lld values differ computed alone", (long long)differ);
+    }
+}
+
 // attend_block against the scalar kernel: two blocks in a row (so the running state is rescaled), FP32
 // and BF16 caches, GQA groups wider than one pass, partial key ranges.
 void test_attend_block(const KernelTable& k, Rng& rng) {
@@ -985,6 +1015,9 @@ void test_kernel_tables() {
         test_quantize_q8(*t, rng);
         begin_section("gemm_q8", 300);
         test_gemm_q8(*t, rng);
+        begin_section("silu_mul_f32", 300);
+        CHECK(t->silu_mul_f32 != nullptr);
+        test_silu_mul(*t, rng);
         begin_section("attend_block", 300);
         test_attend_block(*t, rng);
         begin_section("attend_rows", 300);
