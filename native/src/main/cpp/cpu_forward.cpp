@@ -337,16 +337,20 @@ void attention_kv(const StepContext& c, int64_t li, const Rows& rows) {
     // Rows of one sequence at ascending positions (a verification's or a prefill chunk's) go through the
     // blocks together, up to kAttnRows at a time: they share every K/V load, and each row still visits its
     // own blocks with its own key ranges, so its result is the one it gets alone (attend_rows).
-    thread_local std::vector<int32_t> starts_tl;
-    starts_tl.clear();
-    for (int64_t r = 0; r < n; ++r) {
-        const bool joins = r > 0 && r - starts_tl.back() < kAttnRows && rows.seq[r] == rows.seq[r - 1] &&
-                           rows.pos[r] > rows.pos[r - 1];
-        if (!joins) starts_tl.push_back(int32_t(r));
+    int32_t few[65];  // a step of up to 64 rows needs no heap (nor thread-local) scratch
+    thread_local std::vector<int32_t> many;
+    int32_t* starts = few;
+    if (n > 64) {
+        many.resize(static_cast<size_t>(n + 1));
+        starts = many.data();  // (the lambda runs on pool threads: it names only this pointer)
     }
-    const int64_t groups = static_cast<int64_t>(starts_tl.size());
-    starts_tl.push_back(int32_t(n));
-    const int32_t* starts = starts_tl.data();  // (the lambda runs on pool threads: no thread_local names)
+    int64_t groups = 0;
+    for (int64_t r = 0; r < n; ++r) {
+        const bool joins = r > 0 && r - starts[groups - 1] < kAttnRows && rows.seq[r] == rows.seq[r - 1] &&
+                           rows.pos[r] > rows.pos[r - 1];
+        if (!joins) starts[groups++] = int32_t(r);
+    }
+    starts[groups] = int32_t(n);
     c.pool.parallel_for(groups * Hkv, work < kParallelMinMacs ? groups * Hkv : 1, [&](int64_t b, int64_t e) {
         const KernelTable& kt = kernels();
         thread_local std::vector<float> qs, mx, l, acc;

@@ -444,6 +444,45 @@ XPU_AVX512 inline __m512 load16(const void* base, int64_t at, bool bf16, __mmask
     return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + at);
 }
 
+// HN query heads h0 .. h0+HN-1 of a GQA group against one block of 16 keys (one key range for all: a
+// single row). attend_heads below is the same arithmetic with a key range per head (kernels_test checks
+// that they agree bit for bit).
+template <int HN>
+XPU_AVX512 inline void attend_group(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                                    int64_t j0, int64_t j1, bool bf16, float* m, float* l, float* acc) {
+    const __mmask16 valid = __mmask16(((1u << j1) - 1) & ~((1u << j0) - 1));
+    __m512 s[HN];
+    for (int h = 0; h < HN; ++h) s[h] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dqk; ++d) {
+        const __m512 kd = load16(kb, d * 16, bf16);
+        for (int h = 0; h < HN; ++h) s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * dqk + d]), kd, s[h]);
+    }
+    alignas(64) float p[HN][16];
+    alignas(64) float shift[16] = {};
+    for (int h = 0; h < HN; ++h) {
+        const float mx = std::max(m[h], _mm512_mask_reduce_max_ps(valid, s[h]));
+        shift[h] = std::max(m[h] - mx, -87.0f);
+        m[h] = mx;
+    }
+    alignas(64) float corr[16];
+    _mm512_store_ps(corr, exp512(_mm512_load_ps(shift)));
+    for (int h = 0; h < HN; ++h) {
+        const __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(s[h], _mm512_set1_ps(m[h]))));
+        _mm512_store_ps(p[h], e);
+        l[h] = l[h] * corr[h] + _mm512_reduce_add_ps(e);
+    }
+    for (int64_t c = 0; c < dv; c += 16) {
+        const __mmask16 cm = lanes(dv - c);
+        __m512 a[HN];
+        for (int h = 0; h < HN; ++h) a[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, acc + h * dv + c), _mm512_set1_ps(corr[h]));
+        for (int64_t j = j0; j < j1; ++j) {
+            const __m512 v = load16(vb, j * dv + c, bf16, cm);
+            for (int h = 0; h < HN; ++h) a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
+        }
+        for (int h = 0; h < HN; ++h) _mm512_mask_storeu_ps(acc + h * dv + c, cm, a[h]);
+    }
+}
+
 // HN query heads against one block of 16 keys, head h attending to the keys j0[h] <= j < j1[h] (the heads
 // of a GQA group share one range; the rows of attend_rows have their own). A head's arithmetic never
 // depends on the other heads beside it (lane-wise vector ops, its own accumulators; a key outside its
@@ -533,11 +572,19 @@ XPU_AVX512 void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv,
         scalar_attend_block(q, g, dqk, dv, kb, vb, bs, j0, j1, kv_bf16, m, l, acc);
         return;
     }
-    for (int64_t h0 = 0; h0 < g; h0 += 64) {
-        const int64_t nh = std::min<int64_t>(64, g - h0);
-        int64_t r0[64], r1[64];
-        for (int64_t h = 0; h < nh; ++h) { r0[h] = j0; r1[h] = j1; }
-        attend_heads_n(q + h0 * dqk, nh, dqk, dv, kb, vb, r0, r1, kv_bf16, m + h0, l + h0, acc + h0 * dv);
+    for (int64_t h0 = 0; h0 < g; h0 += 8) {
+        const float* qh = q + h0 * dqk;
+        float *mh = m + h0, *lh = l + h0, *ah = acc + h0 * dv;
+        switch (std::min<int64_t>(8, g - h0)) {
+            case 1: attend_group<1>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 2: attend_group<2>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 3: attend_group<3>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 4: attend_group<4>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 5: attend_group<5>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 6: attend_group<6>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 7: attend_group<7>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            default: attend_group<8>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+        }
     }
 }
 
