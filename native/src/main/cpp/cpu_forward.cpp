@@ -84,7 +84,8 @@ private:
     bool on_;
 };
 
-constexpr int64_t kRowGrain = 8;  // weight rows per parallel chunk, at least
+constexpr int64_t kRowGrain = 8;
+constexpr int64_t kAttnRows = 8;  // rows of one sequence that attend together, at most  // weight rows per parallel chunk, at least
 
 // ---- Matrix products ------------------------------------------------------------------------------
 //
@@ -333,42 +334,83 @@ void attention_kv(const StepContext& c, int64_t li, const Rows& rows) {
     // multiply-adds of the keys the rows actually attend to: a short context stays on this thread (waking
     // the pool for a few microseconds of work cost a small model 10x its attention time)
     const int64_t work = attended_keys(P, rows) * Hq * (dqk + dv);
-    c.pool.parallel_for(n * Hkv, work < kParallelMinMacs ? n * Hkv : 1, [&](int64_t b, int64_t e) {
+    // Rows of one sequence at ascending positions (a verification's or a prefill chunk's) go through the
+    // blocks together, up to kAttnRows at a time: they share every K/V load, and each row still visits its
+    // own blocks with its own key ranges, so its result is the one it gets alone (attend_rows).
+    int32_t few[65];  // a step of up to 64 rows needs no heap (nor thread-local) scratch
+    thread_local std::vector<int32_t> many;
+    int32_t* starts = few;
+    if (n > 64) {
+        many.resize(static_cast<size_t>(n + 1));
+        starts = many.data();  // (the lambda runs on pool threads: it names only this pointer)
+    }
+    int64_t groups = 0;
+    for (int64_t r = 0; r < n; ++r) {
+        const bool joins = r > 0 && r - starts[groups - 1] < kAttnRows && rows.seq[r] == rows.seq[r - 1] &&
+                           rows.pos[r] > rows.pos[r - 1];
+        if (!joins) starts[groups++] = int32_t(r);
+    }
+    starts[groups] = int32_t(n);
+    c.pool.parallel_for(groups * Hkv, work < kParallelMinMacs ? groups * Hkv : 1, [&](int64_t b, int64_t e) {
         const KernelTable& kt = kernels();
         thread_local std::vector<float> qs, mx, l, acc;
-        qs.resize(static_cast<size_t>(g * dqk));
-        mx.resize(static_cast<size_t>(g));
-        l.resize(static_cast<size_t>(g));
-        acc.resize(static_cast<size_t>(g * dv));
+        qs.resize(static_cast<size_t>(kAttnRows * g * dqk));
+        mx.resize(static_cast<size_t>(kAttnRows * g));
+        l.resize(static_cast<size_t>(kAttnRows * g));
+        acc.resize(static_cast<size_t>(kAttnRows * g * dv));
+        int64_t lo[kAttnRows], j0[kAttnRows], j1[kAttnRows];
         for (int64_t item = b; item < e; ++item) {
-            const int64_t r = item / Hkv, hk = item % Hkv;
-            const int32_t p = rows.pos[r];
-            const int64_t lo = sliding ? std::max<int64_t>(0, int64_t(p) - P.window + 1) : 0;
-            const int32_t* table = block_table(c, P.kv_group, rows.seq[r]);
-            const float* q = s.q.data() + r * nq + hk * g * dqk;
-            for (int64_t i = 0; i < g * dqk; ++i) qs[i] = q[i] * scale;
-            std::fill(mx.begin(), mx.end(), -std::numeric_limits<float>::infinity());
-            std::fill(l.begin(), l.end(), 0.f);
-            std::fill(acc.begin(), acc.end(), 0.f);
-            for (int64_t blk = lo / bs; blk <= p / bs; ++blk) {
-                const int64_t j0 = blk == lo / bs ? lo % bs : 0;
-                const int64_t j1 = blk == p / bs ? p % bs + 1 : bs;
-                const int64_t id = table[blk];
-                kt.attend_block(qs.data(), g, dqk, dv, kcache + (id * Hkv + hk) * kblock,
-                                vcache + (id * Hkv + hk) * vblock, bs, j0, j1, bf16, mx.data(), l.data(), acc.data());
+            const int64_t gi = item / Hkv, hk = item % Hkv;
+            const int64_t r0 = starts[gi], nr = starts[gi + 1] - r0;
+            const int32_t* table = block_table(c, P.kv_group, rows.seq[r0]);
+            for (int64_t i = 0; i < nr; ++i) {
+                const int32_t p = rows.pos[r0 + i];
+                lo[i] = sliding ? std::max<int64_t>(0, int64_t(p) - P.window + 1) : 0;
+                const float* q = s.q.data() + (r0 + i) * nq + hk * g * dqk;
+                for (int64_t t = 0; t < g * dqk; ++t) qs[i * g * dqk + t] = q[t] * scale;
             }
-            for (int64_t h = 0; h < g; ++h) {
-                float norm;
-                if (P.has_sink) {
-                    const float sink = L.sink[hk * g + h];
-                    const float top = std::max(mx[h], sink);
-                    const float keep = std::exp(mx[h] - top);
-                    norm = keep / (l[h] * keep + std::exp(sink - top));
-                } else {
-                    norm = 1.0f / l[h];
+            std::fill(mx.begin(), mx.begin() + nr * g, -std::numeric_limits<float>::infinity());
+            std::fill(l.begin(), l.begin() + nr * g, 0.f);
+            std::fill(acc.begin(), acc.begin() + nr * g * dv, 0.f);
+            // positions ascend, so the rows that visit a block are a contiguous run [ra, rb)
+            int64_t ra = 0, rb = 0;
+            const int64_t last = rows.pos[r0 + nr - 1];
+            for (int64_t blk = lo[0] / bs; blk <= last / bs; ++blk) {
+                while (ra < nr && rows.pos[r0 + ra] / bs < blk) ++ra;
+                while (rb < nr && lo[rb] / bs <= blk) ++rb;
+                if (ra >= rb) continue;
+                for (int64_t i = ra; i < rb; ++i) {
+                    const int32_t p = rows.pos[r0 + i];
+                    j0[i] = blk == lo[i] / bs ? lo[i] % bs : 0;
+                    j1[i] = blk == p / bs ? p % bs + 1 : bs;
                 }
-                float* o = s.attn.data() + r * (Hq * dv) + (hk * g + h) * dv;
-                for (int64_t d = 0; d < dv; ++d) o[d] = acc[h * dv + d] * norm;
+                const int64_t id = table[blk];
+                if (rb - ra == 1) {  // one row: the single-row kernel, without the rows' bookkeeping
+                    kt.attend_block(qs.data() + ra * g * dqk, g, dqk, dv, kcache + (id * Hkv + hk) * kblock,
+                                    vcache + (id * Hkv + hk) * vblock, bs, j0[ra], j1[ra], bf16, mx.data() + ra * g,
+                                    l.data() + ra * g, acc.data() + ra * g * dv);
+                    continue;
+                }
+                kt.attend_rows(qs.data() + ra * g * dqk, rb - ra, g, dqk, dv, kcache + (id * Hkv + hk) * kblock,
+                               vcache + (id * Hkv + hk) * vblock, bs, j0 + ra, j1 + ra, bf16, mx.data() + ra * g,
+                               l.data() + ra * g, acc.data() + ra * g * dv);
+            }
+            for (int64_t i = 0; i < nr; ++i) {
+                const int64_t r = r0 + i;
+                for (int64_t h = 0; h < g; ++h) {
+                    const int64_t hi = i * g + h;
+                    float norm;
+                    if (P.has_sink) {
+                        const float sink = L.sink[hk * g + h];
+                        const float top = std::max(mx[hi], sink);
+                        const float keep = std::exp(mx[hi] - top);
+                        norm = keep / (l[hi] * keep + std::exp(sink - top));
+                    } else {
+                        norm = 1.0f / l[hi];
+                    }
+                    float* o = s.attn.data() + r * (Hq * dv) + (hk * g + h) * dv;
+                    for (int64_t d = 0; d < dv; ++d) o[d] = acc[hi * dv + d] * norm;
+                }
             }
         }
     });
@@ -483,7 +525,11 @@ void swiglu_many(ThreadPool& pool, xpu_model* m, const MatIn& in, const Ffn* ffn
         for (int64_t r = 0; r < f.rows; ++r) {
             float* gr = g + r * I;
             const float* ur = u + r * I;
-            for (int64_t i = c0; i < c1; ++i) gr[i] = silu(gr[i]) * ur[i];
+            if (packed_down) {
+                kt.silu_mul_f32(gr + c0, ur + c0, c1 - c0);  // the fast formats' vector exp
+            } else {
+                for (int64_t i = c0; i < c1; ++i) gr[i] = silu(gr[i]) * ur[i];
+            }
             if (packed_down) convert_cols(kt, *f.down, gr, c0, c1, I, actb + (f.row0 + r) * lda);
         }
     });

@@ -46,6 +46,11 @@ struct KernelTable {
     void (*gemm_q8)(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, int64_t blocks, int64_t n,
                     int64_t p0, int64_t p1, float* y, int64_t ldy);
 
+    // g (n) = silu(g) * u = g / (1 + exp(-g)) * u, the SwiGLU activation of the fast formats (the exact
+    // mode keeps std::exp). Element by element: a value's result does not depend on the others. The
+    // scalar kernel is the exact mode's formula; vector ones use a polynomial exp (relative error ~2e-7).
+    void (*silu_mul_f32)(float* g, const float* u, int64_t n);
+
     // ---- attention of the fast formats (KV layout in packed.h) ----
     // One step of online softmax: the g query heads q [g][dqk] (already scaled) that share one KV head
     // attend to keys j0 <= j < j1 of one KV block (K [dqk][bs], V [bs][dv], FP32 or BF16 by kv_bf16).
@@ -53,6 +58,13 @@ struct KernelTable {
     // running sum of exp(score - m) * v. Start from m = -inf, l = 0, acc = 0.
     void (*attend_block)(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                          int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
+    // attend_block for `rows` query rows of one sequence at once (the rows of a speculative verification or a
+    // prefill chunk): row r has its g heads at q + r * g * dqk, m + r * g, l + r * g, acc + r * g * dv and
+    // attends to keys j0[r] <= j < j1[r] (j0[r] < j1[r]) of the same block. Each row's result is bit for bit
+    // what attend_block gives for that row alone: rows only share the loads of K and V.
+    void (*attend_rows)(const float* q, int64_t rows, int64_t g, int64_t dqk, int64_t dv, const void* kb,
+                        const void* vb, int64_t bs, const int64_t* j0, const int64_t* j1, bool kv_bf16, float* m,
+                        float* l, float* acc);
 };
 
 const KernelTable& kernels();                 // the table in use
@@ -71,5 +83,9 @@ void avx2_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, in
                   int64_t p0, int64_t p1, float* y, int64_t ldy);
 void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                          int64_t bs, int64_t j0, int64_t j1, bool kv_bf16, float* m, float* l, float* acc);
+void scalar_silu_mul_f32(float* g, const float* u, int64_t n);
+void scalar_attend_rows(const float* q, int64_t rows, int64_t g, int64_t dqk, int64_t dv, const void* kb,
+                        const void* vb, int64_t bs, const int64_t* j0, const int64_t* j1, bool kv_bf16, float* m,
+                        float* l, float* acc);
 
 }  // namespace xpu

@@ -241,7 +241,8 @@ void avx2_gemm_q8(const uint8_t* a, int64_t lda, int64_t M, const uint8_t* w, in
 const KernelTable* avx2_kernels() {
     static const KernelTable table{"avx2", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, scalar_quantize_q8, gemm_q8, scalar_attend_block};
+                                   f32_to_bf16_row, gemm_bf16, scalar_quantize_q8, gemm_q8, scalar_silu_mul_f32, scalar_attend_block,
+                                   scalar_attend_rows};
     __builtin_cpu_init();
     const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     return ok ? &table : nullptr;

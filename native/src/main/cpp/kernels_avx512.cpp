@@ -425,6 +425,17 @@ XPU_AVX512 inline __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
+// silu(g) * u with exp512; a NaN g stays NaN (g / anything), as in the scalar formula
+XPU_AVX512 void silu_mul(float* g, const float* u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes(n - i);
+        const __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
 XPU_AVX512 inline __m512 load16(const void* base, int64_t at, bool bf16, __mmask16 mask = 0xffff) {
     if (bf16) {
         const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + at);
@@ -433,9 +444,11 @@ XPU_AVX512 inline __m512 load16(const void* base, int64_t at, bool bf16, __mmask
     return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + at);
 }
 
-// HN query heads h0 .. h0+HN-1 of a GQA group against one block of 16 keys
+// HN query heads h0 .. h0+HN-1 of a GQA group against one block of 16 keys (one key range for all: a
+// single row). attend_heads below is the same arithmetic with a key range per head (kernels_test checks
+// that they agree bit for bit).
 template <int HN>
-XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+XPU_AVX512 inline void attend_group(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                                     int64_t j0, int64_t j1, bool bf16, float* m, float* l, float* acc) {
     const __mmask16 valid = __mmask16(((1u << j1) - 1) & ~((1u << j0) - 1));
     __m512 s[HN];
@@ -445,8 +458,6 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
         for (int h = 0; h < HN; ++h) s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * dqk + d]), kd, s[h]);
     }
     alignas(64) float p[HN][16];
-    // the rescale factors exp(m_old - m_new) of all heads in one vector exp (a scalar exp per head cost as
-    // much as the block's multiply-adds); m_old = -inf gives about 1e-38, which multiplies zeros
     alignas(64) float shift[16] = {};
     for (int h = 0; h < HN; ++h) {
         const float mx = std::max(m[h], _mm512_mask_reduce_max_ps(valid, s[h]));
@@ -460,7 +471,6 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
         _mm512_store_ps(p[h], e);
         l[h] = l[h] * corr[h] + _mm512_reduce_add_ps(e);
     }
-    // values: every head of the group takes each V row from one load
     for (int64_t c = 0; c < dv; c += 16) {
         const __mmask16 cm = lanes(dv - c);
         __m512 a[HN];
@@ -470,6 +480,89 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
             for (int h = 0; h < HN; ++h) a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
         }
         for (int h = 0; h < HN; ++h) _mm512_mask_storeu_ps(acc + h * dv + c, cm, a[h]);
+    }
+}
+
+// HN query heads against one block of 16 keys, head h attending to the keys j0[h] <= j < j1[h] (the heads
+// of a GQA group share one range; the rows of attend_rows have their own). A head's arithmetic never
+// depends on the other heads beside it (lane-wise vector ops, its own accumulators; a key outside its
+// range leaves its accumulator as it is), so it is the same alone or next to other rows' heads.
+template <int HN>
+XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                                    const int64_t* j0, const int64_t* j1, bool bf16, float* m, float* l,
+                                    float* acc) {
+    __mmask16 valid[HN];
+    int64_t jlo = 16, jhi = 0;
+    for (int h = 0; h < HN; ++h) {
+        valid[h] = __mmask16(((1u << j1[h]) - 1) & ~((1u << j0[h]) - 1));
+        jlo = std::min(jlo, j0[h]);
+        jhi = std::max(jhi, j1[h]);
+    }
+    bool uniform = true;  // one key range for all (a GQA group of one row): no per-head masks
+    for (int h = 1; h < HN; ++h) uniform = uniform && valid[h] == valid[0];
+    __m512 s[HN];
+    for (int h = 0; h < HN; ++h) s[h] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dqk; ++d) {
+        const __m512 kd = load16(kb, d * 16, bf16);
+        for (int h = 0; h < HN; ++h) s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * dqk + d]), kd, s[h]);
+    }
+    alignas(64) float p[HN][16];
+    // the rescale factors exp(m_old - m_new) of all heads in one vector exp (a scalar exp per head cost as
+    // much as the block's multiply-adds); m_old = -inf gives about 1e-38, which multiplies zeros
+    alignas(64) float shift[16] = {};
+    for (int h = 0; h < HN; ++h) {
+        const float mx = std::max(m[h], _mm512_mask_reduce_max_ps(valid[h], s[h]));
+        shift[h] = std::max(m[h] - mx, -87.0f);
+        m[h] = mx;
+    }
+    alignas(64) float corr[16];
+    _mm512_store_ps(corr, exp512(_mm512_load_ps(shift)));
+    for (int h = 0; h < HN; ++h) {
+        const __m512 e = _mm512_maskz_mov_ps(valid[h], exp512(_mm512_sub_ps(s[h], _mm512_set1_ps(m[h]))));
+        _mm512_store_ps(p[h], e);
+        l[h] = l[h] * corr[h] + _mm512_reduce_add_ps(e);
+    }
+    // values: every head takes each V row from one load (a head past its range keeps its sum)
+    for (int64_t c = 0; c < dv; c += 16) {
+        const __mmask16 cm = lanes(dv - c);
+        __m512 a[HN];
+        for (int h = 0; h < HN; ++h) a[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, acc + h * dv + c), _mm512_set1_ps(corr[h]));
+        if (uniform) {
+            for (int64_t j = jlo; j < jhi; ++j) {
+                const __m512 v = load16(vb, j * dv + c, bf16, cm);
+                for (int h = 0; h < HN; ++h) a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
+            }
+        } else {
+            for (int64_t j = jlo; j < jhi; ++j) {
+                const __m512 v = load16(vb, j * dv + c, bf16, cm);
+                for (int h = 0; h < HN; ++h) {
+                    const __mmask16 in = __mmask16(-int((valid[h] >> j) & 1));
+                    a[h] = _mm512_mask3_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h], in);
+                }
+            }
+        }
+        for (int h = 0; h < HN; ++h) _mm512_mask_storeu_ps(acc + h * dv + c, cm, a[h]);
+    }
+}
+
+// nh heads with their key ranges, eight at a time
+XPU_AVX512 inline void attend_heads_n(const float* q, int64_t nh, int64_t dqk, int64_t dv, const void* kb,
+                                      const void* vb, const int64_t* j0, const int64_t* j1, bool bf16, float* m,
+                                      float* l, float* acc) {
+    for (int64_t h0 = 0; h0 < nh; h0 += 8) {
+        const float* qh = q + h0 * dqk;
+        const int64_t *a0 = j0 + h0, *a1 = j1 + h0;
+        float *mh = m + h0, *lh = l + h0, *ah = acc + h0 * dv;
+        switch (std::min<int64_t>(8, nh - h0)) {
+            case 1: attend_heads<1>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 2: attend_heads<2>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 3: attend_heads<3>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 4: attend_heads<4>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 5: attend_heads<5>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 6: attend_heads<6>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 7: attend_heads<7>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            default: attend_heads<8>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+        }
     }
 }
 
@@ -483,17 +576,41 @@ XPU_AVX512 void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv,
         const float* qh = q + h0 * dqk;
         float *mh = m + h0, *lh = l + h0, *ah = acc + h0 * dv;
         switch (std::min<int64_t>(8, g - h0)) {
-            case 1: attend_heads<1>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 2: attend_heads<2>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 3: attend_heads<3>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 4: attend_heads<4>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 5: attend_heads<5>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 6: attend_heads<6>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 7: attend_heads<7>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            default: attend_heads<8>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 1: attend_group<1>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 2: attend_group<2>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 3: attend_group<3>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 4: attend_group<4>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 5: attend_group<5>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 6: attend_group<6>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 7: attend_group<7>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            default: attend_group<8>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
         }
     }
 }
+
+// The rows' heads side by side, up to 64 at a time, each with its row's key range.
+XPU_AVX512 void attend_rows(const float* q, int64_t rows, int64_t g, int64_t dqk, int64_t dv, const void* kb,
+                            const void* vb, int64_t bs, const int64_t* j0, const int64_t* j1, bool kv_bf16, float* m,
+                            float* l, float* acc) {
+    if (bs != 16 || g > 64 || rows == 1) {
+        for (int64_t r = 0; r < rows; ++r) {
+            attend_block(q + r * g * dqk, g, dqk, dv, kb, vb, bs, j0[r], j1[r], kv_bf16, m + r * g, l + r * g,
+                         acc + r * g * dv);
+        }
+        return;
+    }
+    const int64_t per = 64 / g;  // whole rows per pass
+    for (int64_t r0 = 0; r0 < rows; r0 += per) {
+        const int64_t nr = std::min(per, rows - r0);
+        int64_t h0[64], h1[64];
+        for (int64_t r = 0; r < nr; ++r) {
+            for (int64_t h = 0; h < g; ++h) { h0[r * g + h] = j0[r0 + r]; h1[r * g + h] = j1[r0 + r]; }
+        }
+        attend_heads_n(q + r0 * g * dqk, nr * g, dqk, dv, kb, vb, h0, h1, kv_bf16, m + r0 * g, l + r0 * g,
+                       acc + r0 * g * dv);
+    }
+}
+
 
 bool has_avx512() {
     __builtin_cpu_init();
@@ -507,16 +624,16 @@ bool has_avx512() {
 const KernelTable* avx512_kernels() {
     static const KernelTable table{"avx512", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, quantize_q8_row, avx2_gemm_q8,
-                                   attend_block};
+                                   f32_to_bf16_row, gemm_bf16, quantize_q8_row, avx2_gemm_q8, silu_mul,
+                                   attend_block, attend_rows};
     return has_avx512() ? &table : nullptr;
 }
 
 const KernelTable* avx512bf16_kernels() {
     static const KernelTable table{"avx512bf16", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row_bf16, gemm_bf16_dp, quantize_q8_row, gemm_q8_vnni,
-                                   attend_block};
+                                   f32_to_bf16_row_bf16, gemm_bf16_dp, quantize_q8_row, gemm_q8_vnni, silu_mul,
+                                   attend_block, attend_rows};
     return has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni") ? &table
                                                                                                        : nullptr;
 }

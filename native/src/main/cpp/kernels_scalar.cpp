@@ -168,10 +168,25 @@ void scalar_attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv, con
     attend_block(q, g, dqk, dv, kb, vb, bs, j0, j1, kv_bf16, m, l, acc);
 }
 
+void scalar_silu_mul_f32(float* g, const float* u, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+// One row after the other: the reference of the multi-row kernels.
+void scalar_attend_rows(const float* q, int64_t rows, int64_t g, int64_t dqk, int64_t dv, const void* kb,
+                        const void* vb, int64_t bs, const int64_t* j0, const int64_t* j1, bool kv_bf16, float* m,
+                        float* l, float* acc) {
+    for (int64_t r = 0; r < rows; ++r) {
+        attend_block(q + r * g * dqk, g, dqk, dv, kb, vb, bs, j0[r], j1[r], kv_bf16, m + r * g, l + r * g,
+                     acc + r * g * dv);
+    }
+}
+
 const KernelTable& scalar_kernels() {
     static const KernelTable table{"scalar", dot_f32, dot4_f32, axpy_f32,
                                    bf16_to_f32_row, f16_to_f32_row, fp8_to_f32_row,
-                                   f32_to_bf16_row, gemm_bf16, quantize_q8, gemm_q8, attend_block};
+                                   f32_to_bf16_row, gemm_bf16, quantize_q8, gemm_q8, scalar_silu_mul_f32, attend_block,
+                                   scalar_attend_rows};
     return table;
 }
 

@@ -823,6 +823,36 @@ void test_gemm_q8(const KernelTable& k, Rng& rng) {
     }
 }
 
+// silu_mul_f32 against the scalar formula (the exact mode's std::exp): odd lengths, large magnitudes and a
+// NaN, which must stay NaN; each element's result must not depend on its neighbours.
+void test_silu_mul(const KernelTable& k, Rng& rng) {
+    std::uniform_real_distribution<float> val(-20.f, 20.f);
+    for (int64_t n : {1, 7, 16, 17, 33, 172, 301}) {
+        const Where w{"silu_mul_f32", k.isa, n};
+        std::vector<float> g(static_cast<size_t>(n)), u(static_cast<size_t>(n));
+        for (auto& x : g) x = val(rng);
+        for (auto& x : u) x = val(rng);
+        if (n > 3) { g[1] = 100.f; g[2] = -100.f; g[3] = std::numeric_limits<float>::quiet_NaN(); }
+        std::vector<float> want = g, got = g;
+        xpu::scalar_silu_mul_f32(want.data(), u.data(), n);
+        k.silu_mul_f32(got.data(), u.data(), n);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            if (std::isnan(want[i]) != std::isnan(got[i])) ++bad;
+            else if (!std::isnan(want[i]) && std::fabs(want[i] - got[i]) > 1e-6f * std::fabs(want[i]) + 1e-30f) ++bad;
+        }
+        CHECK_AT(w, bad == 0, "%lld of %lld values differ", (long long)bad, (long long)n);
+        // one element alone gives the same bits
+        int64_t differ = 0;
+        for (int64_t i = 0; i < n; i += 5) {
+            float one = g[i];
+            k.silu_mul_f32(&one, &u[i], 1);
+            differ += std::memcmp(&one, &got[i], 4) != 0;
+        }
+        CHECK_AT(w, differ == 0, "%lld values differ computed alone", (long long)differ);
+    }
+}
+
 // attend_block against the scalar kernel: two blocks in a row (so the running state is rescaled), FP32
 // and BF16 caches, GQA groups wider than one pass, partial key ranges.
 void test_attend_block(const KernelTable& k, Rng& rng) {
@@ -873,6 +903,84 @@ void test_attend_block(const KernelTable& k, Rng& rng) {
     }
 }
 
+// attend_rows: several rows of one sequence at once, each with its own key range in each of two blocks.
+// Each row's m, l and acc must equal, bit for bit, what attend_block gives for that row alone in the same
+// table (batch invariance), and be close to the scalar reference.
+void test_attend_rows(const KernelTable& k, Rng& rng) {
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::uniform_int_distribution<int64_t> key(0, 15);
+    const int64_t bs = 16;
+    for (bool bf16 : {false, true}) {
+        for (int64_t g : {1, 2, 3, 8, 11}) {
+            for (int64_t dqk : {8, 13}) {
+                for (int64_t dv : {8, 20}) {
+                    for (int64_t rows : {1, 2, 3, 4, 5, 7, 9}) {
+                        std::vector<float> q(static_cast<size_t>(rows * g * dqk));
+                        for (auto& x : q) x = normal(rng) * 0.3f;
+                        std::vector<float> kf(static_cast<size_t>(2 * dqk * bs)), vf(static_cast<size_t>(2 * bs * dv));
+                        for (auto& x : kf) x = normal(rng);
+                        for (auto& x : vf) x = normal(rng);
+                        std::vector<uint16_t> kb(kf.size()), vb(vf.size());
+                        for (size_t i = 0; i < kf.size(); ++i) kb[i] = xpu::f32_to_bf16(kf[i]);
+                        for (size_t i = 0; i < vf.size(); ++i) vb[i] = xpu::f32_to_bf16(vf[i]);
+                        const void* K = bf16 ? static_cast<const void*>(kb.data()) : kf.data();
+                        const void* V = bf16 ? static_cast<const void*>(vb.data()) : vf.data();
+                        const int64_t esz = bf16 ? 2 : 4;
+                        const void* K2 = static_cast<const char*>(K) + dqk * bs * esz;
+                        const void* V2 = static_cast<const char*>(V) + bs * dv * esz;
+                        // per row and block a key range [a, b), a < b
+                        std::vector<int64_t> a0(rows), b0(rows), a1(rows), b1(rows);
+                        for (int64_t r = 0; r < rows; ++r) {
+                            int64_t x = key(rng), y = key(rng);
+                            a0[r] = std::min(x, y);
+                            b0[r] = std::max(x, y) + 1;
+                            x = key(rng), y = key(rng);
+                            a1[r] = std::min(x, y);
+                            b1[r] = std::max(x, y) + 1;
+                        }
+                        const size_t nh = static_cast<size_t>(rows * g);
+                        auto fresh = [&](std::vector<float>& m, std::vector<float>& l, std::vector<float>& acc) {
+                            m.assign(nh, -std::numeric_limits<float>::infinity());
+                            l.assign(nh, 0.f);
+                            acc.assign(nh * static_cast<size_t>(dv), 0.f);
+                        };
+                        auto together = [&](const KernelTable& t, std::vector<float>& m, std::vector<float>& l, std::vector<float>& acc) {
+                            fresh(m, l, acc);
+                            t.attend_rows(q.data(), rows, g, dqk, dv, K, V, bs, a0.data(), b0.data(), bf16, m.data(), l.data(), acc.data());
+                            t.attend_rows(q.data(), rows, g, dqk, dv, K2, V2, bs, a1.data(), b1.data(), bf16, m.data(), l.data(), acc.data());
+                        };
+                        std::vector<float> m0, l0, c0, m1, l1, c1, m2, l2, c2;
+                        together(xpu::scalar_kernels(), m0, l0, c0);
+                        together(k, m1, l1, c1);
+                        fresh(m2, l2, c2);
+                        for (int64_t r = 0; r < rows; ++r) {
+                            float *mr = m2.data() + r * g, *lr = l2.data() + r * g, *ar = c2.data() + r * g * dv;
+                            k.attend_block(q.data() + r * g * dqk, g, dqk, dv, K, V, bs, a0[r], b0[r], bf16, mr, lr, ar);
+                            k.attend_block(q.data() + r * g * dqk, g, dqk, dv, K2, V2, bs, a1[r], b1[r], bf16, mr, lr, ar);
+                        }
+                        const Where w{"attend_rows", k.isa, dqk};
+                        int64_t bad = 0, differ = 0;
+                        for (size_t h = 0; h < nh; ++h) {
+                            if (std::fabs(m0[h] - m1[h]) > 1e-5f * (1 + std::fabs(m0[h]))) ++bad;
+                            if (std::fabs(l0[h] - l1[h]) > 1e-5f * l0[h]) ++bad;
+                            differ += std::memcmp(&m1[h], &m2[h], 4) != 0 || std::memcmp(&l1[h], &l2[h], 4) != 0;
+                            for (int64_t d = 0; d < dv; ++d) {
+                                const size_t i = h * static_cast<size_t>(dv) + static_cast<size_t>(d);
+                                if (std::fabs(c0[i] - c1[i]) > 1e-5f * (l0[h] + std::fabs(c0[i]))) ++bad;
+                                differ += std::memcmp(&c1[i], &c2[i], 4) != 0;
+                            }
+                        }
+                        CHECK_AT(w, bad == 0, "bf16=%d g=%lld dv=%lld rows=%lld: %lld values differ from the scalar kernel's",
+                                 bf16, (long long)g, (long long)dv, (long long)rows, (long long)bad);
+                        CHECK_AT(w, differ == 0, "bf16=%d g=%lld dv=%lld rows=%lld: %lld values differ from attend_block row by row",
+                                 bf16, (long long)g, (long long)dv, (long long)rows, (long long)differ);
+                    }
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Kernel tables
 // ---------------------------------------------------------------------------------------------
@@ -907,8 +1015,14 @@ void test_kernel_tables() {
         test_quantize_q8(*t, rng);
         begin_section("gemm_q8", 300);
         test_gemm_q8(*t, rng);
+        begin_section("silu_mul_f32", 300);
+        CHECK(t->silu_mul_f32 != nullptr);
+        test_silu_mul(*t, rng);
         begin_section("attend_block", 300);
         test_attend_block(*t, rng);
+        begin_section("attend_rows", 300);
+        CHECK(t->attend_rows != nullptr);
+        test_attend_rows(*t, rng);
     }
 }
 
