@@ -337,7 +337,8 @@ public final class LlmEngine implements AutoCloseable {
                     request.sampling(), listener == null ? TokenListener.NONE : listener, in.suppressedEarly(), tokenizer,
                     kv, this);
             if (options.speculative().enabled()) {
-                r.enableSpeculation(options.speculative().numSpeculativeTokens(), options.speculative().adaptive());
+                r.enableSpeculation(options.speculative().numSpeculativeTokens(), options.speculative().adaptive(),
+                        io.xpuflow.runtime.spec.AdaptiveDraftLength.draftCostFor(config.numMoeLayers() > 0));
                 if (mtpDrafter != null) {
                     r.mtp = mtpDrafter.newState();
                 }

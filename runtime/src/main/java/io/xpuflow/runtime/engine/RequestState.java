@@ -130,10 +130,13 @@ final class RequestState {
         this.logitsAtEveryPosition = logitsAtEveryPosition;
     }
 
-    /** Turns speculation on for this request: k at most {@code maxDrafts}, adapted per step when asked. */
-    void enableSpeculation(int maxDrafts, boolean adaptive) {
+    /**
+     * Turns speculation on for this request: k at most {@code maxDrafts}, adapted per step when asked, with
+     * {@code draftCost} (in plain steps) as the price of one draft.
+     */
+    void enableSpeculation(int maxDrafts, boolean adaptive, double draftCost) {
         this.specTokens = new int[maxDrafts];
-        this.draftLength = new io.xpuflow.runtime.spec.AdaptiveDraftLength(maxDrafts, adaptive);
+        this.draftLength = new io.xpuflow.runtime.spec.AdaptiveDraftLength(maxDrafts, adaptive, draftCost);
     }
 
     /** Drops pending drafts and the drafter's per-request rows: after preemption everything is recomputed. */

@@ -77,7 +77,7 @@ class SchedulerTest {
     /** Proposes drafts for a decoding request as a drafter would. */
     private static void draft(RequestState r, int... drafts) {
         if (r.draftLength == null) {
-            r.enableSpeculation(4, false);
+            r.enableSpeculation(4, false, io.xpuflow.runtime.spec.AdaptiveDraftLength.DEFAULT_DRAFT_COST);
         }
         System.arraycopy(drafts, 0, r.specTokens, 0, drafts.length);
         r.numSpecTokens = drafts.length;

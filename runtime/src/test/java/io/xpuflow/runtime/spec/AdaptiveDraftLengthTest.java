@@ -110,6 +110,25 @@ class AdaptiveDraftLengthTest {
     }
 
     @Test
+    void onAMixtureOfExpertsUselessDraftsAlsoStayWithinTheBudget() {
+        assertThat(AdaptiveDraftLength.draftCostFor(true)).isEqualTo(AdaptiveDraftLength.MOE_DRAFT_COST);
+        assertThat(AdaptiveDraftLength.draftCostFor(false)).isEqualTo(AdaptiveDraftLength.DEFAULT_DRAFT_COST);
+        double c = AdaptiveDraftLength.MOE_DRAFT_COST;
+        for (int k = 1; k <= 4; k++) {
+            for (int steps : new int[] {128, 512, 2048}) {
+                AdaptiveDraftLength p = new AdaptiveDraftLength(k, true, c);
+                List<Integer> ks = run(p, steps, 0.0, new SplittableRandom(7));
+                double overhead = c * ks.stream().mapToInt(Integer::intValue).sum() / steps;
+                assertThat(overhead).as("k %d over %d steps: %s", k, steps, ks).isLessThanOrEqualTo(0.10);
+            }
+        }
+        // with the default cost's assumption the same drafts would cost a MoE model more than the budget
+        AdaptiveDraftLength cheap = new AdaptiveDraftLength(4, true);
+        List<Integer> ks = run(cheap, 128, 0.0, new SplittableRandom(7));
+        assertThat(c * ks.stream().mapToInt(Integer::intValue).sum() / 128).isGreaterThan(0.10);
+    }
+
+    @Test
     void whileOffOnlyEveryProbeIntervalStepDraftsOneToken() {
         AdaptiveDraftLength p = new AdaptiveDraftLength(2, true);
         run(p, 20, 0.0, new SplittableRandom(4));
