@@ -25,9 +25,12 @@ package io.xpuflow.runtime.spec;
  * {@link #PRIOR_ACCEPTANCE} worth one step, so a single unlucky first step does not switch speculation
  * off, and the first step uses the configured k.
  *
- * <p><b>Probing.</b> While off, every {@link #PROBE_INTERVAL}-th step drafts one token. An accepted probe
+ * <p><b>Probing.</b> While off, every {@link #probeInterval()}-th step drafts one token. An accepted probe
  * lifts a to about {@code EMA_WEIGHT} (0.25), above the default c, and speculation resumes; a rejected one
- * keeps it off. A probe costs c / {@code PROBE_INTERVAL} per step, 1.25% with the defaults.
+ * keeps it off. The interval is {@link #PROBE_INTERVAL} steps, longer where drafts cost more, so that
+ * probing costs about {@link #PROBE_COST_SHARE} (1.25%) of plain decoding: 8 steps at the default c, 40
+ * on a mixture of experts. A probe after a pause also costs more than one draft (the MTP layers catch up
+ * on the rows since the last draft, in a call of its own), which the longer interval absorbs.
  *
  * <p><b>Bound with useless drafts</b> (a = 0, e.g. an MTP head with random weights), default c = 0.1, k =
  * 4: the estimate falls from the prior 0.6 through 0.45, 0.34, 0.25, ... below c / 2 after 9 verified
@@ -57,8 +60,10 @@ public final class AdaptiveDraftLength {
     public static final double EMA_WEIGHT = 0.25;
     /** Acceptance assumed before the first verification, worth one step of trials. */
     public static final double PRIOR_ACCEPTANCE = 0.6;
-    /** While off, one step in this many drafts a single probe token. */
+    /** While off, one step in this many (at least) drafts a single probe token. */
     public static final int PROBE_INTERVAL = 8;
+    /** Share of plain decoding that probing may cost while off, at the assumed draft cost. */
+    public static final double PROBE_COST_SHARE = 0.0125;
     /** Speculation switches off when the acceptance estimate falls below this fraction of c. */
     public static final double OFF_FRACTION = 0.5;
 
@@ -67,6 +72,7 @@ public final class AdaptiveDraftLength {
     private final double draftCost;
     private double emaAccepted = PRIOR_ACCEPTANCE;
     private double emaTrials = 1;
+    private final int probeInterval;
     private int k;
     private int stepsOff;
 
@@ -95,6 +101,7 @@ public final class AdaptiveDraftLength {
         this.maxDraftTokens = maxDraftTokens;
         this.adaptive = adaptive;
         this.draftCost = draftCost;
+        this.probeInterval = Math.max(PROBE_INTERVAL, (int) Math.ceil(draftCost / PROBE_COST_SHARE - 1e-9));
         this.k = maxDraftTokens;
     }
 
@@ -106,7 +113,7 @@ public final class AdaptiveDraftLength {
         if (k > 0) {
             return k;
         }
-        if (++stepsOff >= PROBE_INTERVAL) {
+        if (++stepsOff >= probeInterval) {
             stepsOff = 0;
             return 1;
         }
@@ -158,6 +165,11 @@ public final class AdaptiveDraftLength {
             }
         }
         return best;
+    }
+
+    /** Steps between probes while speculation is off. */
+    public int probeInterval() {
+        return probeInterval;
     }
 
     /** Estimated probability that a draft is accepted given the ones before it were. */

@@ -122,6 +122,13 @@ class AdaptiveDraftLengthTest {
                 assertThat(overhead).as("k %d over %d steps: %s", k, steps, ks).isLessThanOrEqualTo(0.10);
             }
         }
+        // probes come every 40 steps there (8 at the default cost): about 1.25% of decoding at either price
+        assertThat(new AdaptiveDraftLength(2, true, c).probeInterval()).isEqualTo(40);
+        assertThat(new AdaptiveDraftLength(2, true).probeInterval()).isEqualTo(AdaptiveDraftLength.PROBE_INTERVAL);
+        AdaptiveDraftLength off = new AdaptiveDraftLength(2, true, c);
+        run(off, 20, 0.0, new SplittableRandom(8));
+        assertThat(off.isSpeculating()).isFalse();
+        assertThat(run(off, 400, 0.0, new SplittableRandom(8)).stream().filter(k -> k == 1).count()).isEqualTo(10);
         // with the default cost's assumption the same drafts would cost a MoE model more than the budget
         AdaptiveDraftLength cheap = new AdaptiveDraftLength(4, true);
         List<Integer> ks = run(cheap, 128, 0.0, new SplittableRandom(7));
