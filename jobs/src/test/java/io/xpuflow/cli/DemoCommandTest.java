@@ -74,6 +74,8 @@ class DemoCommandTest {
         CharSequence out = new FileText(log);
         try {
             String bootstrap = await(out, demo, Pattern.compile("Still running \\(--keep-running\\) until Ctrl-C: broker (\\S+),"));
+            // the instructions follow in several writes: read the text once their last line is there
+            await(out, demo, Pattern.compile("(--isolation-level read_committed --from-beginning)"));
             String text = out.toString();
             assertPhasesInOrder(text);
             assertThat(text).contains("produce --bootstrap " + bootstrap + " --topic prompts --id my-1 --prompt")
