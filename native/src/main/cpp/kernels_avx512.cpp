@@ -444,62 +444,24 @@ XPU_AVX512 inline __m512 load16(const void* base, int64_t at, bool bf16, __mmask
     return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + at);
 }
 
-// HN query heads h0 .. h0+HN-1 of a GQA group against one block of 16 keys (one key range for all: a
-// single row). attend_heads below is the same arithmetic with a key range per head (kernels_test checks
-// that they agree bit for bit).
-template <int HN>
-XPU_AVX512 inline void attend_group(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
-                                    int64_t j0, int64_t j1, bool bf16, float* m, float* l, float* acc) {
-    const __mmask16 valid = __mmask16(((1u << j1) - 1) & ~((1u << j0) - 1));
-    __m512 s[HN];
-    for (int h = 0; h < HN; ++h) s[h] = _mm512_setzero_ps();
-    for (int64_t d = 0; d < dqk; ++d) {
-        const __m512 kd = load16(kb, d * 16, bf16);
-        for (int h = 0; h < HN; ++h) s[h] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * dqk + d]), kd, s[h]);
-    }
-    alignas(64) float p[HN][16];
-    alignas(64) float shift[16] = {};
-    for (int h = 0; h < HN; ++h) {
-        const float mx = std::max(m[h], _mm512_mask_reduce_max_ps(valid, s[h]));
-        shift[h] = std::max(m[h] - mx, -87.0f);
-        m[h] = mx;
-    }
-    alignas(64) float corr[16];
-    _mm512_store_ps(corr, exp512(_mm512_load_ps(shift)));
-    for (int h = 0; h < HN; ++h) {
-        const __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(s[h], _mm512_set1_ps(m[h]))));
-        _mm512_store_ps(p[h], e);
-        l[h] = l[h] * corr[h] + _mm512_reduce_add_ps(e);
-    }
-    for (int64_t c = 0; c < dv; c += 16) {
-        const __mmask16 cm = lanes(dv - c);
-        __m512 a[HN];
-        for (int h = 0; h < HN; ++h) a[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, acc + h * dv + c), _mm512_set1_ps(corr[h]));
-        for (int64_t j = j0; j < j1; ++j) {
-            const __m512 v = load16(vb, j * dv + c, bf16, cm);
-            for (int h = 0; h < HN; ++h) a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
-        }
-        for (int h = 0; h < HN; ++h) _mm512_mask_storeu_ps(acc + h * dv + c, cm, a[h]);
-    }
-}
-
-// HN query heads against one block of 16 keys, head h attending to the keys j0[h] <= j < j1[h] (the heads
-// of a GQA group share one range; the rows of attend_rows have their own). A head's arithmetic never
-// depends on the other heads beside it (lane-wise vector ops, its own accumulators; a key outside its
-// range leaves its accumulator as it is), so it is the same alone or next to other rows' heads.
-template <int HN>
+// HN query heads against one block of 16 keys, head h attending to the keys j0[h] <= j < j1[h] with
+// PerHead, all of them to j0[0] <= j < j1[0] without (a GQA group of one row: no per-head masks on the
+// values). A head's arithmetic never depends on the other heads beside it (lane-wise vector ops, its own
+// accumulators; a key outside its range leaves its accumulator as it is), and the two forms do the same
+// arithmetic for a head, so a head's result is the same alone, next to other rows' heads, or in either
+// form (kernels_test checks it bit for bit).
+template <int HN, bool PerHead>
 XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
                                     const int64_t* j0, const int64_t* j1, bool bf16, float* m, float* l,
                                     float* acc) {
     __mmask16 valid[HN];
     int64_t jlo = 16, jhi = 0;
     for (int h = 0; h < HN; ++h) {
-        valid[h] = __mmask16(((1u << j1[h]) - 1) & ~((1u << j0[h]) - 1));
-        jlo = std::min(jlo, j0[h]);
-        jhi = std::max(jhi, j1[h]);
+        const int64_t lo = j0[PerHead ? h : 0], hi = j1[PerHead ? h : 0];
+        valid[h] = __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+        jlo = std::min(jlo, lo);
+        jhi = std::max(jhi, hi);
     }
-    bool uniform = true;  // one key range for all (a GQA group of one row): no per-head masks
-    for (int h = 1; h < HN; ++h) uniform = uniform && valid[h] == valid[0];
     __m512 s[HN];
     for (int h = 0; h < HN; ++h) s[h] = _mm512_setzero_ps();
     for (int64_t d = 0; d < dqk; ++d) {
@@ -527,21 +489,32 @@ XPU_AVX512 inline void attend_heads(const float* q, int64_t dqk, int64_t dv, con
         const __mmask16 cm = lanes(dv - c);
         __m512 a[HN];
         for (int h = 0; h < HN; ++h) a[h] = _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, acc + h * dv + c), _mm512_set1_ps(corr[h]));
-        if (uniform) {
-            for (int64_t j = jlo; j < jhi; ++j) {
-                const __m512 v = load16(vb, j * dv + c, bf16, cm);
-                for (int h = 0; h < HN; ++h) a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
-            }
-        } else {
-            for (int64_t j = jlo; j < jhi; ++j) {
-                const __m512 v = load16(vb, j * dv + c, bf16, cm);
-                for (int h = 0; h < HN; ++h) {
+        for (int64_t j = jlo; j < jhi; ++j) {
+            const __m512 v = load16(vb, j * dv + c, bf16, cm);
+            for (int h = 0; h < HN; ++h) {
+                if (PerHead) {
                     const __mmask16 in = __mmask16(-int((valid[h] >> j) & 1));
                     a[h] = _mm512_mask3_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h], in);
+                } else {
+                    a[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), v, a[h]);
                 }
             }
         }
         for (int h = 0; h < HN; ++h) _mm512_mask_storeu_ps(acc + h * dv + c, cm, a[h]);
+    }
+}
+
+// HN heads with their own key ranges: the shared-range form when the ranges happen to agree.
+template <int HN>
+XPU_AVX512 inline void attend_heads_ranges(const float* q, int64_t dqk, int64_t dv, const void* kb, const void* vb,
+                                           const int64_t* j0, const int64_t* j1, bool bf16, float* m, float* l,
+                                           float* acc) {
+    bool uniform = true;
+    for (int h = 1; h < HN; ++h) uniform = uniform && j0[h] == j0[0] && j1[h] == j1[0];
+    if (uniform) {
+        attend_heads<HN, false>(q, dqk, dv, kb, vb, j0, j1, bf16, m, l, acc);
+    } else {
+        attend_heads<HN, true>(q, dqk, dv, kb, vb, j0, j1, bf16, m, l, acc);
     }
 }
 
@@ -554,14 +527,14 @@ XPU_AVX512 inline void attend_heads_n(const float* q, int64_t nh, int64_t dqk, i
         const int64_t *a0 = j0 + h0, *a1 = j1 + h0;
         float *mh = m + h0, *lh = l + h0, *ah = acc + h0 * dv;
         switch (std::min<int64_t>(8, nh - h0)) {
-            case 1: attend_heads<1>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
-            case 2: attend_heads<2>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
-            case 3: attend_heads<3>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
-            case 4: attend_heads<4>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
-            case 5: attend_heads<5>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
-            case 6: attend_heads<6>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
-            case 7: attend_heads<7>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
-            default: attend_heads<8>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 1: attend_heads_ranges<1>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 2: attend_heads_ranges<2>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 3: attend_heads_ranges<3>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 4: attend_heads_ranges<4>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 5: attend_heads_ranges<5>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 6: attend_heads_ranges<6>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            case 7: attend_heads_ranges<7>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
+            default: attend_heads_ranges<8>(qh, dqk, dv, kb, vb, a0, a1, bf16, mh, lh, ah); break;
         }
     }
 }
@@ -576,14 +549,14 @@ XPU_AVX512 void attend_block(const float* q, int64_t g, int64_t dqk, int64_t dv,
         const float* qh = q + h0 * dqk;
         float *mh = m + h0, *lh = l + h0, *ah = acc + h0 * dv;
         switch (std::min<int64_t>(8, g - h0)) {
-            case 1: attend_group<1>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 2: attend_group<2>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 3: attend_group<3>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 4: attend_group<4>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 5: attend_group<5>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 6: attend_group<6>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            case 7: attend_group<7>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
-            default: attend_group<8>(qh, dqk, dv, kb, vb, j0, j1, kv_bf16, mh, lh, ah); break;
+            case 1: attend_heads<1, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
+            case 2: attend_heads<2, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
+            case 3: attend_heads<3, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
+            case 4: attend_heads<4, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
+            case 5: attend_heads<5, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
+            case 6: attend_heads<6, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
+            case 7: attend_heads<7, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
+            default: attend_heads<8, false>(qh, dqk, dv, kb, vb, &j0, &j1, kv_bf16, mh, lh, ah); break;
         }
     }
 }

@@ -402,17 +402,7 @@ public final class StepBatch {
         if (i < 0 || i >= numLogitRows) {
             throw new IndexOutOfBoundsException("logit row " + i + " of " + numLogitRows);
         }
-        int base = i * vocab;
-        int best = 0;
-        float bestValue = logits.get(base);
-        for (int v = 1; v < vocab; v++) {
-            float x = logits.get(base + v);
-            if (x > bestValue) {
-                bestValue = x;
-                best = v;
-            }
-        }
-        return best;
+        return argmax(logits, i * vocab, vocab);
     }
 
     /** MTP logits of MTP row {@code i} into {@code dst[0 .. vocab)}. */
@@ -434,11 +424,15 @@ public final class StepBatch {
         if (!wantMtpLogits) {
             throw new IllegalStateException("MTP logits were not computed in this step (mtpLogits(false))");
         }
-        int base = i * vocab;
+        return argmax(mtpLogits, i * vocab, vocab);
+    }
+
+    /** Index (from {@code base}) of the largest of {@code n} values; ties go to the lower index. */
+    private static int argmax(FloatBuffer values, int base, int n) {
         int best = 0;
-        float bestValue = mtpLogits.get(base);
-        for (int v = 1; v < vocab; v++) {
-            float x = mtpLogits.get(base + v);
+        float bestValue = values.get(base);
+        for (int v = 1; v < n; v++) {
+            float x = values.get(base + v);
             if (x > bestValue) {
                 bestValue = x;
                 best = v;
@@ -483,11 +477,16 @@ public final class StepBatch {
 
     /** Final normed hidden state of {@code row} into {@code dst[0 .. hidden)}. */
     public void copyHidden(int row, float[] dst) {
+        copyHidden(row, dst, 0);
+    }
+
+    /** Final normed hidden state of {@code row} into {@code dst[offset .. offset + hidden)}. */
+    public void copyHidden(int row, float[] dst, int offset) {
         if (hiddenOut == null) {
             throw new IllegalStateException("batch was created without hidden states");
         }
         checkRow(row);
-        hiddenOut.get(row * hidden, dst, 0, hidden);
+        hiddenOut.get(row * hidden, dst, offset, hidden);
     }
 
     /** Writes the counts and block tables into the native struct; returns its address. */

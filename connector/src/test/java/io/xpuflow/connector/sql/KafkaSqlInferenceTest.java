@@ -3,18 +3,16 @@ package io.xpuflow.connector.sql;
 import io.xpuflow.connector.kafka.EmbeddedKafka;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import static io.xpuflow.connector.sql.SqlTestSupport.MODEL_PATH;
-import static io.xpuflow.connector.sql.SqlTestSupport.reference;
+import static io.xpuflow.connector.sql.SqlTestSupport.EXAMPLE_SCRIPT;
+import static io.xpuflow.connector.sql.SqlTestSupport.assertExampleOutputs;
+import static io.xpuflow.connector.sql.SqlTestSupport.byId;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.xpuflow.operators.EngineSpec;
-import io.xpuflow.runtime.engine.GenerationResult;
-import io.xpuflow.runtime.sample.SamplingParams;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -36,9 +34,6 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * a {@code read_committed} consumer that every prompt has exactly one completion, equal to the engine's own.
  */
 class KafkaSqlInferenceTest {
-    static final Path SCRIPT = Path.of("..", "examples", "src", "main", "sql", "kafka-ml-predict.sql");
-    /** The example's engine settings: 2 threads, 64 MiB of KV, the rest the engine's defaults. */
-    static final EngineSpec EXAMPLE_SPEC = EngineSpec.of(MODEL_PATH).withThreads(2).withKvCacheBytes(64 << 20);
     static final ObjectMapper JSON = new ObjectMapper();
     /** {@code SET 'key' = 'value'}: a SQL client command, not a statement {@code executeSql} takes. */
     static final Pattern SET = Pattern.compile("SET\\s+'([^']+)'\\s*=\\s*'([^']*)'", Pattern.CASE_INSENSITIVE);
@@ -75,7 +70,7 @@ class KafkaSqlInferenceTest {
         }
         broker.produceStrings("prompts", records);
 
-        String script = Files.readString(SCRIPT)
+        String script = Files.readString(EXAMPLE_SCRIPT)
                 .replace("localhost:9092", broker.bootstrapServers())
                 .replace("/opt/xpuflow/models/stories260k", MODEL_PATH)
                 .replace("'execution.checkpointing.interval' = '10s'", "'execution.checkpointing.interval' = '500ms'");
@@ -95,34 +90,9 @@ class KafkaSqlInferenceTest {
 
         Map<String, JsonNode> completions = byId(broker.readCommitted("completions", prompts.size(), READ_TIMEOUT));
         Map<String, JsonNode> stories = byId(broker.readCommitted("stories", prompts.size(), READ_TIMEOUT));
-        assertThat(completions).hasSize(prompts.size());
-        assertThat(stories).hasSize(prompts.size());
-        SamplingParams shortSampled = SamplingParams.builder().maxTokens(8).temperature(0.8).topP(0.9).build();
-        for (int i = 0; i < prompts.size(); i++) {
-            String prompt = prompts.get(i);
-            GenerationResult expected = reference(EXAMPLE_SPEC, prompt, SamplingParams.greedy(32));
-            JsonNode c = completions.get("p" + i);
-            assertThat(c.get("prompt").asText()).isEqualTo(prompt);
-            assertThat(c.get("completion").asText()).isEqualTo(expected.text());
-            assertThat(c.get("finish_reason").asText()).isEqualTo(expected.finishReason().wireName());
-            assertThat(c.get("prompt_tokens").asInt()).isEqualTo(expected.usage().promptTokens());
-            assertThat(c.get("completion_tokens").asInt()).isEqualTo(expected.usage().completionTokens());
-            JsonNode s = stories.get("p" + i);
-            assertThat(s.get("story").asText()).isEqualTo(expected.text());
-            assertThat(s.get("short_story").asText()).isEqualTo(reference(EXAMPLE_SPEC, prompt, shortSampled).text());
-        }
+        assertExampleOutputs(prompts, completions, stories);
     }
 
-    /** Values keyed by their {@code id}; a duplicate id fails (exactly once). */
-    private static Map<String, JsonNode> byId(List<ConsumerRecord<byte[], byte[]>> records) throws Exception {
-        Map<String, JsonNode> byId = new HashMap<>();
-        for (ConsumerRecord<byte[], byte[]> r : records) {
-            String v = new String(r.value(), java.nio.charset.StandardCharsets.UTF_8);
-            JsonNode n = JSON.readTree(v);
-            assertThat(byId.put(n.get("id").asText(), n)).as("duplicate of %s", v).isNull();
-        }
-        return byId;
-    }
 
     /**
      * The statements of a SQL script: split at a {@code ;} ending a line, except inside

@@ -1,16 +1,15 @@
 package io.xpuflow.connector.sql;
 
 import static io.xpuflow.connector.sql.SqlTestSupport.MODEL_PATH;
-import static io.xpuflow.connector.sql.SqlTestSupport.reference;
+import static io.xpuflow.connector.sql.SqlTestSupport.EXAMPLE_SCRIPT;
+import static io.xpuflow.connector.sql.SqlTestSupport.assertExampleOutputs;
+import static io.xpuflow.connector.sql.SqlTestSupport.byId;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.xpuflow.connector.kafka.EmbeddedKafka;
-import io.xpuflow.operators.EngineSpec;
-import io.xpuflow.runtime.engine.GenerationResult;
-import io.xpuflow.runtime.sample.SamplingParams;
 import java.io.File;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
@@ -22,7 +21,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -52,9 +50,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class SqlClientIT {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Path SCRIPT = Path.of("..", "examples", "src", "main", "sql", "kafka-ml-predict.sql");
-    /** The example's engine settings: 2 threads, 64 MiB of KV, the rest the engine's defaults. */
-    private static final EngineSpec EXAMPLE_SPEC = EngineSpec.of(MODEL_PATH).withThreads(2).withKvCacheBytes(64 << 20);
     private static final List<String> PROMPTS = List.of("Once upon a time", "Lily and Tom went to the park",
             "The cat sat", "Tim had a big red ball", "There was a dog named Max");
 
@@ -129,7 +124,7 @@ class SqlClientIT {
 
         // the example as it is, but for the broker, the model directory, topics of this run and a short
         // checkpoint interval (the bounded source's final checkpoint commits the transactions)
-        String script = preamble + Files.readString(SCRIPT)
+        String script = preamble + Files.readString(EXAMPLE_SCRIPT)
                 .replace("localhost:9092", broker.bootstrapServers())
                 .replace("/opt/xpuflow/models/stories260k", MODEL_PATH)
                 .replace("'topic' = 'prompts'", "'topic' = '" + run + "-prompts'")
@@ -170,22 +165,7 @@ class SqlClientIT {
         Map<String, JsonNode> completions = byId(broker.readCommitted(run + "-completions", PROMPTS.size(),
                 Duration.ofMinutes(1)));
         Map<String, JsonNode> stories = byId(broker.readCommitted(run + "-stories", PROMPTS.size(), Duration.ofMinutes(1)));
-        assertThat(completions).hasSize(PROMPTS.size());
-        assertThat(stories).hasSize(PROMPTS.size());
-        SamplingParams shortSampled = SamplingParams.builder().maxTokens(8).temperature(0.8).topP(0.9).build();
-        for (int i = 0; i < PROMPTS.size(); i++) {
-            String prompt = PROMPTS.get(i);
-            GenerationResult expected = reference(EXAMPLE_SPEC, prompt, SamplingParams.greedy(32));
-            JsonNode c = completions.get("p" + i);
-            assertThat(c.get("prompt").asText()).isEqualTo(prompt);
-            assertThat(c.get("completion").asText()).isEqualTo(expected.text());
-            assertThat(c.get("finish_reason").asText()).isEqualTo(expected.finishReason().wireName());
-            assertThat(c.get("prompt_tokens").asInt()).isEqualTo(expected.usage().promptTokens());
-            assertThat(c.get("completion_tokens").asInt()).isEqualTo(expected.usage().completionTokens());
-            JsonNode s = stories.get("p" + i);
-            assertThat(s.get("story").asText()).isEqualTo(expected.text());
-            assertThat(s.get("short_story").asText()).isEqualTo(reference(EXAMPLE_SPEC, prompt, shortSampled).text());
-        }
+        assertExampleOutputs(PROMPTS, completions, stories);
     }
 
     /**
@@ -267,15 +247,6 @@ class SqlClientIT {
         return jar;
     }
 
-    /** Values keyed by their {@code id}; a duplicate id fails (exactly once). */
-    private static Map<String, JsonNode> byId(List<ConsumerRecord<byte[], byte[]>> records) throws IOException {
-        Map<String, JsonNode> byId = new HashMap<>();
-        for (ConsumerRecord<byte[], byte[]> r : records) {
-            JsonNode n = JSON.readTree(r.value());
-            assertThat(byId.put(n.get("id").asText(), n)).as("duplicate of %s", n).isNull();
-        }
-        return byId;
-    }
 
     private static String tail(String output) {
         List<String> lines = output.lines().toList();

@@ -44,7 +44,6 @@ final class MtpDrafter extends Drafter {
     private final int[] group;
     private final int[] window;
     private final int blockSize;
-    private final float[] row;
 
     // scratch of one propose() round, per participating request
     private final List<RequestState> reqs = new ArrayList<>();
@@ -170,7 +169,6 @@ final class MtpDrafter extends Drafter {
             group[s] = layout.layerGroup()[numDecoderLayers + s];
             window[s] = layout.sliding(group[s]) ? layout.groupWindow()[group[s]] : 0;
         }
-        this.row = new float[hidden];
     }
 
     State newState() {
@@ -252,8 +250,7 @@ final class MtpDrafter extends Drafter {
                 st.hiddenEnd = from + n;
                 st.h.ensure(from + n);
                 for (int j = Math.max(0, st.done[0] - from); j < n; j++) {
-                    main.copyHidden(rowStart + j, row);
-                    System.arraycopy(row, 0, st.h.data, st.h.offset(from + j), hidden);
+                    main.copyHidden(rowStart + j, st.h.data, st.h.offset(from + j));
                 }
             }
             rowStart += n;
